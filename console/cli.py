@@ -1,0 +1,170 @@
+"""Command line: `console`, `console status`, and `celery -A proj console`."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+
+import click
+
+from . import __version__
+from .core.connection import EX_SOFTWARE, ConsoleError, Target, load_app
+from .core.secrets import scrub
+
+
+@dataclass
+class Options:
+    """What the TUI needs from the command line."""
+
+    read_only: bool = False
+    max_tasks: int = 100_000
+    enable_events: bool = True
+    inspect_interval: float = 10.0
+    probe_interval: float = 2.0
+    queues: tuple[str, ...] = ()
+    demo: bool = False
+
+
+def _split_queues(ctx, param, value) -> tuple[str, ...]:
+    names = []
+    for item in value or ():
+        names.extend(q.strip() for q in item.split(",") if q.strip())
+    return tuple(dict.fromkeys(names))
+
+
+@click.group(
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"],
+                      "max_content_width": 100},
+    epilog="Run `console --demo` to try it on an embedded cluster that needs "
+           "no broker. As a Celery plugin: `celery -A proj console`.")
+@click.option("-A", "--app", "app_name", metavar="MODULE",
+              help="Celery app, as `celery -A` resolves it (proj, proj.celery, proj:app).")
+@click.option("-b", "--broker", metavar="URL",
+              help="Broker URL (default: the app's broker_url, CELERY_BROKER_URL, "
+                   "or Celery's default amqp://guest@localhost//).")
+@click.option("--demo", is_flag=True,
+              help="Start an embedded demo cluster (workers + load, no broker needed) "
+                   "and attach to it.")
+@click.option("--read-only", is_flag=True,
+              help="Monitor only: every action that changes the cluster is refused.")
+@click.option("--max-tasks", type=click.IntRange(min=1), default=100_000,
+              show_default=True, help="Tasks held in memory (least recently updated go first).")
+@click.option("--enable-events/--no-enable-events", default=True, show_default=True,
+              help="Broadcast enable_events every 5 s so workers send events.")
+@click.option("--inspect-interval", type=click.FloatRange(min=0.5), default=10.0,
+              show_default=True, metavar="SECONDS", help="Seconds between inspection rounds.")
+@click.option("--probe-interval", type=click.FloatRange(min=0.5), default=2.0,
+              show_default=True, metavar="SECONDS", help="Seconds between queue depth probes.")
+@click.option("-Q", "--queues", multiple=True, callback=_split_queues, metavar="NAMES",
+              help="Extra queue names to watch (comma-separated, repeatable).")
+@click.version_option(__version__, "-V", "--version", prog_name="celery-console")
+@click.pass_context
+def cli(ctx, app_name, broker, demo, read_only, max_tasks, enable_events,
+        inspect_interval, probe_interval, queues):
+    """An operator console for Celery: live workers, tasks and queues, with
+    remote control and purge behind confirmations."""
+    celery_app = getattr(ctx.obj, "app", None)  # set by `celery -A proj`
+    ctx.meta["console.connect"] = (app_name, broker, celery_app)
+    ctx.meta["console.queues"] = queues
+    if ctx.invoked_subcommand is not None:
+        if demo:
+            raise click.UsageError("--demo starts the console; it does not combine with a command.")
+        return
+    options = Options(read_only=read_only, max_tasks=max_tasks,
+                      enable_events=enable_events, inspect_interval=inspect_interval,
+                      probe_interval=probe_interval, queues=queues, demo=demo)
+    if demo:
+        from .demo import DemoCluster
+        with DemoCluster() as cluster:
+            _run_tui(cluster.target(), options)
+        return
+    _run_tui(_target(ctx), options)
+
+
+def _target(ctx) -> Target:
+    app_name, broker, celery_app = ctx.find_root().meta["console.connect"]
+    if app_name:
+        celery_app = None  # an explicit -A wins over the plugin's app
+    return load_app(app_name, broker, app=celery_app)
+
+
+def _run_tui(target: Target, options: Options) -> None:
+    from .ui.app import ConsoleApp  # Textual loads only for the TUI
+
+    ConsoleApp(target, options).run()
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--wait", type=click.FloatRange(min=0), default=3.0, show_default=True,
+              metavar="SECONDS", help="Seconds to listen for events before answering.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=1.0, show_default=True,
+              metavar="SECONDS", help="Seconds to wait for workers' replies.")
+@click.pass_context
+def status(ctx, as_json, wait, timeout):
+    """Print workers, task counts and queue depths, then exit.
+
+    Exit 0 when at least one worker answers, 69 when none does."""
+    from .core.connection import EX_UNAVAILABLE
+    from .core.status import collect_status
+
+    target = _target(ctx)
+    report = collect_status(target, wait=wait, inspect_timeout=timeout,
+                            extra_queues=ctx.find_root().meta["console.queues"])
+    if as_json:
+        click.echo(json.dumps(report, indent=2, default=str))
+    else:
+        from .report import render_status
+        render_status(report)
+    if not report["workers_online"]:
+        raise ConsoleError(
+            f"No worker answered within {wait + timeout:g} s on {target.masked_url}. "
+            "Start one (e.g. `celery -A console.companion worker`) or check that "
+            "workers use this broker and vhost/db.", EX_UNAVAILABLE)
+
+
+def main(argv=None) -> None:
+    """The `console` script: clear messages, never a traceback."""
+    try:
+        cli.main(args=argv, prog_name="console", standalone_mode=False)
+    except ConsoleError as exc:
+        click.echo(f"console: {exc.message}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("CONSOLE_DEBUG"):
+            raise
+        broker = os.environ.get("CELERY_BROKER_URL", "")
+        click.echo(f"console: unexpected error: {type(exc).__name__}: "
+                   f"{scrub(exc, broker)} (set CONSOLE_DEBUG=1 for a traceback)",
+                   err=True)
+        sys.exit(EX_SOFTWARE)
+    else:
+        sys.exit(0)
+
+
+class _CeleryPlugin(click.Group):
+    """`celery -A proj console`: the same commands, with errors printed as
+    `console` prints them instead of as tracebacks."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ConsoleError as exc:
+            click.echo(f"console: {exc.message}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+celery_command = _CeleryPlugin(
+    name="console", callback=cli.callback, params=cli.params,
+    commands=cli.commands, invoke_without_command=True,
+    help=cli.help, epilog=cli.epilog, context_settings=cli.context_settings)

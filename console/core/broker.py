@@ -1,0 +1,235 @@
+"""Queue discovery and depths, straight from the broker.
+
+Each transport answers "how many messages wait in this queue" its own way:
+RabbitMQ by a passive ``queue_declare`` (no management plugin needed), Redis
+by ``LLEN`` over the queue and its priority sub-queues, kombu's filesystem
+transport by its message files. A queue that does not exist is reported as
+missing, never as 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .connection import Target
+from .state import ClusterState
+
+# Queues Celery itself uses for events and remote control: not task queues.
+_INTERNAL_PREFIXES = ("celeryev.", "celery@", "celery.pidbox")
+_INTERNAL_SUFFIXES = (".celery.pidbox", ".reply.celery.pidbox")
+
+
+@dataclass
+class QueueDepth:
+    name: str
+    messages: int | None = None
+    consumers: int | None = None
+    exists: bool | None = None  # None: the broker could not say
+    error: str | None = None
+    probed_at: float = 0.0
+    sources: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "messages": self.messages,
+                "consumers": self.consumers, "exists": self.exists,
+                "error": self.error, "sources": self.sources}
+
+
+def is_internal(name: str) -> bool:
+    return (name.startswith(_INTERNAL_PREFIXES)
+            or name.endswith(_INTERNAL_SUFFIXES) or "pidbox" in name)
+
+
+def discover_queues(app, state: ClusterState | None = None,
+                    extra: tuple[str, ...] = ()) -> dict[str, list[str]]:
+    """Every task queue we know of, with where we learned of it."""
+    found: dict[str, list[str]] = {}
+
+    def add(name, source):
+        if isinstance(name, str) and name and not is_internal(name):
+            found.setdefault(name, [])
+            if source not in found[name]:
+                found[name].append(source)
+
+    conf = app.conf
+    for queue in conf.task_queues or ():
+        add(getattr(queue, "name", queue if isinstance(queue, str) else None),
+            "config")
+    add(conf.task_default_queue, "default")
+    if state is not None:
+        with state.lock:
+            consumed = {host: kinds.get("active_queues")
+                        for host, kinds in state.inspections.items()}
+        for host, entry in consumed.items():
+            if entry and isinstance(entry[1], list):
+                for queue in entry[1]:
+                    if isinstance(queue, dict):
+                        add(queue.get("name"), f"worker:{host}")
+    for name in extra:
+        add(name, "command line")
+    return found
+
+
+class QueueProbe:
+    """Reads queue depths; one short-lived connection per probe round."""
+
+    def __init__(self, target: Target, timeout: float = 4.0):
+        self.target = target
+        self.timeout = timeout
+
+    def probe(self, names) -> dict[str, QueueDepth]:
+        names = list(names)
+        now = time.time()
+        try:
+            with self.target.app.connection_for_read(
+                    connect_timeout=self.timeout) as conn:
+                conn.ensure_connection(max_retries=1, timeout=self.timeout)
+                kind = conn.transport.driver_type
+                if kind == "amqp":
+                    depths = self._amqp(conn, names)
+                elif kind == "redis":
+                    depths = self._redis(conn, names)
+                elif kind == "filesystem":
+                    depths = self._filesystem(conn, names)
+                else:
+                    depths = self._generic(conn, names)
+        except Exception as exc:
+            error = self.target.scrub(f"{type(exc).__name__}: {exc}")
+            depths = {n: QueueDepth(n, error=error) for n in names}
+        for depth in depths.values():
+            depth.probed_at = now
+        return depths
+
+    def broker_queues(self) -> set[str]:
+        """Task queues the broker itself knows by their bindings (Redis and
+        the filesystem transport; AMQP cannot list queues without the
+        management plugin)."""
+        try:
+            with self.target.app.connection_for_read(
+                    connect_timeout=self.timeout) as conn:
+                kind = conn.transport.driver_type
+                if kind == "redis":
+                    return {q for q in self._redis_bindings(conn.default_channel)
+                            if not is_internal(q)}
+                if kind == "filesystem":
+                    return {q for q in self._fs_bindings(conn)
+                            if not is_internal(q)}
+        except Exception:
+            pass
+        return set()
+
+    # ---------------------------------------------------------------- AMQP
+    def _amqp(self, conn, names) -> dict[str, QueueDepth]:
+        depths = {}
+        channel = conn.channel()
+        try:
+            for name in names:
+                try:
+                    _, messages, consumers = channel.queue_declare(
+                        queue=name, passive=True)
+                    depths[name] = QueueDepth(name, messages, consumers, True)
+                except conn.channel_errors as exc:
+                    if getattr(exc, "code", None) == 404:
+                        depths[name] = QueueDepth(name, exists=False)
+                    else:
+                        depths[name] = QueueDepth(name, error=self.target.scrub(exc))
+                    # A failed passive declare closes the channel.
+                    channel = conn.channel()
+        finally:
+            try:
+                channel.close()
+            except Exception:
+                pass
+        return depths
+
+    # --------------------------------------------------------------- Redis
+    def _redis(self, conn, names) -> dict[str, QueueDepth]:
+        channel = conn.default_channel
+        client = channel.client
+        bound = self._redis_bindings(channel)
+        keys_by_queue = {
+            name: [channel._q_for_pri(name, pri)
+                   for pri in sorted(set(channel.priority_steps))]
+            for name in names}
+        with client.pipeline() as pipe:
+            for keys in keys_by_queue.values():
+                for key in keys:
+                    pipe.llen(key)
+            counts = iter(pipe.execute())
+        depths = {}
+        for name, keys in keys_by_queue.items():
+            messages = sum(next(counts) for _ in keys)
+            # An emptied Redis list no longer exists: bindings say whether
+            # the queue does.
+            exists = name in bound or messages > 0
+            depths[name] = QueueDepth(
+                name, messages if exists else None, None, exists)
+        return depths
+
+    @staticmethod
+    def _redis_bindings(channel) -> set[str]:
+        client = channel.client
+        prefix = channel.keyprefix_queue % ""
+        global_prefix = getattr(channel, "global_keyprefix", "") or ""
+        queues = set()
+        for key in client.scan_iter(match=f"{global_prefix}{prefix}*", count=500):
+            if isinstance(key, bytes):
+                key = key.decode()
+            key = key[len(global_prefix):] if global_prefix else key
+            for member in client.smembers(key):
+                if isinstance(member, bytes):
+                    member = member.decode("utf-8", "replace")
+                queues.add(member.split(channel.sep)[-1])
+        return queues
+
+    # ---------------------------------------------------------- filesystem
+    def _filesystem(self, conn, names) -> dict[str, QueueDepth]:
+        options = conn.transport_options
+        folder = options.get("data_folder_in", "data_in")
+        counts: dict[str, int] = {}
+        try:
+            entries = os.listdir(folder)
+        except FileNotFoundError:
+            entries = []
+        for filename in entries:
+            # Files are named "<ms>_<uuid>.<queue>.msg".
+            queue = filename.partition(".")[2][:-4]
+            counts[queue] = counts.get(queue, 0) + 1
+        bound = self._fs_bindings(conn)
+        depths = {}
+        for name in names:
+            exists = name in bound or name in counts
+            depths[name] = QueueDepth(
+                name, counts.get(name, 0) if exists else None, None, exists)
+        return depths
+
+    @staticmethod
+    def _fs_bindings(conn) -> set[str]:
+        control = Path(conn.transport_options.get("control_folder", "control"))
+        queues = set()
+        for table in control.glob("*.exchange"):
+            try:
+                for entry in json.loads(table.read_text() or "[]"):
+                    queues.add(entry[2])
+            except (OSError, ValueError, IndexError, TypeError):
+                continue
+        return queues
+
+    # ------------------------------------------------------------- others
+    def _generic(self, conn, names) -> dict[str, QueueDepth]:
+        depths = {}
+        for name in names:
+            channel = conn.channel()
+            try:
+                _, messages, consumers = channel.queue_declare(
+                    queue=name, passive=True)
+                depths[name] = QueueDepth(name, messages, consumers, True)
+            except Exception as exc:
+                depths[name] = QueueDepth(name, error=self.target.scrub(exc))
+            finally:
+                channel.close()
+        return depths

@@ -1,0 +1,167 @@
+"""The event receiver thread: broker events into the cluster model.
+
+One thread owns one broker connection. It applies events to the model under
+the model's lock (never one UI message per event), broadcasts
+``enable_events`` on a schedule so workers started with events off still
+report, and reconnects with capped exponential backoff and jitter.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import socket
+import threading
+import time
+
+from celery import uuid as new_uuid
+
+from .connection import Target
+from .state import ClusterState
+
+log = logging.getLogger(__name__)
+
+DRAIN_TIMEOUT = 0.5
+BACKOFF_BASE = 0.5
+BACKOFF_CAP = 10.0
+
+
+def backoff_delay(attempt: int, rng: random.Random = random) -> float:
+    """Full-jitter exponential backoff: spreads reconnects of many consoles."""
+    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** max(0, attempt)))
+    return ceiling / 2 + rng.uniform(0, ceiling / 2)
+
+
+class Capture:
+    """Receives events from the broker in a daemon thread."""
+
+    def __init__(self, target: Target, state: ClusterState, *,
+                 enable_events: bool = True, enable_interval: float = 5.0,
+                 connect_timeout: float = 4.0):
+        self.target = target
+        self.app = target.app
+        self.state = state
+        self.enable_events = enable_events
+        self.enable_interval = enable_interval
+        self.connect_timeout = connect_timeout
+        self.node_id = f"console-{new_uuid()}"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._attempt = 0
+        self._events_this_connection = 0
+
+    # ---------------------------------------------------------------- control
+    def start(self) -> "Capture":
+        self._thread = threading.Thread(
+            target=self._run, name="console-capture", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 1.5) -> None:
+        """Ask the thread to stop; never wait longer than ``timeout``.
+
+        The thread is a daemon, so a capture blocked inside a driver cannot
+        keep the process alive after quit.
+        """
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    # ------------------------------------------------------------------- loop
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._capture_once()
+            except Exception as exc:  # any driver error: report and retry
+                if self._stop.is_set():
+                    break
+                self.state.set_connection("reconnecting", self.target.scrub(
+                    f"{type(exc).__name__}: {exc}"))
+            if self._events_this_connection:
+                self._attempt = 0  # reset only once events really flowed
+            delay = backoff_delay(self._attempt)
+            self._attempt += 1
+            self._stop.wait(delay)
+        self.state.set_connection("stopped")
+
+    def _capture_once(self) -> None:
+        self._events_this_connection = 0
+        with self.app.connection_for_read(
+                connect_timeout=self.connect_timeout,
+                heartbeat=10) as conn:
+            conn.ensure_connection(max_retries=1, timeout=self.connect_timeout)
+            receiver = self.app.events.Receiver(
+                conn, handlers={}, node_id=self.node_id)
+            channel = conn.channel()
+            queue = receiver.queue.bind(channel)
+            consumer = conn.Consumer(
+                queues=[queue], channel=channel, callbacks=[self._make_callback(receiver)],
+                no_ack=True, accept=receiver.accept,
+                on_decode_error=self._on_decode_error)
+            try:
+                with consumer:
+                    self.state.set_connection("connected")
+                    receiver.wakeup_workers(channel=channel)
+                    self._drain(conn, channel)
+            finally:
+                self._delete_queue(queue)
+
+    def _drain(self, conn, channel) -> None:
+        next_enable = 0.0
+        next_heartbeat = time.monotonic() + 2.0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if self.enable_events and now >= next_enable:
+                self.app.control.enable_events(connection=conn)
+                self.state.note_events_enabled()
+                next_enable = now + self.enable_interval
+            if now >= next_heartbeat:
+                # Detects a broker that went silent (half-open TCP).
+                conn.heartbeat_check()
+                next_heartbeat = now + 2.0
+            try:
+                conn.drain_events(timeout=DRAIN_TIMEOUT)
+            except socket.timeout:
+                pass
+
+    def _make_callback(self, receiver):
+        from_message = receiver.event_from_message
+        apply_many = self.state.apply_many
+        state = self.state
+
+        def decode(body):
+            try:
+                return from_message(body)[1]
+            except Exception:  # not an event: let the model count it
+                return body
+
+        def on_message(body, message):
+            if isinstance(body, list):  # workers batch events (celery >= 4)
+                events = [decode(item) for item in body]
+            else:
+                events = [decode(body)]
+            apply_many(events)
+            self._events_this_connection += len(events)
+            if state.connection.state != "connected":
+                state.set_connection("connected")
+        return on_message
+
+    def _on_decode_error(self, message, exc) -> None:
+        # Wrong content type or not JSON: count it, drop it, keep going.
+        with self.state.lock:
+            self.state.counters.malformed += 1
+        try:
+            message.ack()
+        except Exception:
+            pass
+
+    def _delete_queue(self, queue) -> None:
+        """Remove our event queue and its binding so nothing piles up."""
+        try:
+            queue.delete()
+        except Exception as exc:  # the connection may already be gone
+            log.debug("could not delete event queue: %s", exc)

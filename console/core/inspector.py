@@ -1,0 +1,100 @@
+"""Remote-control inspections (pidbox), with early return and no overlap.
+
+``limit=`` is set to the number of live workers we know, so a round returns
+as soon as every one of them answered instead of always waiting the full
+timeout, which is what ``celery inspect`` and Flower do.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from .connection import Target
+from .state import ClusterState
+
+INSPECT_KINDS = ("stats", "active_queues", "registered", "active",
+                 "reserved", "scheduled", "revoked", "conf")
+
+
+@dataclass
+class RoundResult:
+    kind: str
+    replies: dict = field(default_factory=dict)
+    expected: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+    skipped: bool = False
+
+
+class Inspector:
+    def __init__(self, target: Target, state: ClusterState,
+                 timeout: float = 1.0):
+        self.target = target
+        self.app = target.app
+        self.state = state
+        self.timeout = timeout
+        # One lock per kind: never two rounds of one kind in flight.
+        self._in_flight = {kind: threading.Lock()
+                           for kind in INSPECT_KINDS + ("ping",)}
+
+    def ping(self, connection=None) -> RoundResult:
+        """Find workers without knowing any: waits the whole timeout."""
+        return self._round("ping", expected=[], limit=None,
+                           connection=connection)
+
+    def run(self, kinds=INSPECT_KINDS, destination: list[str] | None = None,
+            connection=None) -> list[RoundResult]:
+        expected = list(destination or self.state.workers_online())
+        limit = len(expected) or None
+        results = []
+        with self._connection(connection) as conn:
+            for kind in kinds:
+                results.append(self._round(
+                    kind, expected=expected, limit=limit,
+                    destination=destination, connection=conn))
+        return results
+
+    def _connection(self, connection):
+        if connection is not None:
+            return _Borrowed(connection)
+        return self.app.connection_for_write(connect_timeout=self.timeout * 4)
+
+    def _round(self, kind: str, expected: list[str], limit: int | None,
+               destination=None, connection=None) -> RoundResult:
+        result = RoundResult(kind=kind, expected=expected)
+        lock = self._in_flight[kind]
+        if not lock.acquire(blocking=False):
+            result.skipped = True
+            return result
+        started = time.monotonic()
+        try:
+            inspect = self.app.control.inspect(
+                destination=destination, timeout=self.timeout, limit=limit,
+                connection=connection)
+            result.replies = getattr(inspect, kind)() or {}
+        except Exception as exc:
+            result.error = self.target.scrub(f"{type(exc).__name__}: {exc}")
+        finally:
+            lock.release()
+            result.seconds = time.monotonic() - started
+        result.missing = [h for h in expected if h not in result.replies]
+        self.state.record_inspection(
+            kind, result.replies, expected,
+            error=result.error or f"no reply within {self.timeout:g} s")
+        return result
+
+
+class _Borrowed:
+    """A context manager over a connection we must not close."""
+
+    def __init__(self, connection):
+        self.connection = connection
+
+    def __enter__(self):
+        return self.connection
+
+    def __exit__(self, *exc):
+        return False

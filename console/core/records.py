@@ -1,0 +1,147 @@
+"""Task and worker records held by the cluster model.
+
+Slotted classes rather than Celery's ``Task``/``Worker``: those keep a
+``__dict__``, a weakref and a WeakSet of children per task (about 4.5 KB a
+task); we keep only the fields the screens show, with long values clipped.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+# Celery's own precedence (celery.states.PRECEDENCE): a lower index wins. A
+# state that ranks below the current one "happened before" it and is merged
+# instead of replacing it, which is how out-of-order events end right.
+PRECEDENCE = (
+    "SUCCESS", "FAILURE", None, "REVOKED", "STARTED",
+    "RECEIVED", "REJECTED", "RETRY", "PENDING",
+)
+_PRECEDENCE_INDEX = {state: i for i, state in enumerate(PRECEDENCE)}
+_UNKNOWN_RANK = _PRECEDENCE_INDEX[None]
+
+EVENT_TO_STATE = {
+    "sent": "PENDING",
+    "received": "RECEIVED",
+    "started": "STARTED",
+    "failed": "FAILURE",
+    "retried": "RETRY",
+    "succeeded": "SUCCESS",
+    "revoked": "REVOKED",
+    "rejected": "REJECTED",
+}
+STATES = ("PENDING", "RECEIVED", "STARTED", "RETRY", "SUCCESS", "FAILURE",
+          "REVOKED", "REJECTED")
+READY_STATES = frozenset({"SUCCESS", "FAILURE", "REVOKED", "REJECTED"})
+
+# Fields Celery keeps from a RECEIVED event that arrives after a later one.
+RECEIVED_MERGE_FIELDS = (
+    "name", "args", "kwargs", "parent_id", "root_id", "retries", "eta",
+    "expires",
+)
+
+# Values longer than this are clipped on intake. Workers already cut
+# argsrepr/resultrepr to 1 KiB; the limit protects us from other producers.
+MAX_VALUE_CHARS = 4096
+MAX_TRACEBACK_CHARS = 16384
+
+# Task fields copied from an event, and whether they are free text to clip.
+TASK_EVENT_FIELDS = {
+    "name": False, "args": True, "kwargs": True, "result": True,
+    "exception": True, "traceback": True, "retries": False, "eta": False,
+    "expires": False, "parent_id": False, "root_id": False,
+    "runtime": False, "exchange": False, "routing_key": False,
+    "queue": False, "clock": False, "terminated": False, "signum": False,
+    "expired": False,
+}
+
+WORKER_EVENT_FIELDS = (
+    "pid", "freq", "clock", "active", "processed", "loadavg", "sw_ident",
+    "sw_ver", "sw_sys",
+)
+
+# Celery marks a worker offline when no heartbeat came for 200% of its
+# announced heartbeat interval (HEARTBEAT_EXPIRE_WINDOW).
+HEARTBEAT_EXPIRE_FACTOR = 2.0
+
+
+def rank(state: str | None) -> int:
+    return _PRECEDENCE_INDEX.get(state, _UNKNOWN_RANK)
+
+
+def clip(value, limit: int = MAX_VALUE_CHARS):
+    """Bound free-text values so one huge event cannot grow memory."""
+    if isinstance(value, str):
+        if len(value) > limit:
+            return value[:limit] + f"… [{len(value) - limit} more chars]"
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        return clip(bytes(value[: limit * 4]).decode("utf-8", "replace"), limit)
+    if value is None or isinstance(value, (int, float, bool)):
+        return value
+    return clip(repr(value), limit)
+
+
+class TaskRecord:
+    __slots__ = (
+        "uuid", "name", "state", "worker", "client", "sent", "received",
+        "started", "succeeded", "failed", "retried", "revoked", "rejected",
+        "timestamp", "updated", "args", "kwargs", "result", "exception",
+        "traceback", "retries", "eta", "expires", "parent_id", "root_id",
+        "runtime", "exchange", "routing_key", "queue", "clock", "terminated",
+        "signum", "expired", "worker_lost",
+    )
+
+    def __init__(self, uuid: str):
+        self.uuid = uuid
+        self.state = "PENDING"
+        self.clock = 0
+        self.worker_lost = False
+        for name in self.__slots__[3:]:
+            if name not in ("clock", "worker_lost"):
+                setattr(self, name, None)
+
+    def as_dict(self) -> dict:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def __repr__(self) -> str:
+        return f"<TaskRecord {self.uuid} {self.name} {self.state}>"
+
+
+class WorkerRecord:
+    __slots__ = (
+        "hostname", "pid", "freq", "clock", "active", "processed", "loadavg",
+        "sw_ident", "sw_ver", "sw_sys", "heartbeats", "last_heartbeat",
+        "online_since", "offline_since", "counts", "seen_by",
+    )
+
+    def __init__(self, hostname: str):
+        self.hostname = hostname
+        self.pid = None
+        self.freq = 60.0
+        self.clock = 0
+        self.active = None
+        self.processed = None
+        self.loadavg = None
+        self.sw_ident = self.sw_ver = self.sw_sys = None
+        # Local receive times of the last few heartbeats, as Celery keeps.
+        self.heartbeats: deque[float] = deque(maxlen=4)
+        self.last_heartbeat: float | None = None
+        self.online_since: float | None = None
+        self.offline_since: float | None = None
+        # Task events seen from this worker, by event subject.
+        self.counts: dict[str, int] = {}
+        # "events", "inspect" or both: one worker whichever way we met it.
+        self.seen_by: set[str] = set()
+
+    def heartbeat_expires(self) -> float | None:
+        if self.last_heartbeat is None:
+            return None
+        freq = float(self.freq or 60.0)
+        return self.last_heartbeat + freq * HEARTBEAT_EXPIRE_FACTOR
+
+    def alive(self, now: float) -> bool:
+        expires = self.heartbeat_expires()
+        return expires is not None and now < expires
+
+    def __repr__(self) -> str:
+        return f"<WorkerRecord {self.hostname}>"

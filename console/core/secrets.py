@@ -1,0 +1,52 @@
+"""Keep broker credentials out of everything we show or write."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote, urlsplit
+
+MASK = "****"
+
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:@/\s]*):(?P<password>[^@/\s]+)@")
+
+
+def mask_url(url) -> str:
+    """The URL with any password replaced by ``****``.
+
+    Works on lists of failover URLs separated by ``;`` and leaves URLs
+    without a password alone (kombu's own ``as_uri`` adds a mask to URLs
+    that had none, which misleads someone reading the header).
+    """
+    if url is None:
+        return ""
+    if not isinstance(url, str):
+        url = str(url)
+    return _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", url)
+
+
+def passwords_in(url) -> list[str]:
+    """The passwords in a broker URL (raw and percent-decoded)."""
+    found: list[str] = []
+    if not isinstance(url, str):
+        return found
+    for part in url.split(";"):
+        try:
+            password = urlsplit(part.strip()).password
+        except ValueError:
+            password = None
+        if password:
+            found.extend({password, unquote(password)})
+    for match in _USERINFO.finditer(url):
+        found.extend({match["password"], unquote(match["password"])})
+    # Longest first, so a password containing another is replaced whole.
+    return sorted({p for p in found if p}, key=len, reverse=True)
+
+
+def scrub(text, *urls) -> str:
+    """Mask URLs in ``text`` and remove the passwords of ``urls`` wherever
+    they appear, e.g. inside a driver's error message."""
+    text = mask_url(str(text))
+    for url in urls:
+        for password in passwords_in(url):
+            text = text.replace(password, MASK)
+    return text

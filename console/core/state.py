@@ -1,0 +1,363 @@
+"""The cluster model: tasks, workers, counters and rates, fed by events.
+
+One lock guards everything. The capture thread applies events under it;
+readers take copies or read a version number, never iterate live dicts from
+another thread. Every per-event step is O(1) in the number of tasks held.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from .rates import RateWindow
+from .records import (
+    EVENT_TO_STATE, MAX_TRACEBACK_CHARS, RECEIVED_MERGE_FIELDS, STATES,
+    TASK_EVENT_FIELDS, WORKER_EVENT_FIELDS, TaskRecord, WorkerRecord, clip,
+    rank,
+)
+
+DEFAULT_MAX_TASKS = 100_000
+DEFAULT_EVENT_RING = 2_000
+# Workers are few, but a misconfigured cluster with random hostnames must
+# not grow memory without bound either.
+MAX_WORKERS = 5_000
+
+# Scalar fields kept in the raw-event ring; anything else is dropped there
+# (the task record keeps what matters), so the ring stays small.
+_RING_FIELDS = (
+    "type", "hostname", "uuid", "name", "timestamp", "local_received",
+    "state", "exception", "result", "runtime", "retries", "args", "kwargs",
+    "active", "processed", "signum", "terminated", "queue", "routing_key",
+)
+_RING_VALUE_CHARS = 256
+
+
+@dataclass
+class ConnectionStatus:
+    """What the capture thread knows about its broker connection."""
+
+    state: str = "connecting"  # connecting | connected | reconnecting | stopped
+    since: float = 0.0
+    error: str | None = None
+    attempts: int = 0
+    last_event_at: float | None = None
+    events_enabled_at: float | None = None
+
+
+@dataclass
+class Counters:
+    events: int = 0
+    malformed: int = 0
+    unknown: int = 0
+    by_type: dict[str, int] = field(default_factory=dict)
+    evicted: int = 0
+
+
+class ClusterState:
+    """The model every screen and the headless commands read."""
+
+    def __init__(self, max_tasks: int = DEFAULT_MAX_TASKS,
+                 max_failures: int | None = None,
+                 event_ring: int = DEFAULT_EVENT_RING,
+                 clock: Callable[[], float] = time.time):
+        if max_tasks < 1:
+            raise ValueError("max_tasks must be at least 1")
+        self.max_tasks = max_tasks
+        # Failures get their own share so a flood of successes cannot push
+        # an incident out; they still count toward max_tasks.
+        self.max_failures = (max(1, max_tasks // 10)
+                             if max_failures is None else max_failures)
+        self.clock = clock
+        self.lock = threading.RLock()
+        self._tasks: OrderedDict[str, TaskRecord] = OrderedDict()
+        self._failures: OrderedDict[str, TaskRecord] = OrderedDict()
+        self.workers: dict[str, WorkerRecord] = {}
+        self.held_by_state: dict[str, int] = {s: 0 for s in STATES}
+        self.counters = Counters()
+        self.events_rate = RateWindow()
+        self.state_rates: dict[str, RateWindow] = {
+            s: RateWindow() for s in STATES}
+        self.events: deque[dict] = deque(maxlen=event_ring)
+        self.connection = ConnectionStatus(since=clock())
+        # Versions let readers skip work when nothing changed.
+        self.versions: dict[str, int] = {
+            "tasks": 0, "workers": 0, "events": 0, "connection": 0,
+            "inspect": 0, "queues": 0, "actions": 0,
+        }
+        # Remote-control replies per worker and kind: (time, reply|None, error|None)
+        self.inspections: dict[str, dict[str, tuple]] = {}
+        self.queues: dict[str, dict] = {}
+
+    # ------------------------------------------------------------------ intake
+    def apply(self, event) -> None:
+        """Apply one event. Never raises: bad events are counted and skipped."""
+        with self.lock:
+            try:
+                self._apply(event)
+            except Exception:  # a malformed event must never stop intake
+                self.counters.malformed += 1
+
+    def apply_many(self, events: Iterable) -> None:
+        with self.lock:
+            for event in events:
+                try:
+                    self._apply(event)
+                except Exception:
+                    self.counters.malformed += 1
+
+    def _apply(self, event) -> None:
+        counters = self.counters
+        if not isinstance(event, dict):
+            counters.malformed += 1
+            return
+        type_ = event.get("type")
+        if not isinstance(type_, str):
+            counters.malformed += 1
+            return
+        now = self.clock()
+        counters.events += 1
+        by_type = counters.by_type
+        if len(by_type) < 256 or type_ in by_type:
+            by_type[type_] = by_type.get(type_, 0) + 1
+        self.events_rate.add(now)
+        self.connection.last_event_at = now
+        group, _, subject = type_.partition("-")
+        if group == "task":
+            handled = self._task_event(subject, event, now)
+        elif group == "worker":
+            handled = self._worker_event(subject, event, now)
+        else:
+            handled = False
+        if not handled:
+            counters.unknown += 1
+        self.events.append(self._ring_entry(event, now))
+        self.versions["events"] += 1
+
+    @staticmethod
+    def _ring_entry(event: dict, now: float) -> dict:
+        entry = {}
+        for key in _RING_FIELDS:
+            if key in event:
+                entry[key] = clip(event[key], _RING_VALUE_CHARS)
+        entry.setdefault("local_received", now)
+        return entry
+
+    def _worker_for(self, hostname: str, now: float) -> WorkerRecord | None:
+        worker = self.workers.get(hostname)
+        if worker is None:
+            if len(self.workers) >= MAX_WORKERS:
+                return None
+            worker = self.workers[hostname] = WorkerRecord(hostname)
+        return worker
+
+    def _worker_event(self, subject: str, event: dict, now: float) -> bool:
+        hostname = event.get("hostname")
+        if not isinstance(hostname, str) or not hostname:
+            self.counters.malformed += 1
+            return True
+        worker = self._worker_for(hostname, now)
+        if worker is None:
+            return True
+        worker.seen_by.add("events")
+        for key in WORKER_EVENT_FIELDS:
+            if key in event:
+                setattr(worker, key, event[key])
+        if not isinstance(worker.freq, (int, float)) or worker.freq <= 0:
+            worker.freq = 60.0
+        if subject == "offline":
+            worker.heartbeats.clear()
+            worker.last_heartbeat = None
+            worker.offline_since = now
+            worker.online_since = None
+        else:
+            self._heartbeat(worker, now)
+        self.versions["workers"] += 1
+        return subject in ("online", "heartbeat", "offline")
+
+    def _heartbeat(self, worker: WorkerRecord, now: float) -> None:
+        if not worker.alive(now):
+            worker.online_since = now
+            worker.offline_since = None
+        worker.heartbeats.append(now)
+        worker.last_heartbeat = now
+
+    def _task_event(self, subject: str, event: dict, now: float) -> bool:
+        uuid = event.get("uuid")
+        if not isinstance(uuid, str) or not uuid:
+            self.counters.malformed += 1
+            return True
+        hostname = event.get("hostname")
+        if not isinstance(hostname, str):
+            hostname = None
+        task = self._touch_task(uuid)
+        old_state = task.state
+
+        if subject == "sent":
+            task.client = hostname
+        elif hostname:
+            worker = self._worker_for(hostname, now)
+            task.worker = hostname
+            if worker is not None:
+                # Task events prove the worker alive, as in Celery's State.
+                worker.seen_by.add("events")
+                self._heartbeat(worker, now)
+                worker.counts[subject] = worker.counts.get(subject, 0) + 1
+                self.versions["workers"] += 1
+
+        state = EVENT_TO_STATE.get(subject)
+        timestamp = event.get("timestamp")
+        if state is not None:
+            setattr(task, subject, timestamp)
+        else:
+            state = subject.upper()  # a custom state, as Celery does
+            if state not in self.held_by_state and len(self.held_by_state) >= 32:
+                state = "UNKNOWN"  # bound the counters against junk types
+        if (state != "RETRY" and task.state != "RETRY"
+                and rank(state) > rank(task.state)):
+            # This event logically happened before the current state.
+            if state == "RECEIVED":
+                self._copy_fields(task, event, RECEIVED_MERGE_FIELDS)
+        else:
+            self._copy_fields(task, event, TASK_EVENT_FIELDS)
+            task.state = state
+            task.timestamp = timestamp
+        task.updated = now
+
+        if task.state != old_state:
+            self._state_changed(task, old_state)
+        if state in self.state_rates and state == task.state:
+            self.state_rates[state].add(now)
+        self.versions["tasks"] += 1
+        return subject in EVENT_TO_STATE
+
+    @staticmethod
+    def _copy_fields(task: TaskRecord, event: dict, names) -> None:
+        for key in names:
+            if key in event:
+                value = event[key]
+                if key == "traceback":
+                    value = clip(value, MAX_TRACEBACK_CHARS)
+                elif TASK_EVENT_FIELDS.get(key):
+                    value = clip(value)
+                elif isinstance(value, (str, bytes)) and len(value) > 512:
+                    value = clip(value, 512)
+                setattr(task, key, value)
+
+    def _touch_task(self, uuid: str) -> TaskRecord:
+        task = self._tasks.get(uuid)
+        if task is not None:
+            self._tasks.move_to_end(uuid)
+            return task
+        task = self._failures.get(uuid)
+        if task is not None:
+            self._failures.move_to_end(uuid)
+            return task
+        task = self._tasks[uuid] = TaskRecord(uuid)
+        self.held_by_state["PENDING"] += 1
+        self._evict()
+        return task
+
+    def _state_changed(self, task: TaskRecord, old: str) -> None:
+        held = self.held_by_state
+        held[old] = held.get(old, 1) - 1
+        held[task.state] = held.get(task.state, 0) + 1
+        if task.state == "FAILURE" and task.uuid in self._tasks:
+            del self._tasks[task.uuid]
+            self._failures[task.uuid] = task
+            self._evict()
+
+    def _evict(self) -> None:
+        while len(self._tasks) + len(self._failures) > self.max_tasks:
+            if self._tasks and len(self._failures) <= self.max_failures:
+                _, task = self._tasks.popitem(last=False)
+            else:
+                _, task = self._failures.popitem(last=False)
+            self.held_by_state[task.state] -= 1
+            self.counters.evicted += 1
+
+    # --------------------------------------------------------------- reading
+    def task(self, uuid: str) -> TaskRecord | None:
+        with self.lock:
+            return self._tasks.get(uuid) or self._failures.get(uuid)
+
+    def task_count(self) -> int:
+        with self.lock:
+            return len(self._tasks) + len(self._failures)
+
+    def tasks_snapshot(self) -> list[TaskRecord]:
+        """Held tasks, least recently updated first (failures last)."""
+        with self.lock:
+            return list(self._tasks.values()) + list(self._failures.values())
+
+    def worker_alive(self, hostname: str, now: float | None = None) -> bool:
+        with self.lock:
+            worker = self.workers.get(hostname)
+            return bool(worker and worker.alive(
+                self.clock() if now is None else now))
+
+    def workers_online(self, now: float | None = None) -> list[str]:
+        now = self.clock() if now is None else now
+        with self.lock:
+            return sorted(h for h, w in self.workers.items() if w.alive(now))
+
+    def tasks_per_second(self, span: int = 10) -> float:
+        """Tasks finishing per second (succeeded + failed) over ``span`` s."""
+        now = self.clock()
+        with self.lock:
+            return (self.state_rates["SUCCESS"].rate(now, span)
+                    + self.state_rates["FAILURE"].rate(now, span))
+
+    def events_per_second(self, span: int = 10) -> float:
+        with self.lock:
+            return self.events_rate.rate(self.clock(), span)
+
+    # -------------------------------------------------- connection and inspect
+    def set_connection(self, state: str, error: str | None = None) -> None:
+        with self.lock:
+            conn = self.connection
+            if conn.state != state:
+                conn.since = self.clock()
+            conn.state = state
+            conn.error = error
+            conn.attempts = 0 if state == "connected" else conn.attempts + (
+                state == "reconnecting")
+            self.versions["connection"] += 1
+
+    def note_events_enabled(self) -> None:
+        with self.lock:
+            self.connection.events_enabled_at = self.clock()
+
+    def record_inspection(self, kind: str, replies: dict,
+                          expected: Iterable[str] = (),
+                          error: str | None = None) -> None:
+        """Keep each worker's reply to one inspection, and who did not reply."""
+        now = self.clock()
+        with self.lock:
+            for hostname, reply in replies.items():
+                if not isinstance(hostname, str):
+                    continue
+                worker = self._worker_for(hostname, now)
+                if worker is not None:
+                    worker.seen_by.add("inspect")
+                failed = isinstance(reply, dict) and "error" in reply and len(reply) == 1
+                self.inspections.setdefault(hostname, {})[kind] = (
+                    now, None if failed else reply,
+                    reply["error"] if failed else None)
+            for hostname in expected:
+                if hostname not in replies:
+                    self.inspections.setdefault(hostname, {})[kind] = (
+                        now, None, error or "no reply")
+            self.versions["inspect"] += 1
+
+    def inspection(self, hostname: str, kind: str):
+        with self.lock:
+            return self.inspections.get(hostname, {}).get(kind)
+
+    def record_queues(self, depths: dict[str, dict]) -> None:
+        with self.lock:
+            self.queues = dict(depths)
+            self.versions["queues"] += 1

@@ -1,0 +1,91 @@
+"""One look at the cluster, for scripts: the same core the TUI runs on."""
+
+from __future__ import annotations
+
+import time
+
+from .broker import QueueProbe, discover_queues
+from .capture import Capture
+from .connection import Target, check_broker
+from .inspector import Inspector
+from .state import ClusterState
+
+
+def collect_status(target: Target, wait: float = 3.0,
+                   inspect_timeout: float = 1.0,
+                   extra_queues: tuple[str, ...] = (),
+                   enable_events: bool = True) -> dict:
+    """Listen for ``wait`` seconds, run one inspection round and one queue
+    probe, and return a JSON-ready summary."""
+    check_broker(target)
+    state = ClusterState()
+    capture = Capture(target, state, enable_events=enable_events).start()
+    try:
+        deadline = time.monotonic() + max(0.0, wait)
+        while time.monotonic() < deadline and not capture.stopped:
+            time.sleep(0.05)
+    finally:
+        capture.stop()
+    inspector = Inspector(target, state, timeout=inspect_timeout)
+    destination = None
+    if not state.workers_online():
+        # Nobody sent events (events off, or the wait was short): ask all.
+        destination = sorted(inspector.ping().replies) or None
+    if destination is not None or state.workers_online():
+        inspector.run(("stats", "active_queues"), destination=destination)
+    names = discover_queues(target.app, state, extra_queues)
+    for name in QueueProbe(target).broker_queues():
+        names.setdefault(name, []).append("broker")
+    depths = QueueProbe(target).probe(sorted(names))
+    for name, depth in depths.items():
+        depth.sources = names[name]
+    state.record_queues({n: d.as_dict() for n, d in depths.items()})
+    return summarize(target, state)
+
+
+def summarize(target: Target, state: ClusterState) -> dict:
+    now = state.clock()
+    with state.lock:
+        workers = []
+        for hostname, worker in sorted(state.workers.items()):
+            inspections = state.inspections.get(hostname, {})
+            stats = _reply(inspections.get("stats"))
+            queues = _reply(inspections.get("active_queues"))
+            answered = stats is not None or queues is not None
+            alive = worker.alive(now)
+            pool = (stats or {}).get("pool") or {}
+            workers.append({
+                "hostname": hostname,
+                "status": "online" if alive or answered else "offline",
+                "active": worker.active,
+                "processed": worker.processed if worker.processed is not None
+                else _total(stats),
+                "pool": pool.get("implementation"),
+                "concurrency": pool.get("max-concurrency"),
+                "queues": sorted(q.get("name") for q in queues or ()
+                                 if isinstance(q, dict) and q.get("name")),
+                "heartbeat_age": (round(now - worker.last_heartbeat, 1)
+                                  if worker.last_heartbeat else None),
+                "replied": answered,
+            })
+        tasks = {s: n for s, n in state.held_by_state.items() if n}
+        return {
+            "broker": target.masked_url,
+            "transport": target.transport,
+            "workers": workers,
+            "workers_online": sum(w["status"] == "online" for w in workers),
+            "tasks": tasks,
+            "events": state.counters.events,
+            "queues": sorted(state.queues.values(), key=lambda q: q["name"]),
+        }
+
+
+def _reply(entry):
+    return entry[1] if entry else None
+
+
+def _total(stats) -> int | None:
+    total = (stats or {}).get("total")
+    if isinstance(total, dict):
+        return sum(v for v in total.values() if isinstance(v, int))
+    return None
