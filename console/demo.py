@@ -51,7 +51,7 @@ class DemoCluster:
         self._own_root = root is None
         self.processes: dict[str, subprocess.Popen] = {}
         self._logs = []
-        self._previous_sigterm = None
+        self._previous_handlers: dict[int, object] = {}
         self._closed = False
 
     # ------------------------------------------------------------ lifecycle
@@ -67,7 +67,9 @@ class DemoCluster:
             self.root = tempfile.mkdtemp(prefix="celery-console-demo-")
         atexit.register(self.close)
         if _in_main_thread():
-            self._previous_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
+            # SIGHUP: the SSH session or terminal went away.
+            for signum in (signal.SIGTERM, signal.SIGHUP):
+                self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
         try:
             env = self.environment()
             for hostname, queues in self.workers:
@@ -147,14 +149,16 @@ class DemoCluster:
             log.close()
         if self._own_root and self.root:
             shutil.rmtree(self.root, ignore_errors=True)
-        if self._previous_sigterm is not None and _in_main_thread():
-            signal.signal(signal.SIGTERM, self._previous_sigterm)
+        if _in_main_thread():
+            for signum, handler in self._previous_handlers.items():
+                signal.signal(signum, handler)
+            self._previous_handlers.clear()
         try:
             atexit.unregister(self.close)
         except Exception:
             pass
 
-    def _on_sigterm(self, signum, frame):
+    def _on_signal(self, signum, frame):
         # Unwinds through the `with` block (and Textual's run loop), so
         # close() runs; then exit with the conventional status.
         self.close()

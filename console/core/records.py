@@ -92,13 +92,12 @@ class TaskRecord:
     )
 
     def __init__(self, uuid: str):
+        for name in self.__slots__:
+            setattr(self, name, None)
         self.uuid = uuid
         self.state = "PENDING"
         self.clock = 0
         self.worker_lost = False
-        for name in self.__slots__[3:]:
-            if name not in ("clock", "worker_lost"):
-                setattr(self, name, None)
 
     def as_dict(self) -> dict:
         return {name: getattr(self, name) for name in self.__slots__}

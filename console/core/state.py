@@ -7,6 +7,7 @@ another thread. Every per-event step is O(1) in the number of tasks held.
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
 from collections import OrderedDict, deque
@@ -218,9 +219,10 @@ class ClusterState:
                 state = "UNKNOWN"  # bound the counters against junk types
         if (state != "RETRY" and task.state != "RETRY"
                 and rank(state) > rank(task.state)):
-            # This event logically happened before the current state.
-            if state == "RECEIVED":
-                self._copy_fields(task, event, RECEIVED_MERGE_FIELDS)
+            # This event logically happened before the current state: keep
+            # the state, take its fields (only some, for RECEIVED), as Celery.
+            self._copy_fields(task, event, RECEIVED_MERGE_FIELDS
+                              if state == "RECEIVED" else TASK_EVENT_FIELDS)
         else:
             self._copy_fields(task, event, TASK_EVENT_FIELDS)
             task.state = state
@@ -293,6 +295,20 @@ class ClusterState:
         with self.lock:
             return list(self._tasks.values()) + list(self._failures.values())
 
+    def recent_tasks(self, limit: int, match=None) -> list[TaskRecord]:
+        """The most recently updated tasks, newest first; ``match`` filters."""
+        with self.lock:
+            newest = heapq.merge(reversed(self._tasks.values()),
+                                 reversed(self._failures.values()),
+                                 key=_updated, reverse=True)
+            out = []
+            for task in newest:
+                if match is None or match(task):
+                    out.append(task)
+                    if len(out) >= limit:
+                        break
+            return out
+
     def worker_alive(self, hostname: str, now: float | None = None) -> bool:
         with self.lock:
             worker = self.workers.get(hostname)
@@ -361,3 +377,7 @@ class ClusterState:
         with self.lock:
             self.queues = dict(depths)
             self.versions["queues"] += 1
+
+
+def _updated(task: TaskRecord) -> float:
+    return task.updated or 0.0

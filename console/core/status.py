@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import time
 
-from .broker import QueueProbe, discover_queues
-from .capture import Capture
 from .connection import Target, check_broker
-from .inspector import Inspector
+from .monitor import Monitor
 from .state import ClusterState
 
 
@@ -18,29 +16,19 @@ def collect_status(target: Target, wait: float = 3.0,
     """Listen for ``wait`` seconds, run one inspection round and one queue
     probe, and return a JSON-ready summary."""
     check_broker(target)
-    state = ClusterState()
-    capture = Capture(target, state, enable_events=enable_events).start()
+    monitor = Monitor(target, enable_events=enable_events,
+                      inspect_timeout=inspect_timeout,
+                      extra_queues=extra_queues)
+    monitor.capture.start()
     try:
         deadline = time.monotonic() + max(0.0, wait)
-        while time.monotonic() < deadline and not capture.stopped:
+        while time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
-        capture.stop()
-    inspector = Inspector(target, state, timeout=inspect_timeout)
-    destination = None
-    if not state.workers_online():
-        # Nobody sent events (events off, or the wait was short): ask all.
-        destination = sorted(inspector.ping().replies) or None
-    if destination is not None or state.workers_online():
-        inspector.run(("stats", "active_queues"), destination=destination)
-    names = discover_queues(target.app, state, extra_queues)
-    for name in QueueProbe(target).broker_queues():
-        names.setdefault(name, []).append("broker")
-    depths = QueueProbe(target).probe(sorted(names))
-    for name, depth in depths.items():
-        depth.sources = names[name]
-    state.record_queues({n: d.as_dict() for n, d in depths.items()})
-    return summarize(target, state)
+        monitor.capture.stop()
+    monitor.inspect_round(("stats", "active_queues"), require_connection=False)
+    monitor.probe_round()
+    return summarize(target, monitor.state)
 
 
 def summarize(target: Target, state: ClusterState) -> dict:
@@ -60,7 +48,7 @@ def summarize(target: Target, state: ClusterState) -> dict:
                 "active": worker.active,
                 "processed": worker.processed if worker.processed is not None
                 else _total(stats),
-                "pool": pool.get("implementation"),
+                "pool": pool_name(pool.get("implementation")),
                 "concurrency": pool.get("max-concurrency"),
                 "queues": sorted(q.get("name") for q in queues or ()
                                  if isinstance(q, dict) and q.get("name")),
@@ -89,3 +77,11 @@ def _total(stats) -> int | None:
     if isinstance(total, dict):
         return sum(v for v in total.values() if isinstance(v, int))
     return None
+
+
+def pool_name(implementation) -> str | None:
+    """``celery.concurrency.prefork:TaskPool`` -> ``prefork``."""
+    if not isinstance(implementation, str):
+        return None
+    module = implementation.split(":", 1)[0]
+    return module.rsplit(".", 1)[-1]

@@ -1,0 +1,145 @@
+"""ConsoleApp: screens, global keys, and the refresh tick."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from textual.app import App
+from textual.binding import Binding
+from textual.screen import ModalScreen
+
+from ..core.monitor import Monitor
+from ..core.state import ClusterState
+from .commands import BindingCommands
+from .screens.action_log import ActionLogScreen
+from .screens.base import ConsoleScreen
+from .screens.command_line import CommandLine
+from .screens.events import EventsScreen
+from .screens.help import HelpScreen
+from .screens.queues import QueuesScreen
+from .screens.tasks import TasksScreen
+from .screens.workers import WorkersScreen
+from .widgets.status_header import StatusHeader
+
+TICK_SECONDS = 0.25
+# The header says "events on" while events arrived this recently.
+EVENTS_FRESH_SECONDS = 10.0
+
+
+class ConsoleApp(App):
+    TITLE = "celery-console"
+    CSS_PATH = "console.tcss"
+    COMMANDS = App.COMMANDS | {BindingCommands}
+    MODES = {
+        "workers": WorkersScreen, "tasks": TasksScreen, "queues": QueuesScreen,
+        "events": EventsScreen, "log": ActionLogScreen,
+    }
+    BINDINGS = [
+        Binding("1", "show('workers')", "Workers", id="screen.workers"),
+        Binding("2", "show('tasks')", "Tasks", id="screen.tasks"),
+        Binding("3", "show('queues')", "Queues", id="screen.queues"),
+        Binding("4", "show('events')", "Events", id="screen.events"),
+        Binding("5", "show('log')", "Log", id="screen.log"),
+        Binding("colon", "command_line", "Command", key_display=":", id="command_line"),
+        Binding("question_mark", "help", "Help", key_display="?", id="help"),
+        Binding("ctrl+r", "refresh_now", "Refresh", id="refresh"),
+        Binding("q", "quit", "Quit", id="quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="quit.ctrl_c"),
+    ]
+
+    def __init__(self, target, options, *, state: ClusterState | None = None,
+                 clock: Callable[[], float] | None = None,
+                 start_threads: bool = True):
+        super().__init__()
+        self.target = target
+        self.options = options
+        self.clock = clock or time.time
+        self.state = state or ClusterState(max_tasks=options.max_tasks,
+                                           clock=self.clock)
+        self.monitor = Monitor(
+            target, self.state, enable_events=options.enable_events,
+            inspect_interval=options.inspect_interval,
+            probe_interval=options.probe_interval,
+            extra_queues=options.queues)
+        self.start_threads = start_threads
+
+    def now(self) -> float:
+        return self.clock()
+
+    # ------------------------------------------------------------- lifecycle
+    def on_mount(self) -> None:
+        self.switch_mode("workers")
+        if self.start_threads:
+            self.monitor.start()
+        self.update_header()
+        self.set_interval(TICK_SECONDS, self.tick)
+
+    def tick(self) -> None:
+        self.update_header()
+        screen = self.screen
+        # Nothing moves under a dialog: the operator confirms what they saw.
+        if isinstance(screen, ConsoleScreen) and not isinstance(screen, ModalScreen):
+            screen.tick(self.now())
+
+    def update_header(self) -> None:
+        now = self.now()
+        model = self.state
+        with model.lock:
+            connection = model.connection
+            total = len(model.workers)
+            online = sum(w.alive(now) for w in model.workers.values())
+            last_event = connection.last_event_at
+        screen = self.screen
+        title = getattr(screen, "TITLE", "") if isinstance(screen, ConsoleScreen) else ""
+        for header in screen.query(StatusHeader):
+            header.show(
+                url=self.target.masked_url, connection=connection, now=now,
+                online=online, total=total, tasks_per_s=model.tasks_per_second(),
+                events_on=last_event is not None and now - last_event < EVENTS_FRESH_SECONDS,
+                read_only=self.options.read_only, screen_title=title)
+
+    # --------------------------------------------------------------- actions
+    def action_show(self, mode: str, filter_text: str | None = None) -> None:
+        if self.current_mode != mode:
+            self.switch_mode(mode)
+        if filter_text is not None:
+            self.call_after_refresh(self._apply_filter, filter_text)
+        self.call_after_refresh(self.update_header)
+
+    def _apply_filter(self, text: str) -> None:
+        screen = self.screen
+        if isinstance(screen, ConsoleScreen):
+            screen.apply_filter(text)
+
+    def action_command_line(self) -> None:
+        def done(result) -> None:
+            if result is None:
+                return
+            mode, filter_text = result
+            if mode == "quit":
+                self.action_quit()
+            else:
+                self.action_show(mode, filter_text or None)
+
+        self.push_screen(CommandLine(), done)
+
+    def action_help(self) -> None:
+        screen = self.screen
+        keys = []
+        for key, active in screen.active_bindings.items():
+            binding = active.binding
+            if binding.description:
+                keys.append((binding.key_display or key, binding.description))
+        title = getattr(screen, "TITLE", "Console")
+        self.push_screen(HelpScreen(title, keys))
+
+    def action_refresh_now(self) -> None:
+        self.monitor.refresh_now()
+        self.notify("Inspections and queue probes requested", timeout=2)
+
+    def action_quit(self) -> None:
+        # Threads are daemons and stop() waits at most ~1 s, so quitting
+        # never hangs on a broker that stopped answering.
+        self.monitor.stop(timeout=1.0)
+        self.exit()

@@ -1,0 +1,49 @@
+"""Small text helpers shared by the screens."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+STATE_STYLES = {
+    "PENDING": "dim", "RECEIVED": "cyan", "STARTED": "bold yellow",
+    "RETRY": "magenta", "SUCCESS": "green", "FAILURE": "bold red",
+    "REVOKED": "red", "REJECTED": "red",
+}
+
+
+def ago(seconds: float | None) -> str:
+    """A short relative age: 0.4s, 12s, 3m, 2h, 4d."""
+    if seconds is None:
+        return "—"
+    seconds = max(0.0, seconds)
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 36 * 3600:
+        return f"{seconds / 3600:.0f}h"
+    return f"{seconds / 86400:.0f}d"
+
+
+def clock_time(timestamp: float | None) -> str:
+    if not isinstance(timestamp, (int, float)):
+        return "—"
+    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%H:%M:%S")
+
+
+def count(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def one_line(value, width: int) -> str:
+    """Single-line preview: never wraps a table row."""
+    if value is None:
+        return ""
+    text = str(value).replace("\n", " ").replace("\r", " ").replace("\t", " ")
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"

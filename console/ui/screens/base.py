@@ -1,0 +1,55 @@
+"""What every top-level screen shares: a title, and redraws on change only."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from ..widgets.status_header import StatusHeader
+
+
+class ConsoleScreen(Screen):
+    """A screen redrawn by the app's tick when the model versions it
+    ``WATCHES`` moved; with no ``WATCHES``, every tick (ages keep changing)."""
+
+    TITLE = "Console"
+    WATCHES: tuple[str, ...] = ()
+    filter_text: str = ""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seen: tuple[int, ...] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield StatusHeader()
+        yield from self.compose_body()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        return ()
+
+    @property
+    def model(self):
+        return self.app.state
+
+    def versions(self) -> tuple[int, ...]:
+        versions = self.model.versions
+        return tuple(versions[name] for name in self.WATCHES)
+
+    def tick(self, now: float, force: bool = False) -> None:
+        current = self.versions()
+        if force or not self.WATCHES or current != self._seen:
+            self._seen = current
+            self.refresh_view(now)
+
+    def refresh_view(self, now: float) -> None:
+        """Redraw from the model. Called on the UI thread."""
+
+    def on_screen_resume(self) -> None:
+        self.tick(self.app.now(), force=True)
+
+    def apply_filter(self, text: str) -> None:
+        """Screens with a table take a filter from `:name FILTER`."""
+        self.filter_text = text
+        self.tick(self.app.now(), force=True)

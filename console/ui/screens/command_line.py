@@ -1,0 +1,62 @@
+"""The `:` command line (k9s style): `:tasks state:FAILURE`, `:w`, `:q`…"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label
+
+# Command words and aliases, to the screen (mode) they open.
+SCREENS = {
+    "workers": "workers", "worker": "workers", "w": "workers",
+    "tasks": "tasks", "task": "tasks", "t": "tasks",
+    "queues": "queues", "queue": "queues", "q": "queues",
+    "events": "events", "event": "events", "e": "events",
+    "log": "log", "l": "log", "actions": "log", "a": "log",
+}
+QUIT_WORDS = {"quit", "exit", "q!"}
+
+
+def parse_command(text: str) -> tuple[str, str]:
+    """``"tasks state:FAILURE"`` -> ``("tasks", "state:FAILURE")``.
+
+    Raises ValueError with a message a person can act on."""
+    text = text.strip().lstrip(":").strip()
+    if not text:
+        raise ValueError("type a screen name: workers, tasks, queues, events, log")
+    word, _, rest = text.partition(" ")
+    word = word.lower()
+    if word in QUIT_WORDS:
+        return "quit", ""
+    if word not in SCREENS:
+        raise ValueError(f"unknown command {word!r}: try workers (w), tasks (t), "
+                         "queues (q), events (e), log (l) or quit")
+    return SCREENS[word], rest.strip()
+
+
+class CommandLine(ModalScreen[tuple[str, str] | None]):
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    DEFAULT_CSS = """
+    CommandLine { align: left bottom; background: $background 30%; }
+    CommandLine > #command-box { height: auto; width: 100%; background: $panel; }
+    CommandLine Input { border: none; height: 1; padding: 0 1; }
+    CommandLine #command-error { color: $error; padding: 0 1; height: auto; }
+    """
+
+    def compose(self) -> ComposeResult:
+        from textual.containers import Vertical
+
+        with Vertical(id="command-box"):
+            yield Label("", id="command-error")
+            yield Input(placeholder=":workers  :tasks state:FAILURE  :queues  :events  :log",
+                        id="command-input")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        try:
+            self.dismiss(parse_command(event.value))
+        except ValueError as exc:
+            self.query_one("#command-error", Label).update(str(exc))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,44 @@
+"""`?`: every key of the current screen, shown or not in the footer."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Label
+
+NAVIGATION = (
+    ("j k ↑ ↓", "move"), ("g G", "first / last row"), ("PgUp PgDn", "page"),
+    ("enter", "open the detail of the row"), ("escape", "back / close"),
+    ("ctrl+p", "command palette: every action here"),
+)
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,question_mark,q", "close", "Close")]
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > Vertical { width: 72; height: auto; max-height: 90%;
+        border: thick $primary; background: $surface; padding: 0 1; }
+    HelpScreen DataTable { height: auto; max-height: 28; }
+    """
+
+    def __init__(self, title: str, keys: list[tuple[str, str]]):
+        super().__init__()
+        self.help_title = title
+        self.keys = keys
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"[b]{self.help_title}[/b] — keys")
+            table = DataTable(show_cursor=False, zebra_stripes=True)
+            table.add_column("key", width=14)
+            table.add_column("does", width=52)
+            for key, description in self.keys + list(NAVIGATION):
+                table.add_row(key, description)
+            yield table
+            yield Label("[dim]escape or ? closes[/dim]")
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,89 @@
+"""Workers (`1`): one row per worker, whichever way we learned of it."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.widgets import DataTable
+
+from ...core.status import pool_name
+from ..format import ago, count
+from .base import ConsoleScreen
+
+COLUMNS = (
+    ("worker", "hostname", 24), ("status", "status", 16), ("active", "active", 6),
+    ("processed", "processed", 9), ("ok", "succeeded", 7), ("failed", "failed", 6),
+    ("retried", "retried", 7), ("load", "load", 14), ("heartbeat", "heartbeat", 9),
+    ("pool", "pool", 11), ("queues", "queues", 24),
+)
+
+
+class WorkersScreen(ConsoleScreen):
+    TITLE = "Workers"
+    # Heartbeat ages change every second: redraw each tick (rows are few).
+    WATCHES = ()
+
+    def compose_body(self) -> ComposeResult:
+        # A handful of workers: DataTable is the right tool here.
+        table = DataTable(id="workers", cursor_type="row", zebra_stripes=True)
+        for label, key, width in COLUMNS:
+            table.add_column(label, key=key, width=width)
+        yield table
+
+    def rows(self, now: float) -> list[tuple[str, tuple]]:
+        model = self.model
+        with model.lock:
+            rows = []
+            for hostname, worker in sorted(model.workers.items()):
+                inspections = model.inspections.get(hostname, {})
+                stats = _reply(inspections.get("stats")) or {}
+                queues = _reply(inspections.get("active_queues")) or []
+                pool = stats.get("pool") or {}
+                alive = worker.alive(now)
+                if alive:
+                    status = Text("online", style="bold green")
+                elif worker.last_heartbeat is None and worker.offline_since is None:
+                    status = Text("unknown", style="yellow")
+                else:
+                    since = worker.offline_since or worker.heartbeat_expires() or now
+                    status = Text(f"offline {ago(now - since)}", style="bold red")
+                counts = worker.counts
+                load = worker.loadavg
+                rows.append((hostname, (
+                    hostname, status, count(worker.active),
+                    count(worker.processed), count(counts.get("succeeded", 0)),
+                    count(counts.get("failed", 0)), count(counts.get("retried", 0)),
+                    " ".join(f"{x:.2f}" for x in load) if isinstance(load, (list, tuple)) else "—",
+                    ago(now - worker.last_heartbeat) if worker.last_heartbeat else "—",
+                    _pool(pool),
+                    ", ".join(sorted(q.get("name", "?") for q in queues if isinstance(q, dict))),
+                )))
+        return rows
+
+    def refresh_view(self, now: float) -> None:
+        table = self.query_one(DataTable)
+        keys = [label for _, label, _ in COLUMNS]
+        present = {row.value for row in table.rows}
+        rows = self.rows(now)
+        for hostname, values in rows:
+            if hostname not in present:
+                table.add_row(*values, key=hostname)
+                continue
+            for key, value in zip(keys, values):
+                if table.get_cell(hostname, key) != value:
+                    table.update_cell(hostname, key, value)
+        gone = present - {h for h, _ in rows}
+        for hostname in gone:
+            table.remove_row(hostname)
+
+
+def _reply(entry):
+    return entry[1] if entry else None
+
+
+def _pool(pool: dict) -> str:
+    name = pool_name(pool.get("implementation"))
+    size = pool.get("max-concurrency")
+    if not name:
+        return "—"
+    return f"{name} ×{size}" if size else name

@@ -1,0 +1,196 @@
+"""Real brokers and real workers for integration tests.
+
+RabbitMQ and Redis are the machine's services (see .ci/run); each test
+session gets its own RabbitMQ vhost and Redis db, each test its own worker
+hostnames. Outside CI a missing broker skips with how to start it; under
+CI=true it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+RABBIT_HOST, RABBIT_PORT = "127.0.0.1", 5672
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+REDIS_TEST_DB = int(os.environ.get("CONSOLE_TEST_REDIS_DB", "11"))
+
+START_HINTS = {
+    "rabbitmq": "start it with `rabbitmq-server -detached && rabbitmqctl await_startup`",
+    "redis": "start it with `redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save ''`",
+}
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def require(kind: str, host: str, port: int) -> None:
+    if port_open(host, port):
+        return
+    message = f"{kind} is not reachable at {host}:{port}: {START_HINTS[kind]}"
+    if IN_CI:
+        pytest.fail(message + " (CI=true: broker tests never skip)")
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class BrokerEnv:
+    """Where one kind of broker is, as the environment a worker needs."""
+
+    def __init__(self, kind: str, url: str, extra_env: dict | None = None,
+                 cleanup=None, flush=None):
+        self.kind = kind
+        self.url = url
+        self.extra_env = extra_env or {}
+        self._cleanup = cleanup
+        self._flush = flush
+
+    def env(self) -> dict:
+        env = dict(os.environ)
+        env["CELERY_BROKER_URL"] = self.url
+        env.update(self.extra_env)
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def flush(self) -> None:
+        if self._flush:
+            self._flush()
+
+    def close(self) -> None:
+        if self._cleanup:
+            self._cleanup()
+
+    def __repr__(self) -> str:
+        return f"BrokerEnv({self.kind})"
+
+
+def rabbitmq_env() -> BrokerEnv:
+    require("rabbitmq", RABBIT_HOST, RABBIT_PORT)
+    vhost = f"console-test-{uuid.uuid4().hex[:8]}"
+    _rabbitmqctl("add_vhost", vhost)
+    _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    url = f"amqp://guest:guest@{RABBIT_HOST}:{RABBIT_PORT}/{vhost}"
+    return BrokerEnv("rabbitmq", url, cleanup=lambda: _rabbitmqctl("delete_vhost", vhost))
+
+
+def _rabbitmqctl(*args: str) -> None:
+    if shutil.which("rabbitmqctl") is None:
+        pytest.skip("rabbitmqctl is not installed, so no test vhost can be made")
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)
+
+
+def redis_env() -> BrokerEnv:
+    require("redis", REDIS_HOST, REDIS_PORT)
+    url = f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_TEST_DB}"
+
+    def flush():
+        import redis
+
+        redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_TEST_DB).flushdb()
+
+    flush()
+    return BrokerEnv("redis", url, cleanup=flush, flush=flush)
+
+
+def filesystem_env(root: Path) -> BrokerEnv:
+    from console.companion.config import ensure_filesystem_folders
+
+    ensure_filesystem_folders(root)
+    return BrokerEnv("filesystem", "filesystem://", extra_env={
+        "CONSOLE_FS_ROOT": str(root),
+        "CELERY_RESULT_BACKEND": f"file://{root}/results",
+    })
+
+
+def companion_app(broker: BrokerEnv):
+    """The companion app in this process, pointed at ``broker``."""
+    from console.companion import app, config
+
+    app.conf.broker_url = broker.url
+    os.environ["CELERY_BROKER_URL"] = broker.url
+    app.conf.broker_transport_options = (
+        config.ensure_filesystem_folders(broker.extra_env["CONSOLE_FS_ROOT"])
+        if broker.kind == "filesystem" else {})
+    if "CELERY_RESULT_BACKEND" in broker.extra_env:
+        app.conf.result_backend = broker.extra_env["CELERY_RESULT_BACKEND"]
+    app.pool.force_close_all()
+    return app
+
+
+@contextmanager
+def running_worker(broker: BrokerEnv, log_dir: Path, queues: str = "default,emails",
+                   name: str = "w", concurrency: int = 1, pool: str = "prefork",
+                   extra_args: tuple[str, ...] = ()):
+    """A real `celery worker` of the companion app; yields its hostname."""
+    hostname = f"{name}-{uuid.uuid4().hex[:6]}@test"
+    log_path = log_dir / f"{hostname.split('@')[0]}.log"
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "console.companion", "worker",
+             "-P", pool, "-c", str(concurrency), "-Q", queues,
+             "--hostname", hostname, "-l", "INFO", "--without-mingle",
+             "--without-gossip", *extra_args],
+            env=broker.env(), stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_for_worker(broker, hostname, process, log_path)
+        yield hostname
+    finally:
+        stop_process_group(process)
+
+
+def wait_for_worker(broker: BrokerEnv, hostname: str, process, log_path: Path,
+                    timeout: float = 45.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(
+                f"worker {hostname} exited with {process.returncode}:\n"
+                + log_path.read_text(errors="replace")[-3000:])
+        if "ready." in log_path.read_text(errors="replace"):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"worker {hostname} not ready in {timeout} s:\n"
+                         + log_path.read_text(errors="replace")[-3000:])
+
+
+def stop_process_group(process, grace: float = 3.0) -> None:
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGQUIT)
+        except ProcessLookupError:
+            pass
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        process.wait(5)
+    except subprocess.TimeoutExpired:
+        pass

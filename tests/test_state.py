@@ -1,0 +1,127 @@
+"""The model against Celery's own State, and its bounds."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+from celery.events.state import State
+
+from console.core.state import ClusterState
+
+STREAM = Path(__file__).resolve().parents[2] / "shared" / "data" / "celery-5.7-events.jsonl"
+FIELDS = ("state", "name", "args", "kwargs", "result", "exception", "retries",
+          "runtime", "eta", "expires", "parent_id", "root_id", "received",
+          "started", "succeeded", "failed", "retried", "revoked", "sent")
+
+
+def load_stream() -> list[dict]:
+    if not STREAM.exists():
+        pytest.skip(f"shared event stream not found at {STREAM}")
+    return [json.loads(line) for line in STREAM.read_text().splitlines() if line.strip()]
+
+
+def replay(events, **kwargs) -> ClusterState:
+    state = ClusterState(clock=lambda: 1795339800.0, **kwargs)
+    for event in events:
+        state.apply(copy.deepcopy(event))
+    return state
+
+
+def test_final_states_equal_celerys_on_the_real_stream():
+    events = load_stream()
+    celery_state = State()
+    for event in events:
+        celery_state.event(copy.deepcopy(event))
+    ours = replay(events)
+    assert ours.task_count() == len(celery_state.tasks) == 402
+    for uuid, theirs in celery_state.tasks.items():
+        mine = ours.task(uuid)
+        for field in FIELDS:
+            assert getattr(mine, field) == getattr(theirs, field, None), (uuid, field)
+        assert mine.worker == (theirs.worker.hostname if theirs.worker else None)
+    assert ours.held_by_state["SUCCESS"] == 370
+    assert ours.held_by_state["FAILURE"] == 25
+    assert ours.held_by_state["REVOKED"] == 5
+    assert sum(ours.held_by_state.values()) == ours.task_count()
+
+
+def test_out_of_order_events_end_in_the_later_state():
+    events = [e for e in load_stream() if e.get("type", "").startswith("task-")]
+    by_task: dict[str, list] = {}
+    for event in events:
+        by_task.setdefault(event["uuid"], []).append(event)
+    shuffled = [e for evs in by_task.values() for e in reversed(evs)]
+    celery_state = State()
+    for event in shuffled:
+        celery_state.event(copy.deepcopy(event))
+    ours = replay(shuffled)
+    for uuid, theirs in celery_state.tasks.items():
+        for field in FIELDS:
+            assert getattr(ours.task(uuid), field) == getattr(theirs, field, None), (uuid, field)
+
+
+def test_worker_offline_and_heartbeat_expiry():
+    now = [1000.0]
+    state = ClusterState(clock=lambda: now[0])
+    state.apply({"type": "worker-online", "hostname": "a@h", "freq": 2.0,
+                 "timestamp": 1000.0})
+    assert state.workers_online() == ["a@h"]
+    now[0] = 1003.9  # within 200% of a 2 s heartbeat
+    assert state.workers_online() == ["a@h"]
+    now[0] = 1004.1
+    assert state.workers_online() == []
+    state.apply({"type": "worker-heartbeat", "hostname": "a@h", "freq": 2.0})
+    assert state.workers_online() == ["a@h"]
+    state.apply({"type": "worker-offline", "hostname": "a@h"})
+    assert state.workers_online() == []
+    assert state.workers["a@h"].offline_since == 1004.1
+
+
+def test_bounded_store_keeps_failures_apart():
+    state = ClusterState(max_tasks=100, max_failures=10, clock=lambda: 1.0)
+    for i in range(20):
+        state.apply({"type": "task-failed", "uuid": f"f{i}", "hostname": "w@h",
+                     "exception": "boom"})
+    for i in range(1000):
+        state.apply({"type": "task-succeeded", "uuid": f"s{i}", "hostname": "w@h"})
+    assert state.task_count() == 100
+    failures = [f"f{i}" for i in range(20) if state.task(f"f{i}")]
+    # A flood of successes evicts old successes, not the last 10 failures.
+    assert failures == [f"f{i}" for i in range(10, 20)]
+    assert state.task("s999") is not None and state.task("s0") is None
+    assert sum(state.held_by_state.values()) == 100
+
+
+def test_bad_events_are_counted_not_raised():
+    state = ClusterState(clock=lambda: 1.0)
+    for event in (None, 42, "x", [], {}, {"type": None}, {"type": "task-received"},
+                  {"type": "task-received", "uuid": 7},
+                  {"type": "worker-heartbeat", "hostname": ["x"]},
+                  {"type": "task-succeeded", "uuid": "u", "runtime": "fast"}):
+        state.apply(event)
+    assert state.counters.malformed >= 8
+    assert state.task("u").state == "SUCCESS"
+
+
+def test_oversized_values_are_clipped():
+    state = ClusterState(clock=lambda: 1.0)
+    state.apply({"type": "task-received", "uuid": "big", "hostname": "w@h",
+                 "name": "t", "args": "x" * 1_000_000})
+    assert len(state.task("big").args) < 5000
+    assert len(state.events[-1]["args"]) < 300
+
+
+def test_rates_count_tasks_per_second():
+    now = [100.0]
+    state = ClusterState(clock=lambda: now[0])
+    for second in range(100, 110):
+        now[0] = second + 0.5
+        for i in range(3):
+            state.apply({"type": "task-succeeded", "uuid": f"{second}-{i}",
+                         "hostname": "w@h"})
+    now[0] = 110.2
+    assert state.tasks_per_second(span=10) == pytest.approx(3.0)
+    assert state.events_per_second(span=10) == pytest.approx(3.0)
