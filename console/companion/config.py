@@ -1,0 +1,134 @@
+"""Settings for the companion cluster, as plain data and small functions.
+
+Everything is computed from an environment mapping so tests and the console
+can build exactly what a worker started with the same environment would use.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+
+from kombu import Exchange, Queue
+
+#: Queues a companion worker consumes by default.
+WORKER_QUEUES = ("default", "emails", "reports", "slow")
+#: Declared so the console lists it, but consumed by no default worker: it
+#: only grows, which gives purge something to do.
+BACKLOG_QUEUE = "backlog"
+ALL_QUEUES = WORKER_QUEUES + (BACKLOG_QUEUE,)
+DEFAULT_QUEUE = "default"
+
+RESULTS_DIRNAME = "celery-console-results"
+
+_TASKS = "console.companion.tasks."
+TASK_ROUTES = {
+    _TASKS + "send_email": {"queue": "emails"},
+    _TASKS + "render_report": {"queue": "reports"},
+    _TASKS + "slow": {"queue": "slow"},
+    _TASKS + "long_running": {"queue": "slow"},
+}
+
+
+def make_queues(names=ALL_QUEUES) -> tuple[Queue, ...]:
+    # One direct exchange per queue, named after it, so the console's
+    # exchange and binding views show a mapping that reads at a glance.
+    return tuple(
+        Queue(name, Exchange(name, type="direct"), routing_key=name)
+        for name in names
+    )
+
+
+def filesystem_transport_options(root) -> dict:
+    """kombu filesystem transport options rooted at ``root``.
+
+    In and out share one folder so every process started with the same root
+    (workers, load generator, console) sees the same queues.
+    """
+    root = os.path.abspath(os.fspath(root))
+    queue = os.path.join(root, "queue")
+    return {
+        "data_folder_in": queue,
+        "data_folder_out": queue,
+        "control_folder": os.path.join(root, "control"),
+        "processed_folder": os.path.join(root, "processed"),
+        "store_processed": False,
+        # The transport polls the folder; its 1 s default makes a demo feel
+        # sluggish, and 0.1 s of listdir() is cheap.
+        "polling_interval": 0.1,
+    }
+
+
+def ensure_filesystem_folders(root) -> dict:
+    """Create the folders the filesystem transport needs; return the options.
+
+    kombu only creates the control folder itself and fails on a missing data
+    folder, so a fresh root has to be prepared before anyone connects.
+    """
+    options = filesystem_transport_options(root)
+    for key in ("data_folder_in", "data_folder_out", "control_folder",
+                "processed_folder"):
+        os.makedirs(options[key], exist_ok=True)
+    return options
+
+
+def default_results_dir() -> str:
+    return os.path.join(tempfile.gettempdir(), RESULTS_DIRNAME)
+
+
+def result_backend_url(environ: Mapping[str, str] | None = None) -> str:
+    """``CELERY_RESULT_BACKEND`` if set, else a ``file://`` store in tmp.
+
+    The directory of a ``file://`` backend is created because Celery's
+    filesystem backend refuses to start when it is missing.
+    """
+    environ = os.environ if environ is None else environ
+    url = environ.get("CELERY_RESULT_BACKEND") or (
+        "file://" + default_results_dir())
+    if url.startswith("file://"):
+        path = url[len("file://"):]
+        if path.startswith("localhost/"):
+            path = path[len("localhost"):]
+        os.makedirs(path, exist_ok=True)
+    return url
+
+
+def broker_transport_options(environ: Mapping[str, str] | None = None) -> dict:
+    # Redis's queue_order_strategy and priority steps stay at kombu's
+    # defaults: nothing here relies on priorities.
+    environ = os.environ if environ is None else environ
+    root = environ.get("CONSOLE_FS_ROOT")
+    if not root:
+        return {}
+    return ensure_filesystem_folders(root)
+
+
+def build_config(environ: Mapping[str, str] | None = None) -> dict:
+    """All settings for the companion app.
+
+    ``broker_url`` is deliberately absent: Celery reads ``CELERY_BROKER_URL``
+    itself and otherwise falls back to its own default.
+    """
+    return {
+        "result_backend": result_backend_url(environ),
+        "broker_transport_options": broker_transport_options(environ),
+        "broker_connection_retry_on_startup": True,
+        "task_queues": make_queues(),
+        "task_default_queue": DEFAULT_QUEUE,
+        "task_routes": dict(TASK_ROUTES),
+        # The console is built on events; a worker that needs -E to be
+        # visible would look dead.
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "task_track_started": True,
+        "task_acks_late": False,
+        # Task durations range from microseconds to a minute. With a
+        # multiplier of 1 a busy worker does not hoard quick tasks behind
+        # slow ones, so queue depths in the broker show the real backlog and
+        # a second worker gets a fair share.
+        "worker_prefetch_multiplier": 1,
+        "worker_concurrency": 2,
+        # Lets the console's "pool restart" remote control actually work.
+        "worker_pool_restarts": True,
+    }
