@@ -125,17 +125,20 @@ def filesystem_env(root: Path) -> BrokerEnv:
 
 
 def companion_app(broker: BrokerEnv):
-    """The companion app in this process, pointed at ``broker``."""
-    from console.companion import app, config
+    """A fresh app with the companion's settings, pointed at ``broker``.
 
-    app.conf.broker_url = broker.url
+    Fresh per broker: Celery caches producer pools on the app, so one app
+    object cannot be moved between brokers. Tasks are sent by name.
+    """
+    from celery import Celery
+
+    from console.companion import config
+
+    # Celery's Settings read CELERY_BROKER_URL before broker_url.
     os.environ["CELERY_BROKER_URL"] = broker.url
-    app.conf.broker_transport_options = (
-        config.ensure_filesystem_folders(broker.extra_env["CONSOLE_FS_ROOT"])
-        if broker.kind == "filesystem" else {})
-    if "CELERY_RESULT_BACKEND" in broker.extra_env:
-        app.conf.result_backend = broker.extra_env["CELERY_RESULT_BACKEND"]
-    app.pool.force_close_all()
+    app = Celery("console.companion", set_as_current=False)
+    app.conf.update(config.build_config(broker.env()))
+    app.conf.broker_url = broker.url
     return app
 
 

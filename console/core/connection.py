@@ -69,7 +69,8 @@ def load_app(app_name: str | None = None, broker: str | None = None,
     (``celery -A proj console``).
     """
     if app is None:
-        app = _import_app(app_name) if app_name else Celery("console")
+        known = (broker, os.environ.get("CELERY_BROKER_URL"))
+        app = _import_app(app_name, known) if app_name else Celery("console")
     if broker:
         # Celery's Settings read CELERY_BROKER_URL before broker_url, so the
         # environment has to agree with -b (Celery's own -b does the same).
@@ -80,7 +81,7 @@ def load_app(app_name: str | None = None, broker: str | None = None,
     return target
 
 
-def _import_app(app_name: str) -> Celery:
+def _import_app(app_name: str, urls=()) -> Celery:
     from celery.app.utils import find_app
 
     # Celery resolves -A relative to the working directory.
@@ -97,13 +98,13 @@ def _import_app(app_name: str) -> Celery:
             EX_USAGE) from None
     except (AttributeError, ImportError) as exc:
         raise ConsoleError(
-            f"Cannot load the Celery app {app_name!r}: {scrub(exc)}. "
+            f"Cannot load the Celery app {app_name!r}: {scrub(exc, *urls)}. "
             f"Name the app object with `-A module:attribute`, {DEMO_HINT}.",
             EX_USAGE) from None
     except Exception as exc:  # the user's module raised while importing
         raise ConsoleError(
             f"Importing {app_name!r} raised {type(exc).__name__}: "
-            f"{scrub(exc)}. Fix the module (it must import cleanly), "
+            f"{scrub(exc, *urls)}. Fix the module (it must import cleanly), "
             f"{DEMO_HINT}.", EX_SOFTWARE) from None
     if not isinstance(found, Celery):
         raise ConsoleError(
