@@ -36,7 +36,8 @@ class QueueDepth:
     def as_dict(self) -> dict:
         return {"name": self.name, "messages": self.messages,
                 "consumers": self.consumers, "exists": self.exists,
-                "error": self.error, "sources": self.sources}
+                "error": self.error, "sources": self.sources,
+                "probed_at": self.probed_at}
 
 
 def is_internal(name: str) -> bool:

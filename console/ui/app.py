@@ -11,7 +11,7 @@ from textual.screen import ModalScreen
 
 from ..core.monitor import Monitor
 from ..core.state import ClusterState
-from .commands import BindingCommands
+from .commands import BindingCommands, console_bindings
 from .screens.action_log import ActionLogScreen
 from .screens.base import ConsoleScreen
 from .screens.command_line import CommandLine
@@ -36,16 +36,24 @@ class ConsoleApp(App):
         "events": EventsScreen, "log": ActionLogScreen,
     }
     BINDINGS = [
-        Binding("1", "show('workers')", "Workers", id="screen.workers"),
-        Binding("2", "show('tasks')", "Tasks", id="screen.tasks"),
-        Binding("3", "show('queues')", "Queues", id="screen.queues"),
-        Binding("4", "show('events')", "Events", id="screen.events"),
-        Binding("5", "show('log')", "Log", id="screen.log"),
-        Binding("colon", "command_line", "Command", key_display=":", id="command_line"),
-        Binding("question_mark", "help", "Help", key_display="?", id="help"),
-        Binding("ctrl+r", "refresh_now", "Refresh", id="refresh"),
-        Binding("q", "quit", "Quit", id="quit"),
-        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="quit.ctrl_c"),
+        Binding("1", "show('workers')", "Workers", id="screen.workers",
+                tooltip="Workers screen"),
+        Binding("2", "show('tasks')", "Tasks", id="screen.tasks", tooltip="Tasks screen"),
+        Binding("3", "show('queues')", "Queues", id="screen.queues",
+                tooltip="Queues screen"),
+        Binding("4", "show('events')", "Events", id="screen.events",
+                tooltip="Events screen: live tail of raw events"),
+        Binding("5", "show('log')", "Log", id="screen.log",
+                tooltip="Action log screen"),
+        Binding("colon", "command_line", "Command", key_display=":", id="command_line",
+                tooltip="Command line: :workers :tasks state:FAILURE :queues :events :log"),
+        Binding("question_mark", "help", "Help", key_display="?", id="help",
+                tooltip="Help: every key of this screen"),
+        Binding("ctrl+r", "refresh_now", "Refresh", id="refresh",
+                tooltip="Run inspections and queue probes now"),
+        Binding("q", "quit", "Quit", id="quit", tooltip="Quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="quit.ctrl_c",
+                tooltip="Quit"),
     ]
 
     def __init__(self, target, options, *, state: ClusterState | None = None,
@@ -126,11 +134,8 @@ class ConsoleApp(App):
 
     def action_help(self) -> None:
         screen = self.screen
-        keys = []
-        for key, active in screen.active_bindings.items():
-            binding = active.binding
-            if binding.description:
-                keys.append((binding.key_display or key, binding.description))
+        keys = [(key, binding.tooltip or binding.description)
+                for key, binding, _ in console_bindings(screen)]
         title = getattr(screen, "TITLE", "Console")
         self.push_screen(HelpScreen(title, keys))
 

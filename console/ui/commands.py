@@ -7,21 +7,32 @@ from functools import partial
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 
-def palette_entries(screen) -> list[tuple[str, str, object]]:
-    """(title, help, node) for each active binding with a description."""
-    seen = set()
-    entries = []
+def console_bindings(screen) -> list[tuple[str, object, object]]:
+    """(keys, binding, node) for the console's own active bindings, one
+    entry per action with its keys joined ("q, ctrl+c").
+
+    Ours all carry an ``id``; Textual's built-ins and widgets' scroll keys
+    do not, and would only bury the keys an operator needs."""
+    by_action: dict[str, list] = {}
     for key, active in screen.active_bindings.items():
         binding = active.binding
-        if not binding.description or binding.action in seen:
+        if not binding.id or not binding.description:
             continue
-        if binding.action in ("command_palette", "app.command_palette"):
-            continue
-        seen.add(binding.action)
-        shown_key = binding.key_display or key
-        entries.append((binding.description, f"key {shown_key}",
-                        (active.node, binding.action)))
-    return entries
+        entry = by_action.setdefault(binding.action, [[], binding, active.node])
+        shown = binding.key_display or key
+        if binding.show and entry[1] is not binding and not entry[1].show:
+            entry[1], entry[2] = binding, active.node  # describe by the shown key
+        if binding.show:
+            entry[0].insert(0, shown)
+        else:
+            entry[0].append(shown)
+    return [(", ".join(keys), binding, node) for keys, binding, node in by_action.values()]
+
+
+def palette_entries(screen) -> list[tuple[str, str, object]]:
+    """(title, help, (node, action)) for each of the console's bindings."""
+    return [(binding.description, f"key {key}", (node, binding.action))
+            for key, binding, node in console_bindings(screen)]
 
 
 class BindingCommands(Provider):

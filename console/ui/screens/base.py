@@ -47,6 +47,7 @@ class ConsoleScreen(Screen):
         """Redraw from the model. Called on the UI thread."""
 
     def on_screen_resume(self) -> None:
+        self.app.update_header()
         self.tick(self.app.now(), force=True)
 
     def apply_filter(self, text: str) -> None:

@@ -21,7 +21,6 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen { align: center middle; }
     HelpScreen > Vertical { width: 72; height: auto; max-height: 90%;
         border: thick $primary; background: $surface; padding: 0 1; }
-    HelpScreen DataTable { height: auto; max-height: 28; }
     """
 
     def __init__(self, title: str, keys: list[tuple[str, str]]):
@@ -37,6 +36,7 @@ class HelpScreen(ModalScreen[None]):
             table.add_column("does", width=52)
             for key, description in self.keys + list(NAVIGATION):
                 table.add_row(key, description)
+            table.styles.height = table.row_count + 1
             yield table
             yield Label("[dim]escape or ? closes[/dim]")
 

@@ -11,10 +11,10 @@ from ..format import ago, count
 from .base import ConsoleScreen
 
 COLUMNS = (
-    ("worker", "hostname", 24), ("status", "status", 16), ("active", "active", 6),
-    ("processed", "processed", 9), ("ok", "succeeded", 7), ("failed", "failed", 6),
-    ("retried", "retried", 7), ("load", "load", 14), ("heartbeat", "heartbeat", 9),
-    ("pool", "pool", 11), ("queues", "queues", 24),
+    ("worker", "hostname", 18), ("status", "status", 11), ("active", "active", 6),
+    ("processed", "processed", 9), ("ok", "succeeded", 6), ("failed", "failed", 6),
+    ("retry", "retried", 5), ("load", "load", 4), ("beat", "heartbeat", 5),
+    ("pool", "pool", 10), ("queues", "queues", 16),
 )
 
 
@@ -46,14 +46,14 @@ class WorkersScreen(ConsoleScreen):
                     status = Text("unknown", style="yellow")
                 else:
                     since = worker.offline_since or worker.heartbeat_expires() or now
-                    status = Text(f"offline {ago(now - since)}", style="bold red")
+                    status = Text(f"off {ago(now - since)}", style="bold red")
                 counts = worker.counts
                 load = worker.loadavg
                 rows.append((hostname, (
                     hostname, status, count(worker.active),
                     count(worker.processed), count(counts.get("succeeded", 0)),
                     count(counts.get("failed", 0)), count(counts.get("retried", 0)),
-                    " ".join(f"{x:.2f}" for x in load) if isinstance(load, (list, tuple)) else "—",
+                    f"{load[0]:.2f}" if isinstance(load, (list, tuple)) and load else "—",
                     ago(now - worker.last_heartbeat) if worker.last_heartbeat else "—",
                     _pool(pool),
                     ", ".join(sorted(q.get("name", "?") for q in queues if isinstance(q, dict))),

@@ -27,9 +27,8 @@ class StatusHeader(Static):
              total: int, tasks_per_s: float, events_on: bool,
              read_only: bool, screen_title: str) -> None:
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append(" celery-console ", style="bold reverse")
-        text.append(f" {screen_title} ", style="bold")
-        text.append("│ ", style="dim")
+        text.append(f" {screen_title} ", style="bold reverse")
+        text.append(" ")
         text.append(url)
         text.append(" │ ", style="dim")
         state = connection.state
@@ -46,7 +45,7 @@ class StatusHeader(Static):
         else:
             text.append("no events", style="yellow")
         text.append(" │ ", style="dim")
-        text.append(f"workers {online}/{total}",
+        text.append(f"{online}/{total} workers",
                     style="bold" if online else "yellow")
         text.append(" │ ", style="dim")
         text.append(f"{tasks_per_s:.1f} tasks/s")

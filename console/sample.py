@@ -1,0 +1,147 @@
+"""A deterministic sample cluster: fixed clock, hostnames and uuids.
+
+Snapshot tests, Pilot tests and the screenshots in the README all draw this
+same model, so a change on screen is a change in the code, never in the data.
+"""
+
+from __future__ import annotations
+
+import random
+
+from celery import Celery
+
+from .core.connection import Target
+from .core.state import ClusterState
+
+NOW = 1_795_339_800.0  # a fixed "now" (2026-11-22 09:30 UTC)
+SAMPLE_BROKER = "amqp://ops:s3cret-pw@rabbit.internal:5672/prod"
+
+WORKERS = (
+    ("alpha@web-1", "default,emails", 4, 0.82),
+    ("beta@web-2", "default,reports,slow", 4, 1.37),
+    ("gamma@batch-1", "reports,slow", 2, 3.91),
+)
+TASKS = (
+    ("console.companion.tasks.add", "default", "({a}, {b})", "{sum}", 0.002),
+    ("console.companion.tasks.send_email", "emails", "('user{n}@example.com', 'Welcome')",
+     "{{'status': 'sent'}}", 0.15),
+    ("console.companion.tasks.render_report", "reports", "('rpt-{n}',)",
+     "{{'pages': 5}}", 0.61),
+    ("console.companion.tasks.flaky", "default", "({n},)", "{{'attempts': 2}}", 0.01),
+)
+TRACEBACK = (
+    'Traceback (most recent call last):\n'
+    '  File "/srv/app/tasks.py", line 41, in send_email\n'
+    '    smtp.send(to, subject)\n'
+    'ValueError: smtp: 550 mailbox unavailable\n')
+
+
+def sample_target() -> Target:
+    app = Celery("sample", set_as_current=False)
+    app.conf.broker_url = SAMPLE_BROKER
+    app.conf.task_default_queue = "default"
+    return Target(app=app, app_name="sample")
+
+
+def sample_state(tasks: int = 240, seed: int = 7) -> ClusterState:
+    """A busy three-worker cluster a minute into an incident."""
+    clock = [NOW - 120.0]
+    state = ClusterState(max_tasks=100_000, clock=lambda: clock[0])
+    rng = random.Random(seed)
+
+    def at(t: float) -> None:
+        clock[0] = t
+
+    for i, (host, _queues, _concurrency, load) in enumerate(WORKERS):
+        at(NOW - 120.0 + i)
+        state.apply({"type": "worker-online", "hostname": host, "freq": 2.0,
+                     "timestamp": clock[0], "pid": 4100 + i, "sw_ident": "py-celery",
+                     "sw_ver": "5.7.0", "sw_sys": "Linux", "active": 0, "processed": 0,
+                     "loadavg": [load, load * 0.8, load * 0.6]})
+    for n in range(tasks):
+        name, queue, args, result, runtime = TASKS[n % len(TASKS)]
+        host = WORKERS[n % 2 if queue != "reports" else 1 + n % 2][0]
+        uuid = f"{n:08x}-5a3e-4c1d-9b7f-{rng.getrandbits(48):012x}"
+        start = NOW - 110.0 + n * (109.0 / tasks)
+        a, b = rng.randrange(100), rng.randrange(100)
+        fields = {"uuid": uuid, "name": name, "hostname": host, "queue": queue,
+                  "routing_key": queue, "args": args.format(a=a, b=b, n=n),
+                  "kwargs": "{}", "retries": 0}
+        at(start)
+        state.apply(dict(fields, type="task-sent", hostname="producer@api-1",
+                         timestamp=start))
+        at(start + 0.01)
+        state.apply(dict(fields, type="task-received", timestamp=start + 0.01))
+        if n >= tasks - 6:
+            continue  # the newest few are still queued on their worker
+        at(start + 0.02)
+        state.apply({"type": "task-started", "uuid": uuid, "hostname": host,
+                     "timestamp": start + 0.02})
+        end = start + 0.02 + runtime
+        at(end)
+        if n % 23 == 5:
+            state.apply({"type": "task-failed", "uuid": uuid, "hostname": host,
+                         "timestamp": end,
+                         "exception": "ValueError('smtp: 550 mailbox unavailable')",
+                         "traceback": TRACEBACK})
+        elif n % 31 == 7:
+            state.apply({"type": "task-revoked", "uuid": uuid, "hostname": host,
+                         "timestamp": end, "terminated": True, "signum": 15})
+        elif n >= tasks - 12:
+            continue  # running
+        else:
+            state.apply({"type": "task-succeeded", "uuid": uuid, "hostname": host,
+                         "timestamp": end, "runtime": runtime,
+                         "result": result.format(sum=a + b)})
+    # gamma's last heartbeat is old (it is offline); the others are fresh.
+    for i, (host, _queues, _concurrency, load) in reversed(list(enumerate(WORKERS))):
+        at(NOW - 1.5 + i * 0.4 if host != "gamma@batch-1" else NOW - 95.0)
+        state.apply({"type": "worker-heartbeat", "hostname": host, "freq": 2.0,
+                     "timestamp": clock[0], "active": 2 if i < 2 else 0,
+                     "processed": 80 + 17 * i,
+                     "loadavg": [load, load * 0.8, load * 0.6]})
+    at(NOW)
+    state.set_connection("connected")
+    _sample_inspections(state)
+    _sample_queues(state)
+    return state
+
+
+def _sample_inspections(state: ClusterState) -> None:
+    stats, queues = {}, {}
+    for host, names, concurrency, _load in WORKERS[:2]:
+        stats[host] = {"pool": {"implementation": "celery.concurrency.prefork:TaskPool",
+                                "max-concurrency": concurrency,
+                                "processes": list(range(5100, 5100 + concurrency))},
+                       "prefetch_count": concurrency, "total": {}}
+        queues[host] = [{"name": q} for q in names.split(",")]
+    state.record_inspection("stats", stats, expected=[w[0] for w in WORKERS])
+    state.record_inspection("active_queues", queues, expected=[w[0] for w in WORKERS])
+
+
+def _sample_queues(state: ClusterState) -> None:
+    depths = {
+        "default": (12, 2, ["config", "default", "worker:alpha@web-1", "worker:beta@web-2"]),
+        "emails": (48_112, 1, ["config", "worker:alpha@web-1"]),
+        "reports": (3, 1, ["config", "worker:beta@web-2"]),
+        "slow": (0, 1, ["config", "worker:beta@web-2"]),
+        "backlog": (9_870, 0, ["config"]),
+    }
+    state.record_queues({
+        name: {"name": name, "messages": messages, "consumers": consumers,
+               "exists": True, "error": None, "sources": sources,
+               "probed_at": NOW - 0.8}
+        for name, (messages, consumers, sources) in depths.items()})
+    state.queues["typo-queue"] = {"name": "typo-queue", "messages": None,
+                                  "consumers": None, "exists": False, "error": None,
+                                  "sources": ["command line"], "probed_at": NOW - 0.8}
+
+
+def sample_app(**options):
+    """The console on the sample cluster, with no threads and a frozen clock."""
+    from .cli import Options
+    from .ui.app import ConsoleApp
+
+    state = sample_state()
+    return ConsoleApp(sample_target(), Options(**options), state=state,
+                      clock=lambda: NOW, start_threads=False)

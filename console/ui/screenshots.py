@@ -1,0 +1,56 @@
+"""Render the README's screenshots from the deterministic sample.
+
+    pip install -e '.[docs]' && python -m console.ui.screenshots
+
+Writes screenshots/NAME.svg (Textual's export) and NAME.png (cairosvg, with
+the SVG's web font swapped for an installed monospace font).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+from pathlib import Path
+
+from ..sample import sample_app
+
+SHOTS = (
+    ("workers", ["1"], (120, 30)),
+    ("tasks", ["2"], (120, 30)),
+    ("queues", ["3"], (120, 30)),
+    ("events", ["4"], (120, 30)),
+    ("help", ["question_mark"], (120, 30)),
+)
+MONOSPACE = "DejaVu Sans Mono"
+
+
+async def render(keys, size) -> str:
+    app = sample_app()
+    async with app.run_test(size=size) as pilot:
+        await pilot.press(*keys)
+        await pilot.pause(0.3)
+        return app.export_screenshot()
+
+
+def main(out_dir: str = "screenshots") -> None:
+    out = Path(out_dir)
+    out.mkdir(exist_ok=True)
+    try:
+        import cairosvg
+    except ImportError:
+        cairosvg = None
+        print("cairosvg is not installed (pip install -e '.[docs]'): writing SVG only",
+              file=sys.stderr)
+    for name, keys, size in SHOTS:
+        svg = asyncio.run(render(keys, size))
+        svg = re.sub(r'font-family:\s*Fira Code[^;"]*', f"font-family: {MONOSPACE}", svg)
+        (out / f"{name}.svg").write_text(svg)
+        if cairosvg is not None:
+            cairosvg.svg2png(bytestring=svg.encode(), write_to=str(out / f"{name}.png"),
+                             output_width=size[0] * 10)
+        print(f"wrote {out / name}.svg" + (" and .png" if cairosvg else ""))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

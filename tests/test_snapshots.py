@@ -1,0 +1,40 @@
+"""Snapshots of every screen and dialog, drawn from the deterministic sample.
+
+Update deliberately with `pytest tests/test_snapshots.py --snapshot-update`
+and look at the report before committing.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from console.sample import sample_app
+
+SCREENS = [("1", "workers"), ("2", "tasks"), ("3", "queues"), ("4", "events"),
+           ("5", "log")]
+
+
+class TestMainScreens:
+    @pytest.mark.parametrize("key,name", SCREENS, ids=[n for _, n in SCREENS])
+    def test_wide(self, snap_compare, key, name):
+        assert snap_compare(sample_app(), press=[key], terminal_size=(120, 36))
+
+    @pytest.mark.parametrize("key,name", SCREENS, ids=[n for _, n in SCREENS])
+    def test_narrow(self, snap_compare, key, name):
+        assert snap_compare(sample_app(), press=[key], terminal_size=(80, 24))
+
+
+class TestDialogs:
+    def test_help(self, snap_compare):
+        assert snap_compare(sample_app(), press=["question_mark"], terminal_size=(120, 36))
+
+    def test_command_line(self, snap_compare):
+        assert snap_compare(sample_app(), press=["colon", *"tasks state:FAILURE"],
+                            terminal_size=(120, 36))
+
+    def test_tasks_filtered_by_command(self, snap_compare):
+        assert snap_compare(sample_app(), press=["colon", *"t state:FAILURE", "enter"],
+                            terminal_size=(120, 36))
+
+    def test_read_only_header(self, snap_compare):
+        assert snap_compare(sample_app(read_only=True), terminal_size=(120, 36))

@@ -1,0 +1,122 @@
+"""The shell driven with keys (Textual Pilot) on the deterministic sample."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import DataTable, Input
+
+from console.sample import sample_app
+from console.ui.screens.command_line import CommandLine, parse_command
+from console.ui.screens.help import HelpScreen
+from console.ui.widgets.status_header import StatusHeader
+
+
+def header_text(app) -> str:
+    return str(app.screen.query_one(StatusHeader).render())
+
+
+async def test_number_keys_switch_screens_and_header_follows():
+    app = sample_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        assert app.current_mode == "workers"
+        table = app.screen.query_one(DataTable)
+        assert [r.value for r in table.rows] == ["alpha@web-1", "beta@web-2", "gamma@batch-1"]
+        for key, mode in (("2", "tasks"), ("3", "queues"), ("4", "events"),
+                          ("5", "log"), ("1", "workers")):
+            await pilot.press(key)
+            await pilot.pause()
+            assert app.current_mode == mode
+            assert app.screen.TITLE in header_text(app)
+
+
+async def test_header_masks_the_password_and_shows_state():
+    app = sample_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        text = header_text(app)
+        assert "s3cret-pw" not in text
+        assert "amqp://ops:****@rabbit.internal:5672/prod" in text
+        assert "connected" in text and "2/3 workers" in text
+        assert "read-only" not in text
+
+
+async def test_disconnected_state_is_visible():
+    app = sample_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.state.set_connection("reconnecting", "ConnectionRefusedError: [Errno 111]")
+        await pilot.pause(0.4)
+        assert "disconnected — retrying" in header_text(app)
+
+
+async def test_read_only_shows_a_lock():
+    app = sample_app(read_only=True)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        assert "🔒 read-only" in header_text(app)
+
+
+async def test_command_line_switches_and_filters():
+    app = sample_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("colon")
+        assert isinstance(app.screen, CommandLine)
+        await pilot.press(*"tasks state:failure", "enter")
+        await pilot.pause()
+        assert app.current_mode == "tasks"
+        table = app.screen.query_one(DataTable)
+        states = {str(table.get_row_at(i)[2]) for i in range(table.row_count)}
+        assert states == {"FAILURE"} and table.row_count == 10
+
+
+async def test_command_line_rejects_unknown_words_and_escape_cancels():
+    app = sample_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("colon", *"nonsense", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, CommandLine)
+        assert "unknown command" in str(app.screen.query_one("#command-error").render())
+        await pilot.press("escape")
+        assert app.current_mode == "workers" and not isinstance(app.screen, CommandLine)
+
+
+@pytest.mark.parametrize("text,expected", [
+    (":w", ("workers", "")), ("t name:add", ("tasks", "name:add")),
+    ("queues", ("queues", "")), (":q", ("queues", "")), ("quit", ("quit", "")),
+])
+def test_parse_command(text, expected):
+    assert parse_command(text) == expected
+
+
+async def test_help_lists_every_console_key_of_the_screen():
+    app = sample_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        keys = [key for key, _ in app.screen.keys]
+        for key in ("1", "2", "3", "4", "5", ":", "?", "ctrl+r", "q, ctrl+c"):
+            assert key in keys
+        assert "Scroll Up" not in {d for _, d in app.screen.keys}
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_palette_offers_the_screens():
+    app = sample_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"queues")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.current_mode == "queues"
+
+
+async def test_quit_stops_the_app():
+    app = sample_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0
