@@ -40,7 +40,7 @@ def sample_target() -> Target:
     app = Celery("sample", set_as_current=False)
     app.conf.broker_url = SAMPLE_BROKER
     app.conf.task_default_queue = "default"
-    return Target(app=app, app_name="sample")
+    return Target(app=app, app_name="sample", url=SAMPLE_BROKER)
 
 
 def sample_state(tasks: int = 240, seed: int = 7) -> ClusterState:

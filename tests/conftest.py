@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from brokers import filesystem_env, rabbitmq_env, redis_env
 
 BROKER_KINDS = ("rabbitmq", "redis", "filesystem")
+
+
+@pytest.fixture(autouse=True)
+def _restore_environment():
+    """Celery reads CELERY_BROKER_URL before any app's broker_url: a test
+    that sets it must not repoint the next test's app."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 @pytest.fixture(scope="session")

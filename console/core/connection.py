@@ -35,11 +35,15 @@ class Target:
 
     app: Celery
     app_name: str | None = None
+    # Pins the URL shown and used for probes, whatever the environment says
+    # (the deterministic sample cluster needs that).
+    url: str | None = None
 
     @property
     def broker_url(self) -> str:
         # Never shown: use masked_url for anything a person or a file sees.
-        return self.app.conf.broker_url or "amqp://guest:guest@localhost:5672//"
+        return (self.url or self.app.conf.broker_url
+                or "amqp://guest:guest@localhost:5672//")
 
     @property
     def masked_url(self) -> str:
