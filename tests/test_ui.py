@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable
+
+from console.ui.widgets.live_table import LiveTable
 
 from console.sample import sample_app
 from console.ui.screens.command_line import CommandLine, parse_command
@@ -64,9 +66,8 @@ async def test_command_line_switches_and_filters():
         await pilot.press(*"tasks state:failure", "enter")
         await pilot.pause()
         assert app.current_mode == "tasks"
-        table = app.screen.query_one(DataTable)
-        states = {str(table.get_row_at(i)[2]) for i in range(table.row_count)}
-        assert states == {"FAILURE"} and table.row_count == 10
+        rows = app.screen.query_one(LiveTable).rows
+        assert {t.state for t in rows} == {"FAILURE"} and len(rows) == 10
 
 
 async def test_command_line_rejects_unknown_words_and_escape_cancels():

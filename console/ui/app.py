@@ -99,7 +99,7 @@ class ConsoleApp(App):
             online = sum(w.alive(now) for w in model.workers.values())
             last_event = connection.last_event_at
         screen = self.screen
-        title = getattr(screen, "TITLE", "") if isinstance(screen, ConsoleScreen) else ""
+        title = getattr(screen, "TITLE", None) or ""
         for header in screen.query(StatusHeader):
             header.show(
                 url=self.target.masked_url, connection=connection, now=now,

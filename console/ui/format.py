@@ -41,9 +41,29 @@ def count(value) -> str:
     return str(value)
 
 
-def one_line(value, width: int) -> str:
-    """Single-line preview: never wraps a table row."""
+# Control characters would move the terminal's cursor or start escape
+# sequences: whitespace becomes a space, the rest a visible placeholder.
+_CONTROL = {i: "\ufffd" for i in (*range(32), 127)}
+_CONTROL.update({9: " ", 10: " ", 13: " "})
+
+
+def one_line(value, width: int | None = None) -> str:
+    """Single-line, terminal-safe preview: never wraps a table row."""
     if value is None:
         return ""
-    text = str(value).replace("\n", " ").replace("\r", " ").replace("\t", " ")
-    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+    text = str(value)
+    if width is not None and len(text) > width * 4:
+        text = text[: width * 4]  # don't translate a megabyte to show 40 chars
+    text = text.translate(_CONTROL)
+    if width is None or len(text) <= width:
+        return text
+    return text[: max(0, width - 1)] + "…"
+
+
+def short_name(name, width: int) -> str:
+    """Task names are dotted paths whose tail says the most:
+    ``console.companion.tasks.render_report`` -> ``…tasks.render_report``."""
+    text = one_line(name)
+    if len(text) <= width:
+        return text
+    return "…" + text[-(width - 1):] if width > 1 else "…"

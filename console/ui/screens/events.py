@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.widgets import RichLog
+from textual.binding import Binding
+from textual.widgets import RichLog, Static
 
 from ..format import STATE_STYLES, clock_time, one_line
+from ..widgets.filter_bar import FilterBar
 from .base import ConsoleScreen
 
 TAIL_LINES = 1000
@@ -15,9 +17,35 @@ TAIL_LINES = 1000
 class EventsScreen(ConsoleScreen):
     TITLE = "Events"
     WATCHES = ("events",)
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", key_display="/", id="events.filter",
+                tooltip="Show only event types containing the text (task-failed, worker-)"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="events.clear",
+                tooltip="Clear the filter"),
+    ]
 
     def compose_body(self) -> ComposeResult:
+        yield Static(id="events-title")
         yield RichLog(id="events", max_lines=TAIL_LINES, wrap=False)
+        yield FilterBar(placeholder="event type contains… (task-failed, worker-, retried)",
+                        id="events-filter")
+
+    def action_filter(self) -> None:
+        self.query_one(FilterBar).open(self.filter_text)
+
+    def on_filter_bar_applied(self, event: FilterBar.Applied) -> None:
+        self.apply_filter(event.text.strip())
+
+    def action_clear_filter(self) -> None:
+        if self.filter_text:
+            self.apply_filter("")
+
+    def apply_filter(self, text: str) -> None:
+        # Redraw the tail from the ring with the new filter.
+        self.filter_text = text
+        self._shown = 0
+        self.query_one(RichLog).clear()
+        self.tick(self.app.now(), force=True)
 
     def __init__(self) -> None:
         super().__init__()
@@ -30,6 +58,15 @@ class EventsScreen(ConsoleScreen):
             new = min(total - self._shown, len(model.events), TAIL_LINES)
             entries = list(model.events)[-new:] if new > 0 else []
         self._shown = total
+        title = Text(no_wrap=True)
+        title.append(f" {total:,} events received", style="bold")
+        with model.lock:
+            malformed = model.counters.malformed
+        if malformed:
+            title.append(f"  {malformed:,} malformed (skipped)", style="yellow")
+        if self.filter_text:
+            title.append(f"  filter: {self.filter_text}", style="bold yellow")
+        self.query_one("#events-title", Static).update(title)
         log = self.query_one(RichLog)
         wanted = self.filter_text.lower()
         for entry in entries:

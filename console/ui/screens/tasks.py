@@ -1,69 +1,211 @@
-"""Tasks (`2`): counts by state and the most recently updated tasks."""
+"""Tasks (`2`): every task held, newest first, drawn O(visible rows)."""
 
 from __future__ import annotations
 
+import time
+
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.widgets import DataTable, Static
+from textual.binding import Binding
+from textual.widgets import Static
 
 from ...core.filters import FilterError, TaskFilter
-from ...core.records import STATES
-from ..format import STATE_STYLES, ago, clock_time, one_line
+from ...core.records import STATES, rank
+from ..format import STATE_STYLES, clock_time, one_line, short_name
+from ..widgets.filter_bar import FilterBar
+from ..widgets.live_table import Column, LiveTable
 from .base import ConsoleScreen
 
-RECENT_ROWS = 40
-COLUMNS = (("uuid", 10), ("name", 34), ("state", 9), ("worker", 16),
-           ("received", 9), ("runtime", 8), ("args", 30))
+# With a filter or a sort, the whole view is rebuilt (O(n)) at most this
+# often; in between, the visible rows still show each task's live state.
+FULL_REBUILD_SECONDS = 1.0
+
+
+def _number(value) -> float:
+    return float(value) if isinstance(value, (int, float)) else float("-inf")
+
+
+def _text(value) -> str:
+    return "" if value is None else str(value)
+
+
+def _runtime(task) -> tuple[str, str]:
+    runtime = task.runtime
+    if isinstance(runtime, (int, float)):
+        return (f"{runtime * 1000:.0f}ms" if runtime < 1 else f"{runtime:.2f}s"), ""
+    return "", ""
+
+
+COLUMNS = [
+    Column("uuid", 8, lambda t: (t.uuid[:8], "cyan"), lambda t: t.uuid),
+    Column("name", 30, lambda t: (short_name(t.name, 30), ""), lambda t: _text(t.name)),
+    Column("state", 8, lambda t: (t.state, STATE_STYLES.get(t.state, "")),
+           lambda t: rank(t.state)),
+    Column("worker", 16, lambda t: (one_line(t.worker or t.client, 40), ""),
+           lambda t: _text(t.worker)),
+    Column("received", 8, lambda t: (clock_time(t.received or t.sent), "dim"),
+           lambda t: _number(t.received or t.sent)),
+    Column("started", 8, lambda t: (clock_time(t.started), "dim"),
+           lambda t: _number(t.started)),
+    Column("runtime", 7, _runtime, lambda t: _number(t.runtime)),
+    Column("retry", 5, lambda t: (str(t.retries or ""), ""), lambda t: _number(t.retries)),
+    Column("args", 0, lambda t: (one_line(t.args, 200), "dim"), lambda t: _text(t.args)),
+]
+SORTABLE = [c for c in COLUMNS if c.sort_key is not None]
 
 
 class TasksScreen(ConsoleScreen):
     TITLE = "Tasks"
     WATCHES = ("tasks",)
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", key_display="/", id="tasks.filter",
+                tooltip="Filter: text, state:, name:, worker:, queue:, args:, kwargs:, result:"),
+        Binding("s", "sort", "Sort", id="tasks.sort", tooltip="Sort by the next column"),
+        Binding("S", "reverse", "Reverse", id="tasks.reverse", tooltip="Reverse the order"),
+        Binding("f", "freeze", "Freeze", id="tasks.freeze",
+                tooltip="Freeze / follow: stop the table changing while you read it"),
+        Binding("space", "mark", "Mark", id="tasks.mark", tooltip="Mark / unmark the task"),
+        Binding("enter", "open", "Detail", id="tasks.detail", tooltip="Task detail"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="tasks.clear",
+                tooltip="Clear the filter"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.marks: set[str] = set()
+        self.task_filter = TaskFilter()
+        self.filter_error: str | None = None
+        self.sort_index: int | None = None  # None: first seen, newest first
+        self.descending = True
+        self.frozen = False
+        self._last_full = 0.0
+        self._params_changed = True
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="task-counts")
-        table = DataTable(id="tasks", cursor_type="row", zebra_stripes=True)
-        for label, width in COLUMNS:
-            table.add_column(label, key=label, width=width)
-        yield table
+        yield Static(id="task-title")
+        yield LiveTable(COLUMNS, marks=self.marks, id="tasks")
+        yield FilterBar(placeholder="filter: text  state:failure  name:email  worker:alpha  "
+                        "(enter applies, escape cancels)", id="task-filter")
 
+    @property
+    def table(self) -> LiveTable:
+        return self.query_one(LiveTable)
+
+    # ---------------------------------------------------------------- view
     def refresh_view(self, now: float) -> None:
-        try:
-            task_filter = TaskFilter.parse(self.filter_text)
-            problem = None
-        except FilterError as exc:
-            task_filter, problem = TaskFilter(), str(exc)
+        self._draw_counts()
+        if not self.frozen:
+            self.table.set_rows(self._rows())
+        self._draw_title()
+
+    def _rows(self) -> list:
+        model = self.model
+        plain = not self.task_filter and self.sort_index is None
+        if plain:
+            rows = model.tasks_newest_first()
+            if not self.descending:
+                rows.reverse()
+            return rows
+        if not self._params_changed and \
+                time.monotonic() - self._last_full < FULL_REBUILD_SECONDS:
+            self._seen = None  # not rebuilt yet: make the next tick try again
+            return self.table.rows
+        self._params_changed = False
+        self._last_full = time.monotonic()
+        rows = model.tasks_newest_first()
+        if self.task_filter:
+            matches = self.task_filter.matches
+            rows = [t for t in rows if matches(t)]
+        if self.sort_index is not None:
+            rows.sort(key=SORTABLE[self.sort_index].sort_key, reverse=self.descending)
+        elif not self.descending:
+            rows.reverse()
+        return rows
+
+    def _draw_counts(self) -> None:
         model = self.model
         with model.lock:
             held = dict(model.held_by_state)
-        counts = Text(no_wrap=True)
+        line = Text(no_wrap=True, overflow="ellipsis")
         for state in STATES:
-            counts.append(f" {state} ", style=STATE_STYLES.get(state, ""))
-            counts.append(f"{held.get(state, 0):,}  ")
-        if self.filter_text:
-            counts.append(f"  filter: {self.filter_text}",
-                          style="bold red" if problem else "bold")
-        self.query_one("#task-counts", Static).update(counts)
-        tasks = model.recent_tasks(RECENT_ROWS, task_filter.matches if task_filter else None)
-        table = self.query_one(DataTable)
-        cursor_key = _row_key(table)
-        table.clear()
-        for task in tasks:
-            table.add_row(
-                task.uuid[:8], one_line(task.name, 34),
-                Text(task.state, style=STATE_STYLES.get(task.state, "")),
-                one_line(task.worker or task.client, 16),
-                clock_time(task.received or task.sent),
-                f"{task.runtime:.3f}s" if isinstance(task.runtime, (int, float)) else "",
-                one_line(task.args, 30), key=task.uuid)
-        if cursor_key is not None and cursor_key in table.rows:
-            table.move_cursor(row=table.get_row_index(cursor_key), animate=False)
+            line.append(f" {state} ", style=STATE_STYLES.get(state, ""))
+            line.append(f"{held.get(state, 0):,} ")
+        self.query_one("#task-counts", Static).update(line)
 
+    def _draw_title(self) -> None:
+        table = self.table
+        line = Text(no_wrap=True, overflow="ellipsis")
+        line.append(f" {len(table.rows):,} tasks", style="bold")
+        column = "first seen" if self.sort_index is None else SORTABLE[self.sort_index].label
+        line.append(f"  sort: {column} {'↓' if self.descending else '↑'}")
+        if self.task_filter.text:
+            line.append(f"  filter: {self.task_filter.text}", style="bold yellow")
+        if self.filter_error:
+            line.append(f"  {self.filter_error}", style="bold red")
+        if self.marks:
+            line.append(f"  marked: {len(self.marks)}", style="bold")
+            hidden = len(self.marks - {t.uuid for t in table.rows}) if self.task_filter else 0
+            if hidden:
+                line.append(f" ({hidden} hidden by the filter)", style="yellow")
+        if self.frozen:
+            line.append("  ❄ FROZEN (f follows again)", style="bold cyan")
+        self.query_one("#task-title", Static).update(line)
 
-def _row_key(table: DataTable):
-    if not table.row_count:
-        return None
-    try:
-        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-    except Exception:
-        return None
+    def _changed(self) -> None:
+        self._params_changed = True
+        self.tick(self.app.now(), force=True)
+
+    # ------------------------------------------------------------- actions
+    def apply_filter(self, text: str) -> None:
+        try:
+            self.task_filter = TaskFilter.parse(text)
+            self.filter_error = None
+        except FilterError as exc:
+            self.task_filter = TaskFilter()
+            self.filter_error = str(exc)
+        self.filter_text = text
+        self._changed()
+
+    def action_filter(self) -> None:
+        self.query_one(FilterBar).open(self.task_filter.text)
+
+    def on_filter_bar_applied(self, event: FilterBar.Applied) -> None:
+        self.table.focus()
+        self.apply_filter(event.text)
+
+    def action_clear_filter(self) -> None:
+        if self.task_filter.text or self.filter_error:
+            self.apply_filter("")
+
+    def action_sort(self) -> None:
+        if self.sort_index is None:
+            self.sort_index = 0
+        elif self.sort_index + 1 < len(SORTABLE):
+            self.sort_index += 1
+        else:
+            self.sort_index = None
+        self._changed()
+
+    def action_reverse(self) -> None:
+        self.descending = not self.descending
+        self._changed()
+
+    def action_freeze(self) -> None:
+        self.frozen = not self.frozen
+        self._changed()
+
+    def action_mark(self) -> None:
+        record = self.table.cursor_record
+        if record is None:
+            return
+        self.marks.symmetric_difference_update({record.uuid})
+        self.table.action_move(1)
+        self._draw_title()
+
+    def action_open(self) -> None:
+        record = self.table.cursor_record
+        if record is not None:
+            from .task_detail import TaskDetailScreen
+
+            self.app.push_screen(TaskDetailScreen(record.uuid))

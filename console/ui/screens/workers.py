@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.widgets import DataTable
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Label, Sparkline
 
 from ...core.status import pool_name
 from ..format import ago, count
@@ -18,6 +19,9 @@ COLUMNS = (
 )
 
 
+SPARK_SECONDS = 120
+
+
 class WorkersScreen(ConsoleScreen):
     TITLE = "Workers"
     # Heartbeat ages change every second: redraw each tick (rows are few).
@@ -29,6 +33,13 @@ class WorkersScreen(ConsoleScreen):
         for label, key, width in COLUMNS:
             table.add_column(label, key=key, width=width)
         yield table
+        with Horizontal(id="throughput"):
+            with Vertical():
+                yield Label("", id="ok-label")
+                yield Sparkline([], id="ok-spark")
+            with Vertical():
+                yield Label("", id="failed-label")
+                yield Sparkline([], id="failed-spark")
 
     def rows(self, now: float) -> list[tuple[str, tuple]]:
         model = self.model
@@ -61,6 +72,7 @@ class WorkersScreen(ConsoleScreen):
         return rows
 
     def refresh_view(self, now: float) -> None:
+        self._draw_throughput(now)
         table = self.query_one(DataTable)
         keys = [label for _, label, _ in COLUMNS]
         present = {row.value for row in table.rows}
@@ -75,6 +87,19 @@ class WorkersScreen(ConsoleScreen):
         gone = present - {h for h, _ in rows}
         for hostname in gone:
             table.remove_row(hostname)
+
+
+    def _draw_throughput(self, now: float) -> None:
+        model = self.model
+        with model.lock:
+            ok = model.state_rates["SUCCESS"].history(now, SPARK_SECONDS)
+            failed = model.state_rates["FAILURE"].history(now, SPARK_SECONDS)
+        self.query_one("#ok-spark", Sparkline).data = ok
+        self.query_one("#failed-spark", Sparkline).data = failed
+        self.query_one("#ok-label", Label).update(
+            f"succeeded/s, last {SPARK_SECONDS // 60} min: now {ok[-1]}, peak {max(ok)}")
+        self.query_one("#failed-label", Label).update(
+            f"failed/s, last {SPARK_SECONDS // 60} min: now {failed[-1]}, peak {max(failed)}")
 
 
 def _reply(entry):

@@ -1,0 +1,184 @@
+"""Task detail (`enter` on a task): every field, the timeline, the payloads."""
+
+from __future__ import annotations
+
+import ast
+from datetime import datetime, timezone
+
+from rich.console import Group
+from rich.pretty import Pretty
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, OptionList, Static
+from textual.widgets.option_list import Option
+
+from ..format import STATE_STYLES, ago, one_line
+from ..widgets.status_header import StatusHeader
+
+TIMELINE = ("sent", "received", "started", "retried", "succeeded", "failed",
+            "revoked", "rejected")
+MAX_CHILDREN_LISTED = 200
+
+
+def absolute(timestamp: float) -> str:
+    moment = datetime.fromtimestamp(timestamp, timezone.utc)
+    return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d} UTC"
+
+
+def pretty(value):
+    """Celery sends args/kwargs/result as repr strings: show them as data
+    when they parse, as text when they don't."""
+    if value is None:
+        return Text("—", style="dim")
+    if isinstance(value, str):
+        try:
+            return Pretty(ast.literal_eval(value), max_length=50, max_string=500)
+        except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
+            return Text(one_line(value, 2000))
+    return Pretty(value, max_length=50, max_string=500)
+
+
+class TaskDetailScreen(Screen):
+    TITLE = "Task"
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back", id="detail.back"),
+        Binding("p", "parent", "Parent", id="detail.parent", tooltip="Open the parent task"),
+        Binding("o", "root", "Root", id="detail.root", tooltip="Open the root task"),
+    ]
+    DEFAULT_CSS = """
+    TaskDetailScreen VerticalScroll { height: 1fr; padding: 0 1; }
+    TaskDetailScreen .section { margin: 1 0 0 0; }
+    TaskDetailScreen #children { height: auto; max-height: 10; }
+    """
+
+    def __init__(self, uuid: str):
+        super().__init__()
+        self.uuid = uuid
+
+    def compose(self) -> ComposeResult:
+        yield StatusHeader()
+        with VerticalScroll():
+            yield Static(id="summary")
+            yield Static(id="timeline", classes="section")
+            yield Static(id="payload", classes="section")
+            yield Static(id="failure", classes="section")
+            yield Static("[b]Children[/b] (enter opens)", id="children-title",
+                         classes="section")
+            yield OptionList(id="children")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.draw()
+        self.set_interval(1.0, self.draw)
+
+    def on_screen_resume(self) -> None:
+        self.app.update_header()
+
+    def draw(self) -> None:
+        model = self.app.state
+        task = model.task(self.uuid)
+        now = self.app.now()
+        summary = self.query_one("#summary", Static)
+        if task is None:
+            summary.update(Text(f"Task {self.uuid} is no longer held (evicted or never seen).",
+                                style="yellow"))
+            return
+        summary.update(self._summary(task))
+        self.query_one("#timeline", Static).update(self._timeline(task, now))
+        self.query_one("#payload", Static).update(Group(
+            Text("args", style="bold"), pretty(task.args),
+            Text("kwargs", style="bold"), pretty(task.kwargs),
+            Text("result", style="bold"), pretty(task.result)))
+        failure = self.query_one("#failure", Static)
+        if task.exception or task.traceback:
+            parts = [Text("exception", style="bold red"),
+                     Text(one_line(task.exception, 2000), style="red")]
+            if task.traceback:
+                parts += [Text("traceback", style="bold red"),
+                          Syntax(str(task.traceback), "pytb", theme="ansi_dark",
+                                 word_wrap=True)]
+            failure.update(Group(*parts))
+            failure.display = True
+        else:
+            failure.display = False
+        self._draw_children(model)
+
+    def _summary(self, task) -> Table:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column()
+        state = Text(task.state, style=STATE_STYLES.get(task.state, ""))
+        if task.worker_lost:
+            state.append("  worker lost", style="bold red")
+        rows = [
+            ("name", one_line(task.name, 200)), ("uuid", task.uuid), ("state", state),
+            ("worker", task.worker or "—"), ("sent by", task.client or "—"),
+            ("queue", task.queue or task.routing_key or "—"),
+            ("retries", str(task.retries if task.retries is not None else "—")),
+            ("eta", str(task.eta or "—")), ("expires", str(task.expires or "—")),
+            ("runtime", f"{task.runtime:.3f} s" if isinstance(task.runtime, (int, float))
+             else "—"),
+            ("parent", (task.parent_id or "—") + ("  (p opens)" if task.parent_id else "")),
+            ("root", (task.root_id or "—")
+             + ("  (o opens)" if task.root_id and task.root_id != task.uuid else "")),
+        ]
+        if task.state == "REVOKED":
+            rows.append(("revoked", f"terminated={task.terminated} signal={task.signum} "
+                                    f"expired={task.expired}"))
+        for label, value in rows:
+            table.add_row(label, value)
+        return table
+
+    def _timeline(self, task, now: float) -> Table:
+        table = Table(title="timeline", title_justify="left", title_style="bold",
+                      box=None, padding=(0, 2), show_edge=False)
+        table.add_column("event")
+        table.add_column("at (UTC)")
+        table.add_column("since first", justify="right")
+        table.add_column("ago", justify="right")
+        stamps = [(name, getattr(task, name)) for name in TIMELINE
+                  if isinstance(getattr(task, name), (int, float))]
+        stamps.sort(key=lambda item: item[1])
+        first = stamps[0][1] if stamps else None
+        for name, stamp in stamps:
+            table.add_row(name, absolute(stamp), f"+{stamp - first:.3f}s", ago(now - stamp))
+        return table
+
+    def _draw_children(self, model) -> None:
+        children = model.children_of(self.uuid)[:MAX_CHILDREN_LISTED]
+        options = self.query_one("#children", OptionList)
+        wanted = [c.uuid for c in children]
+        current = [options.get_option_at_index(i).id for i in range(options.option_count)]
+        if wanted != current:
+            options.clear_options()
+            options.add_options(Option(f"{c.uuid[:8]}  {one_line(c.name, 50)}  {c.state}",
+                                       id=c.uuid) for c in children)
+            if children:
+                options.highlighted = 0
+        self.query_one("#children-title").display = bool(children)
+        options.display = bool(children)
+
+    # ------------------------------------------------------------- actions
+    def _open(self, uuid: str | None) -> None:
+        if not uuid or uuid == self.uuid:
+            return
+        if self.app.state.task(uuid) is None:
+            self.notify(f"task {uuid[:8]} is not held", severity="warning")
+            return
+        self.app.push_screen(TaskDetailScreen(uuid))
+
+    def action_parent(self) -> None:
+        task = self.app.state.task(self.uuid)
+        self._open(task.parent_id if task else None)
+
+    def action_root(self) -> None:
+        task = self.app.state.task(self.uuid)
+        self._open(task.root_id if task else None)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self._open(event.option.id)

@@ -1,0 +1,153 @@
+"""The Tasks screen with keys: filter, sort, marks, freeze, cursor, detail."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from console.sample import NOW, sample_app
+from console.ui.screens.task_detail import TaskDetailScreen
+from console.ui.widgets.live_table import LiveTable
+
+
+async def open_tasks(pilot):
+    await pilot.press("2")
+    await pilot.pause()
+    return pilot.app.screen.query_one(LiveTable)
+
+
+def rendered(static) -> str:
+    console = Console(width=120, record=True, file=io.StringIO())
+    console.print(static.content)
+    return console.export_text()
+
+
+def title(app) -> str:
+    return str(app.screen.query_one("#task-title").render())
+
+
+async def test_newest_first_and_every_task_reachable():
+    app = sample_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = await open_tasks(pilot)
+        assert len(table.rows) == 240
+        assert table.rows[0].uuid.startswith("000000ef")  # the last one sent
+        await pilot.press("G")
+        assert table.cursor == 239 and table.cursor_record.uuid.startswith("00000000")
+        await pilot.press("g")
+        assert table.cursor == 0
+
+
+async def test_filter_stays_applied_and_escape_clears_it():
+    app = sample_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = await open_tasks(pilot)
+        await pilot.press("slash", *"state:failure worker:beta", "enter")
+        await pilot.pause()
+        assert {(t.state, t.worker) for t in table.rows} == {("FAILURE", "beta@web-2")}
+        assert "filter: state:failure worker:beta" in title(app)
+        app.state.apply({"type": "task-failed", "uuid": "late-failure",
+                         "hostname": "beta@web-2", "name": "x"})
+        await pilot.pause(1.2)  # a filtered view is rebuilt once a second
+        assert any(t.uuid == "late-failure" for t in table.rows)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert len(table.rows) == 241 and "filter" not in title(app)
+
+
+async def test_bad_filter_is_reported_not_raised():
+    app = sample_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = await open_tasks(pilot)
+        await pilot.press("slash", *'name:"unclosed', "enter")
+        await pilot.pause()
+        assert "cannot read filter" in title(app)
+        assert len(table.rows) == 240
+
+
+async def test_sort_cycles_columns_and_reverses():
+    app = sample_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = await open_tasks(pilot)
+        await pilot.press("s", "s")  # uuid, then name
+        await pilot.pause()
+        names = [t.name for t in table.rows]
+        assert names == sorted(names, reverse=True) and "sort: name ↓" in title(app)
+        await pilot.press("S")
+        await pilot.pause()
+        assert [t.name for t in table.rows] == sorted(names)
+
+
+async def test_marks_toggle_and_count():
+    app = sample_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = await open_tasks(pilot)
+        first, second = table.rows[0].uuid, table.rows[1].uuid
+        await pilot.press("space", "space")
+        screen = app.screen
+        assert screen.marks == {first, second} and "marked: 2" in title(app)
+        await pilot.press("k", "space")
+        assert screen.marks == {first}
+
+
+async def test_cursor_stays_on_its_task_while_rows_arrive():
+    app = sample_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = await open_tasks(pilot)
+        await pilot.press("j", "j", "j")
+        chosen = table.cursor_record
+        for i in range(25):
+            app.state.apply({"type": "task-received", "uuid": f"new-{i}",
+                             "hostname": "alpha@web-1", "name": "fresh", "timestamp": NOW})
+        await pilot.pause(0.4)
+        assert table.rows[0].uuid == "new-24"
+        assert table.cursor_record is chosen and table.cursor == 28
+
+
+async def test_freeze_stops_the_table_changing():
+    app = sample_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = await open_tasks(pilot)
+        await pilot.press("f")
+        before = list(table.rows)
+        app.state.apply({"type": "task-received", "uuid": "while-frozen",
+                         "hostname": "alpha@web-1", "name": "x"})
+        await pilot.pause(0.4)
+        assert table.rows == before and "FROZEN" in title(app)
+        await pilot.press("f")
+        await pilot.pause(0.4)
+        assert table.rows[0].uuid == "while-frozen"
+
+
+async def test_detail_shows_failure_and_navigates_to_parent_and_children():
+    app = sample_app()
+    state = app.state
+    state.apply({"type": "task-received", "uuid": "parent-1", "hostname": "alpha@web-1",
+                 "name": "pipeline.start", "args": "()", "kwargs": "{}"})
+    state.apply({"type": "task-received", "uuid": "child-1", "hostname": "alpha@web-1",
+                 "name": "pipeline.step", "parent_id": "parent-1", "root_id": "parent-1"})
+    state.apply({"type": "task-failed", "uuid": "child-1", "hostname": "alpha@web-1",
+                 "exception": "KeyError('x')",
+                 "traceback": "Traceback (most recent call last):\nKeyError: 'x'\n"})
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = await open_tasks(pilot)
+        index = next(i for i, t in enumerate(table.rows) if t.uuid == "child-1")
+        table.move_to(index)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, TaskDetailScreen) and app.screen.uuid == "child-1"
+        text = rendered(app.screen.query_one("#failure"))
+        assert "KeyError('x')" in text and "Traceback (most recent call last)" in text
+        await pilot.press("p")
+        await pilot.pause()
+        assert app.screen.uuid == "parent-1"
+        children = app.screen.query_one("#children")
+        assert children.option_count == 1
+        children.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen.uuid == "child-1"
+        await pilot.press("escape", "escape", "escape")
+        await pilot.pause()
+        assert app.current_mode == "tasks" and not isinstance(app.screen, TaskDetailScreen)
