@@ -29,15 +29,23 @@ def _session_brokers():
         env.close()
 
 
+def _server_broker(kind, made):
+    if kind not in made:
+        made[kind] = rabbitmq_env() if kind == "rabbitmq" else redis_env()
+    env = made[kind]
+    env.flush()
+    return env
+
+
 @pytest.fixture(params=BROKER_KINDS)
 def broker(request, _session_brokers, tmp_path):
     """Each real transport in turn: RabbitMQ, Redis, and the demo's filesystem."""
-    kind = request.param
-    if kind == "filesystem":
-        yield filesystem_env(tmp_path / "fs-broker")
-        return
-    if kind not in _session_brokers:
-        _session_brokers[kind] = rabbitmq_env() if kind == "rabbitmq" else redis_env()
-    env = _session_brokers[kind]
-    env.flush()
-    yield env
+    if request.param == "filesystem":
+        return filesystem_env(tmp_path / "fs-broker")
+    return _server_broker(request.param, _session_brokers)
+
+
+@pytest.fixture(params=("rabbitmq", "redis"))
+def real_broker(request, _session_brokers):
+    """The broker servers only: for connections that can be lost."""
+    return _server_broker(request.param, _session_brokers)

@@ -38,3 +38,35 @@ class TestDialogs:
 
     def test_read_only_header(self, snap_compare):
         assert snap_compare(sample_app(read_only=True), terminal_size=(120, 36))
+
+
+class TestMonitoring:
+    def test_task_detail_failure(self, snap_compare):
+        # The sample's first failure: a task with a traceback.
+        async def open_failure(pilot):
+            await pilot.press("2", "colon", *"t state:failure", "enter")
+            await pilot.pause()
+            await pilot.press("G", "enter")
+            await pilot.pause()
+
+        assert snap_compare(sample_app(), run_before=open_failure, terminal_size=(120, 36))
+
+    def test_task_detail_success(self, snap_compare):
+        async def open_success(pilot):
+            await pilot.press("2", "j", "j", "j", "j", "j", "j", "j", "j", "j", "j", "j",
+                              "j", "enter")
+            await pilot.pause()
+
+        assert snap_compare(sample_app(), run_before=open_success, terminal_size=(120, 36))
+
+    def test_tasks_sorted_marked_frozen(self, snap_compare):
+        assert snap_compare(sample_app(), press=["2", "s", "s", "space", "space", "f"],
+                            terminal_size=(120, 36))
+
+    def test_tasks_filter_line_open(self, snap_compare):
+        assert snap_compare(sample_app(), press=["2", "slash", *"state:revoked"],
+                            terminal_size=(120, 36))
+
+    def test_events_filtered(self, snap_compare):
+        assert snap_compare(sample_app(), press=["4", "slash", *"failed", "enter"],
+                            terminal_size=(120, 36))

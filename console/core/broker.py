@@ -86,7 +86,7 @@ class QueueProbe:
         names = list(names)
         now = time.time()
         try:
-            with self.target.app.connection_for_read(
+            with self.target.connection_for_read(
                     connect_timeout=self.timeout) as conn:
                 conn.ensure_connection(max_retries=1, timeout=self.timeout)
                 kind = conn.transport.driver_type
@@ -110,7 +110,7 @@ class QueueProbe:
         the filesystem transport; AMQP cannot list queues without the
         management plugin)."""
         try:
-            with self.target.app.connection_for_read(
+            with self.target.connection_for_read(
                     connect_timeout=self.timeout) as conn:
                 kind = conn.transport.driver_type
                 if kind == "redis":

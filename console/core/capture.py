@@ -90,7 +90,7 @@ class Capture:
 
     def _capture_once(self) -> None:
         self._events_this_connection = 0
-        with self.app.connection_for_read(
+        with self.target.connection_for_read(
                 connect_timeout=self.connect_timeout,
                 heartbeat=10) as conn:
             conn.ensure_connection(max_retries=1, timeout=self.connect_timeout)

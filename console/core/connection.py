@@ -56,6 +56,12 @@ class Target:
     def scrub(self, text) -> str:
         return scrub(text, self.broker_url)
 
+    def connection_for_read(self, **kwargs):
+        return self.app.connection_for_read(url=self.url, **kwargs)
+
+    def connection_for_write(self, **kwargs):
+        return self.app.connection_for_write(url=self.url, **kwargs)
+
 
 def transport_name(url: str) -> str:
     """The kombu transport's short name (``amqp``, ``redis``, ``filesystem``)."""
@@ -132,7 +138,7 @@ def validate_url(target: Target) -> None:
 def check_broker(target: Target, timeout: float = 5.0) -> None:
     """Connect once, or raise a ConsoleError that says what to do."""
     try:
-        with target.app.connection_for_read(connect_timeout=timeout) as conn:
+        with target.connection_for_read(connect_timeout=timeout) as conn:
             conn.ensure_connection(max_retries=1, timeout=timeout)
             # Redis connects lazily: make it really talk to the server.
             conn.default_channel

@@ -60,7 +60,7 @@ class Inspector:
     def _connection(self, connection):
         if connection is not None:
             return _Borrowed(connection)
-        return self.app.connection_for_write(connect_timeout=self.timeout * 4)
+        return self.target.connection_for_write(connect_timeout=self.timeout * 4)
 
     def _round(self, kind: str, expected: list[str], limit: int | None,
                destination=None, connection=None) -> RoundResult:

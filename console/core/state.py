@@ -224,8 +224,13 @@ class ClusterState:
                 and rank(state) > rank(task.state)):
             # This event logically happened before the current state: keep
             # the state, take its fields (only some, for RECEIVED), as Celery.
-            self._copy_fields(task, event, RECEIVED_MERGE_FIELDS
-                              if state == "RECEIVED" else TASK_EVENT_FIELDS)
+            if state == "RECEIVED":
+                self._copy_fields(task, event, RECEIVED_MERGE_FIELDS)
+            else:
+                # Celery copies every field here, the event's timestamp too.
+                self._copy_fields(task, event, TASK_EVENT_FIELDS)
+                if "timestamp" in event:
+                    task.timestamp = timestamp
         else:
             self._copy_fields(task, event, TASK_EVENT_FIELDS)
             task.state = state

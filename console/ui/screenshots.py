@@ -20,6 +20,7 @@ SHOTS = (
     ("tasks", ["2"], (120, 30)),
     ("queues", ["3"], (120, 30)),
     ("events", ["4"], (120, 30)),
+    ("task-detail", ["2", "colon", *"t state:failure", "enter", "G", "enter"], (120, 36)),
     ("help", ["question_mark"], (120, 30)),
 )
 MONOSPACE = "DejaVu Sans Mono"
