@@ -25,6 +25,7 @@ class Options:
     probe_interval: float = 2.0
     queues: tuple[str, ...] = ()
     demo: bool = False
+    audit_log: str | None = None
 
 
 def _split_queues(ctx, param, value) -> tuple[str, ...]:
@@ -60,22 +61,28 @@ def _split_queues(ctx, param, value) -> tuple[str, ...]:
               show_default=True, metavar="SECONDS", help="Seconds between queue depth probes.")
 @click.option("-Q", "--queues", multiple=True, callback=_split_queues, metavar="NAMES",
               help="Extra queue names to watch (comma-separated, repeatable).")
+@click.option("--audit-log", metavar="PATH", type=click.Path(dir_okay=False),
+              help="Audit file, one JSON line per action "
+                   "(default: ~/.local/state/celery-console/audit.jsonl).")
 @click.version_option(__version__, "-V", "--version", prog_name="celery-console")
 @click.pass_context
 def cli(ctx, app_name, broker, demo, read_only, max_tasks, enable_events,
-        inspect_interval, probe_interval, queues):
+        inspect_interval, probe_interval, queues, audit_log):
     """An operator console for Celery: live workers, tasks and queues, with
     remote control and purge behind confirmations."""
     celery_app = getattr(ctx.obj, "app", None)  # set by `celery -A proj`
     ctx.meta["console.connect"] = (app_name, broker, celery_app)
     ctx.meta["console.queues"] = queues
+    ctx.meta["console.read_only"] = read_only
+    ctx.meta["console.audit_log"] = audit_log
     if ctx.invoked_subcommand is not None:
         if demo:
             raise click.UsageError("--demo starts the console; it does not combine with a command.")
         return
     options = Options(read_only=read_only, max_tasks=max_tasks,
                       enable_events=enable_events, inspect_interval=inspect_interval,
-                      probe_interval=probe_interval, queues=queues, demo=demo)
+                      probe_interval=probe_interval, queues=queues, demo=demo,
+                      audit_log=audit_log)
     if demo:
         from .demo import DemoCluster
         with DemoCluster() as cluster:
@@ -124,6 +131,56 @@ def status(ctx, as_json, wait, timeout):
             f"No worker answered within {wait + timeout:g} s on {target.masked_url}. "
             "Start one (e.g. `celery -A console.companion worker`) or check that "
             "workers use this broker and vhost/db.", EX_UNAVAILABLE)
+
+
+@cli.command()
+@click.argument("queues", nargs=-1, required=True)
+@click.option("--yes", is_flag=True, help="Do not ask: purge at once (for scripts).")
+@click.pass_context
+def purge(ctx, queues, yes):
+    """Purge QUEUES (one or more names) and print what was removed from each.
+
+    Refuses queues the broker does not have; asks on a terminal unless --yes.
+    Exit 0 when every queue was purged, 1 otherwise."""
+    from .core.actions import Actions, InvalidInput, valid_queue
+    from .core.audit import AuditLog
+    from .core.broker import QueueProbe
+    from .core.connection import check_broker
+    from .core.state import ClusterState
+
+    root = ctx.find_root().meta
+    target = _target(ctx)
+    try:
+        names = [valid_queue(q) for q in dict.fromkeys(queues)]
+    except InvalidInput as exc:
+        raise click.UsageError(str(exc)) from None
+    actions = Actions(target, ClusterState(), AuditLog(root["console.audit_log"],
+                      target.broker_url), read_only=root["console.read_only"])
+    if actions.read_only:
+        actions.purge(names)  # refused (and audited) in core
+    check_broker(target)
+    depths = QueueProbe(target).probe(names)
+    missing = [n for n, d in depths.items() if d.exists is False]
+    broken = {n: d.error for n, d in depths.items() if d.error}
+    if missing or broken:
+        problems = [f"{n}: no such queue on {target.masked_url}" for n in missing]
+        problems += [f"{n}: {e}" for n, e in broken.items()]
+        raise ConsoleError("Nothing purged. " + "; ".join(problems)
+                           + ". Check the name (`console status` lists known queues).", 1)
+    for name in names:
+        click.echo(f"{name}: {depths[name].messages:,} messages")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise ConsoleError("Not purging: no terminal to confirm on. Pass --yes.", 1)
+        click.confirm(f"Purge {len(names)} queue(s) listed above?", abort=True)
+    outcome = actions.purge(names)
+    for name, result in outcome.results.items():
+        if "purged" in result:
+            click.echo(f"{name}: purged {result['purged']:,}")
+        else:
+            click.echo(f"{name}: FAILED: {next(iter(result.values()))}", err=True)
+    if outcome.status != "ok":
+        raise ConsoleError(outcome.summary, 1)
 
 
 def main(argv=None) -> None:

@@ -53,6 +53,7 @@ class DemoCluster:
         self._logs = []
         self._previous_handlers: dict[int, object] = {}
         self._closed = False
+        self._closing = False
 
     # ------------------------------------------------------------ lifecycle
     def __enter__(self) -> "DemoCluster":
@@ -119,6 +120,7 @@ class DemoCluster:
         from .companion import app
 
         app.conf.broker_url = "filesystem://"
+        app.conf.broker_transport = "console.companion.fstransport:Transport"
         app.conf.result_backend = self.settings()["CELERY_RESULT_BACKEND"]
         app.conf.broker_transport_options = config.ensure_filesystem_folders(self.root)
         return Target(app=app, app_name="console.companion (demo)")
@@ -128,6 +130,7 @@ class DemoCluster:
         if self._closed:
             return
         self._closed = True
+        self._closing = True
         for name, process in self.processes.items():
             # SIGQUIT is Celery's cold shutdown. It still takes ~5 s here, so
             # after a short grace the groups are killed: the cluster lives in
@@ -160,7 +163,11 @@ class DemoCluster:
 
     def _on_signal(self, signum, frame):
         # Unwinds through the `with` block (and Textual's run loop), so
-        # close() runs; then exit with the conventional status.
+        # close() runs; then exit with the conventional status. A second
+        # signal while closing is ignored: raising then would cut close()
+        # short and leave processes and files behind.
+        if self._closing:
+            return
         self.close()
         raise SystemExit(128 + signum)
 

@@ -24,7 +24,9 @@ import pytest
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 RABBIT_HOST, RABBIT_PORT = "127.0.0.1", 5672
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
-REDIS_TEST_DB = int(os.environ.get("CONSOLE_TEST_REDIS_DB", "11"))
+# One db per test run, 1-15 (0 is everyone's default): two runs at once
+# rarely meet, and a run only ever flushes its own db.
+REDIS_TEST_DB = int(os.environ.get("CONSOLE_TEST_REDIS_DB") or 1 + os.getpid() % 15)
 
 START_HINTS = {
     "rabbitmq": "start it with `rabbitmq-server -detached && rabbitmqctl await_startup`",
@@ -91,7 +93,29 @@ def rabbitmq_env() -> BrokerEnv:
     _rabbitmqctl("add_vhost", vhost)
     _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
     url = f"amqp://guest:guest@{RABBIT_HOST}:{RABBIT_PORT}/{vhost}"
-    return BrokerEnv("rabbitmq", url, cleanup=lambda: _rabbitmqctl("delete_vhost", vhost))
+
+    def flush():
+        # No listing without the management plugin: delete every queue the
+        # companion declares and every one a test filled.
+        from kombu import Connection
+
+        from console.companion.config import ALL_QUEUES
+
+        with Connection(url) as conn:
+            for name in set(ALL_QUEUES) | TOUCHED_QUEUES:
+                channel = conn.channel()
+                try:
+                    channel.queue_delete(name)
+                except conn.channel_errors:
+                    pass
+                finally:
+                    try:
+                        channel.close()
+                    except Exception:
+                        pass
+
+    return BrokerEnv("rabbitmq", url, flush=flush,
+                     cleanup=lambda: _rabbitmqctl("delete_vhost", vhost))
 
 
 def _rabbitmqctl(*args: str) -> None:
@@ -115,8 +139,13 @@ def redis_env() -> BrokerEnv:
 
 
 def filesystem_env(root: Path) -> BrokerEnv:
+    from kombu.transport import filesystem
+
     from console.companion.config import ensure_filesystem_folders
 
+    # kombu keeps virtual-transport bindings in one process-wide state: a
+    # new root in the same process must not inherit the last one's.
+    filesystem.Transport.global_state.clear()
     ensure_filesystem_folders(root)
     return BrokerEnv("filesystem", "filesystem://", extra_env={
         "CONSOLE_FS_ROOT": str(root),
@@ -197,3 +226,58 @@ def stop_process_group(process, grace: float = 3.0) -> None:
         process.wait(5)
     except subprocess.TimeoutExpired:
         pass
+
+
+# ----------------------------------------------------------------- queues
+TOUCHED_QUEUES: set[str] = set()
+
+
+def declare_queue(app, name: str) -> None:
+    """Declare ``name`` the way kombu/Celery do (binding included)."""
+    from kombu import Exchange, Queue
+
+    with app.connection_for_write() as conn:
+        Queue(name, Exchange(name, type="direct"), routing_key=name)(conn.default_channel).declare()
+
+
+def fill_queue(broker: BrokerEnv, app, name: str, count: int, priority: int = 0) -> None:
+    """Put ``count`` real kombu messages on ``name``, fast."""
+    from kombu import Exchange, Queue
+
+    TOUCHED_QUEUES.add(name)
+    queue = Queue(name, Exchange(name, type="direct"), routing_key=name)
+    with app.connection_for_write() as conn:
+        producer = conn.Producer(serializer="json")
+        first = min(count, 1 if broker.kind == "redis" else count)
+        for i in range(first):
+            producer.publish({"n": i, "pad": "x" * 64}, exchange=queue.exchange,
+                             routing_key=name, declare=[queue], priority=priority)
+        if broker.kind == "redis" and count > 1:
+            # kombu's Redis publish makes a new client per command (~1k/s):
+            # copy the real message body with one pipelined LPUSH instead.
+            channel = conn.default_channel
+            key = channel._q_for_pri(name, priority)
+            client = channel.client
+            body = client.lrange(key, 0, 0)[0]
+            with client.pipeline(transaction=False) as pipe:
+                for start in range(0, count - 1, 10_000):
+                    pipe.lpush(key, *([body] * min(10_000, count - 1 - start)))
+                pipe.execute()
+
+
+def broker_depth(broker: BrokerEnv, app, name: str) -> int | None:
+    """What the broker itself says, asked without the console's code."""
+    with app.connection_for_read() as conn:
+        if broker.kind == "rabbitmq":
+            try:
+                return conn.default_channel.queue_declare(queue=name, passive=True)[1]
+            except conn.channel_errors:
+                return None
+        if broker.kind == "redis":
+            import redis
+
+            client = redis.Redis.from_url(broker.url)
+            sep = "\x06\x16"
+            return sum(client.llen(k) for k in [name] + [f"{name}{sep}{p}" for p in (3, 6, 9)])
+        folder = Path(broker.extra_env["CONSOLE_FS_ROOT"]) / "queue"
+        return sum(1 for f in os.listdir(folder) if f.endswith(f".{name}.msg"))

@@ -49,3 +49,9 @@ def broker(request, _session_brokers, tmp_path):
 def real_broker(request, _session_brokers):
     """The broker servers only: for connections that can be lost."""
     return _server_broker(request.param, _session_brokers)
+
+
+@pytest.fixture
+def redis_broker(_session_brokers):
+    """Redis only: for Redis transport details such as priority sub-queues."""
+    return _server_broker("redis", _session_brokers)

@@ -71,7 +71,9 @@ def test_captured_tasks_reach_their_final_state(broker, tmp_path):
             assert wait_until(lambda: (state.task(ok.id) is not None
                                        and state.task(ok.id).state == "SUCCESS"
                                        and state.task(bad.id) is not None
-                                       and state.task(bad.id).state == "FAILURE"), 20)
+                                       and state.task(bad.id).state == "FAILURE"), 20), (
+                state.task(ok.id), state.task(bad.id), state.counters,
+                (tmp_path / f"{hostname.split('@')[0]}.log").read_text()[-2000:])
         finally:
             capture.stop()
     done = state.task(ok.id)

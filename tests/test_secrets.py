@@ -16,3 +16,15 @@ def test_scrub_removes_the_password_from_any_text():
     cleaned = scrub(text, url)
     assert "p@ss" not in cleaned and "p%40ss" not in cleaned
     assert "****" in cleaned
+
+
+def test_unencoded_special_characters_in_passwords():
+    for url, password in (("amqp://user:p@ss@host:5672//", "p@ss"),
+                          ("amqp://user:pa/ss@host:5672//", "pa/ss"),
+                          ("redis://:ab:cd@host:6379/0", "ab:cd")):
+        masked = mask_url(url)
+        assert password not in masked and "****@host" in masked, masked
+        assert password not in scrub(f"failed: {password} at {url}", url)
+    assert mask_url("amqp://a:x@h1//;amqp://b:y@h2//") == "amqp://a:****@h1//;amqp://b:****@h2//"
+    # A password that also spells part of the scheme must not mangle it.
+    assert scrub("amqp://u:p@h//", "amqp://u:p@h//").startswith("amqp://u:****@h")

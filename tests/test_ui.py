@@ -11,6 +11,7 @@ from console.sample import sample_app
 from console.ui.screens.command_line import CommandLine, parse_command
 from console.ui.screens.help import HelpScreen
 from console.ui.widgets.status_header import StatusHeader
+from console.ui.widgets.status_line import StatusLine
 
 
 def header_text(app) -> str:
@@ -49,6 +50,8 @@ async def test_disconnected_state_is_visible():
         app.state.set_connection("reconnecting", "ConnectionRefusedError: [Errno 111]")
         await pilot.pause(0.4)
         assert "disconnected — retrying" in header_text(app)
+        line = str(app.screen.query_one(StatusLine).render())
+        assert "broker unreachable: ConnectionRefusedError: [Errno 111]" in line
 
 
 async def test_read_only_shows_a_lock():

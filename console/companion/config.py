@@ -104,6 +104,15 @@ def broker_transport_options(environ: Mapping[str, str] | None = None) -> dict:
     return ensure_filesystem_folders(root)
 
 
+def filesystem_transport(environ: Mapping[str, str] | None = None) -> dict:
+    """On a filesystem root, kombu's filesystem transport with atomic writes
+    (see fstransport.py): the stock one loses about 1% of messages."""
+    environ = os.environ if environ is None else environ
+    if not environ.get("CONSOLE_FS_ROOT"):
+        return {}
+    return {"broker_transport": "console.companion.fstransport:Transport"}
+
+
 def build_config(environ: Mapping[str, str] | None = None) -> dict:
     """All settings for the companion app.
 
@@ -113,6 +122,7 @@ def build_config(environ: Mapping[str, str] | None = None) -> dict:
     return {
         "result_backend": result_backend_url(environ),
         "broker_transport_options": broker_transport_options(environ),
+        **filesystem_transport(environ),
         "broker_connection_retry_on_startup": True,
         "task_queues": make_queues(),
         "task_default_queue": DEFAULT_QUEUE,

@@ -19,6 +19,7 @@ from .connection import Target
 from .state import ClusterState
 
 # Queues Celery itself uses for events and remote control: not task queues.
+BINDINGS_TTL = 30.0
 _INTERNAL_PREFIXES = ("celeryev.", "celery@", "celery.pidbox")
 _INTERNAL_SUFFIXES = (".celery.pidbox", ".reply.celery.pidbox")
 
@@ -81,6 +82,8 @@ class QueueProbe:
     def __init__(self, target: Target, timeout: float = 4.0):
         self.target = target
         self.timeout = timeout
+        self._bindings_cache: tuple[float, set[str]] | None = None
+        self._fresh = False
 
     def probe(self, names) -> dict[str, QueueDepth]:
         names = list(names)
@@ -89,15 +92,7 @@ class QueueProbe:
             with self.target.connection_for_read(
                     connect_timeout=self.timeout) as conn:
                 conn.ensure_connection(max_retries=1, timeout=self.timeout)
-                kind = conn.transport.driver_type
-                if kind == "amqp":
-                    depths = self._amqp(conn, names)
-                elif kind == "redis":
-                    depths = self._redis(conn, names)
-                elif kind == "filesystem":
-                    depths = self._filesystem(conn, names)
-                else:
-                    depths = self._generic(conn, names)
+                depths = self._probe_with(conn, names)
         except Exception as exc:
             error = self.target.scrub(f"{type(exc).__name__}: {exc}")
             depths = {n: QueueDepth(n, error=error) for n in names}
@@ -122,6 +117,62 @@ class QueueProbe:
         except Exception:
             pass
         return set()
+
+    # --------------------------------------------------------------- purge
+    def purge(self, names) -> dict[str, dict]:
+        """Purge exactly these queues. Each result is ``{"purged": n}``, or
+        ``{"error": text}`` — a queue that does not exist is an error here,
+        never "0 purged"."""
+        names = list(dict.fromkeys(names))
+        results: dict[str, dict] = {}
+        try:
+            with self.target.connection_for_write(
+                    connect_timeout=self.timeout) as conn:
+                conn.ensure_connection(max_retries=1, timeout=self.timeout)
+                self._fresh = True  # existence must be current before a purge
+                try:
+                    depths = self._probe_with(conn, names)
+                finally:
+                    self._fresh = False
+                for name in names:
+                    depth = depths[name]
+                    if depth.error:
+                        results[name] = {"error": depth.error}
+                    elif depth.exists is False:
+                        results[name] = {"error": "no such queue"}
+                    else:
+                        results[name] = self._purge_one(conn, name)
+        except Exception as exc:
+            error = self.target.scrub(f"{type(exc).__name__}: {exc}")
+            for name in names:
+                # The connection dropped: we cannot know what was purged.
+                results.setdefault(name, {"error": f"outcome unknown: {error}"})
+        return results
+
+    def _purge_one(self, conn, name: str) -> dict:
+        channel = conn.channel()
+        try:
+            # RabbitMQ: queue.purge. Redis: kombu deletes the list and every
+            # priority sub-list. Filesystem: its message files.
+            count = channel.queue_purge(name)
+            return {"purged": int(count or 0)}
+        except Exception as exc:
+            return {"error": self.target.scrub(f"{type(exc).__name__}: {exc}")}
+        finally:
+            try:
+                channel.close()
+            except Exception:
+                pass
+
+    def _probe_with(self, conn, names) -> dict[str, QueueDepth]:
+        kind = conn.transport.driver_type
+        if kind == "amqp":
+            return self._amqp(conn, names)
+        if kind == "redis":
+            return self._redis(conn, names)
+        if kind == "filesystem":
+            return self._filesystem(conn, names)
+        return self._generic(conn, names)
 
     # ---------------------------------------------------------------- AMQP
     def _amqp(self, conn, names) -> dict[str, QueueDepth]:
@@ -151,7 +202,7 @@ class QueueProbe:
     def _redis(self, conn, names) -> dict[str, QueueDepth]:
         channel = conn.default_channel
         client = channel.client
-        bound = self._redis_bindings(channel)
+        bound = self._redis_bindings(channel, fresh=self._fresh)
         keys_by_queue = {
             name: [channel._q_for_pri(name, pri)
                    for pri in sorted(set(channel.priority_steps))]
@@ -171,8 +222,19 @@ class QueueProbe:
                 name, messages if exists else None, None, exists)
         return depths
 
+    def _redis_bindings(self, channel, fresh: bool = False) -> set[str]:
+        """Queues named in kombu's binding sets. SCAN walks the whole
+        keyspace, so on a big production db the result is reused for
+        BINDINGS_TTL seconds (purge asks for a fresh one)."""
+        now = time.monotonic()
+        if not fresh and self._bindings_cache and now - self._bindings_cache[0] < BINDINGS_TTL:
+            return self._bindings_cache[1]
+        queues = self._scan_redis_bindings(channel)
+        self._bindings_cache = (now, queues)
+        return queues
+
     @staticmethod
-    def _redis_bindings(channel) -> set[str]:
+    def _scan_redis_bindings(channel) -> set[str]:
         client = channel.client
         prefix = channel.keyprefix_queue % ""
         global_prefix = getattr(channel, "global_keyprefix", "") or ""
@@ -197,7 +259,10 @@ class QueueProbe:
         except FileNotFoundError:
             entries = []
         for filename in entries:
-            # Files are named "<ms>_<uuid>.<queue>.msg".
+            # Files are named "<ms>_<uuid>.<queue>.msg"; ".…part" ones are
+            # still being written.
+            if filename.startswith(".") or not filename.endswith(".msg"):
+                continue
             queue = filename.partition(".")[2][:-4]
             counts[queue] = counts.get(queue, 0) + 1
         bound = self._fs_bindings(conn)

@@ -127,6 +127,12 @@ class Capture:
                 conn.drain_events(timeout=DRAIN_TIMEOUT)
             except socket.timeout:
                 pass
+            except (ValueError, UnicodeDecodeError):
+                # A message that does not decode (some transports raise it
+                # from the read itself): count it and keep consuming. Only
+                # connection errors are worth a reconnect.
+                with self.state.lock:
+                    self.state.counters.malformed += 1
 
     def _make_callback(self, receiver):
         from_message = receiver.event_from_message

@@ -126,7 +126,9 @@ def _import_app(app_name: str, urls=()) -> Celery:
 def validate_url(target: Target) -> None:
     url = target.broker_url
     try:
-        Connection(url).transport_cls  # resolves the transport name
+        Connection(url).transport  # resolves and imports the transport
+    except ImportError as exc:
+        raise missing_library(target, exc) from None
     except Exception as exc:
         raise ConsoleError(
             f"The broker URL {target.masked_url} is not usable: "
@@ -143,12 +145,18 @@ def check_broker(target: Target, timeout: float = 5.0) -> None:
             # Redis connects lazily: make it really talk to the server.
             conn.default_channel
     except ImportError as exc:
-        raise ConsoleError(
-            f"The {target.transport} transport needs a library that is not "
-            f"installed ({scrub(exc)}). For Redis install "
-            f"`celery-console[redis]`.", EX_CONFIG) from None
+        raise missing_library(target, exc) from None
     except Exception as exc:
         raise broker_unreachable(target, exc) from None
+
+
+def missing_library(target: Target, exc: ImportError) -> ConsoleError:
+    scheme = target.broker_url.split("://", 1)[0]
+    return ConsoleError(
+        f"The {scheme} transport needs a library that is not installed "
+        f"({scrub(exc, target.broker_url)}). For Redis install the extra: "
+        f"`pip install 'celery-console[redis]'` (from a checkout: "
+        f"`pip install '.[redis]'`).", EX_CONFIG)
 
 
 def broker_unreachable(target: Target, exc: BaseException) -> ConsoleError:
@@ -160,5 +168,7 @@ def broker_unreachable(target: Target, exc: BaseException) -> ConsoleError:
 
 
 def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().strip("'\"") or type(exc).__name__
-    return text.rstrip(".")
+    text = str(exc).strip()
+    if len(text) > 1 and text[0] == text[-1] and text[0] in "'\"":
+        text = text[1:-1]  # KeyError quotes its message
+    return (text or type(exc).__name__).rstrip(".")

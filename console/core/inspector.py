@@ -49,6 +49,10 @@ class Inspector:
             connection=None) -> list[RoundResult]:
         expected = list(destination or self.state.workers_online())
         limit = len(expected) or None
+        if limit:
+            # Ask exactly these: with limit= set, a reply from a worker we
+            # did not count would end the round before one we did replied.
+            destination = expected
         results = []
         with self._connection(connection) as conn:
             for kind in kinds:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 MASK = "****"
+MIN_FREE_TEXT_PASSWORD = 4
 
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:@/\s]*):(?P<password>[^@/\s]+)@")
+# scheme://user:password@host — the password may hold "@", "/" or ":" when
+# people do not percent-encode it, so it runs to the *last* "@" before
+# whitespace or the next URL of a ";" failover list.
+_USERINFO = re.compile(
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:@/\s;]*):(?P<password>[^\s;]*)@")
 
 
 def mask_url(url) -> str:
@@ -26,20 +31,15 @@ def mask_url(url) -> str:
 
 def passwords_in(url) -> list[str]:
     """The passwords in a broker URL (raw and percent-decoded)."""
-    found: list[str] = []
     if not isinstance(url, str):
-        return found
-    for part in url.split(";"):
-        try:
-            password = urlsplit(part.strip()).password
-        except ValueError:
-            password = None
-        if password:
-            found.extend({password, unquote(password)})
+        return []
+    found = set()
     for match in _USERINFO.finditer(url):
-        found.extend({match["password"], unquote(match["password"])})
+        password = match["password"]
+        if password:
+            found.update({password, unquote(password)})
     # Longest first, so a password containing another is replaced whole.
-    return sorted({p for p in found if p}, key=len, reverse=True)
+    return sorted(found, key=len, reverse=True)
 
 
 def scrub(text, *urls) -> str:
@@ -48,5 +48,9 @@ def scrub(text, *urls) -> str:
     text = mask_url(str(text))
     for url in urls:
         for password in passwords_in(url):
-            text = text.replace(password, MASK)
+            # URLs are masked whatever the password; replacing a 1-3
+            # character password everywhere in free text would only mangle
+            # the message ("amqp" -> "amq****") without hiding anything.
+            if len(password) >= MIN_FREE_TEXT_PASSWORD:
+                text = text.replace(password, MASK)
     return text

@@ -95,6 +95,10 @@ class ClusterState:
         # Remote-control replies per worker and kind: (time, reply|None, error|None)
         self.inspections: dict[str, dict[str, tuple]] = {}
         self.queues: dict[str, dict] = {}
+        # Depth history per queue, for sparklines and in/out rates.
+        self.queue_history: dict[str, deque] = {}
+        # Every action tried this session, newest last (the Action log).
+        self.actions: deque[dict] = deque(maxlen=1000)
 
     # ------------------------------------------------------------------ intake
     def apply(self, event) -> None:
@@ -268,7 +272,7 @@ class ClusterState:
             return task
         task = self._tasks[uuid] = self._created[uuid] = TaskRecord(uuid)
         self.held_by_state["PENDING"] += 1
-        self._evict()
+        self._evict(keep=uuid)
         return task
 
     def _state_changed(self, task: TaskRecord, old: str) -> None:
@@ -278,14 +282,23 @@ class ClusterState:
         if task.state == "FAILURE" and task.uuid in self._tasks:
             del self._tasks[task.uuid]
             self._failures[task.uuid] = task
-            self._evict()
+            self._evict(keep=task.uuid)
 
-    def _evict(self) -> None:
+    def _evict(self, keep: str) -> None:
+        """Evict least recently updated tasks, never ``keep`` (the task being
+        updated right now: evicting it would leave counters for a task we
+        no longer hold)."""
         while len(self._tasks) + len(self._failures) > self.max_tasks:
-            if self._tasks and len(self._failures) <= self.max_failures:
+            tasks_first = next(iter(self._tasks), None)
+            failures_first = next(iter(self._failures), None)
+            if (tasks_first not in (None, keep)
+                    and (len(self._failures) <= self.max_failures
+                         or failures_first in (None, keep))):
                 _, task = self._tasks.popitem(last=False)
-            else:
+            elif failures_first not in (None, keep):
                 _, task = self._failures.popitem(last=False)
+            else:
+                break  # only the kept task is left to evict
             del self._created[task.uuid]
             self.held_by_state[task.state] -= 1
             self.counters.evicted += 1
@@ -387,8 +400,12 @@ class ClusterState:
                     reply["error"] if failed else None)
             for hostname in expected:
                 if hostname not in replies:
-                    self.inspections.setdefault(hostname, {})[kind] = (
-                        now, None, error or "no reply")
+                    kinds = self.inspections.setdefault(hostname, {})
+                    last = kinds.get(kind)
+                    # Keep the last good reply (its time says how old it
+                    # is); record the miss beside it.
+                    kinds[kind] = (last[0] if last and last[1] is not None else now,
+                                   last[1] if last else None, error or "no reply")
             self.versions["inspect"] += 1
 
     def inspection(self, hostname: str, kind: str):
@@ -396,9 +413,23 @@ class ClusterState:
             return self.inspections.get(hostname, {}).get(kind)
 
     def record_queues(self, depths: dict[str, dict]) -> None:
+        now = self.clock()
         with self.lock:
             self.queues = dict(depths)
+            for name, depth in depths.items():
+                if isinstance(depth.get("messages"), int):
+                    history = self.queue_history.get(name)
+                    if history is None:
+                        if len(self.queue_history) >= 1000:
+                            continue  # bounded, like everything here
+                        history = self.queue_history[name] = deque(maxlen=300)
+                    history.append((now, depth["messages"]))
             self.versions["queues"] += 1
+
+    def record_action(self, outcome: dict) -> None:
+        with self.lock:
+            self.actions.append(outcome)
+            self.versions["actions"] += 1
 
 
 def _updated(task: TaskRecord) -> float:

@@ -21,6 +21,7 @@ from .screens.queues import QueuesScreen
 from .screens.tasks import TasksScreen
 from .screens.workers import WorkersScreen
 from .widgets.status_header import StatusHeader
+from .widgets.status_line import StatusLine
 
 TICK_SECONDS = 0.25
 # The header says "events on" while events arrived this recently.
@@ -98,6 +99,7 @@ class ConsoleApp(App):
             total = len(model.workers)
             online = sum(w.alive(now) for w in model.workers.values())
             last_event = connection.last_event_at
+            last_action = model.actions[-1] if model.actions else None
         screen = self.screen
         title = getattr(screen, "TITLE", None) or ""
         for header in screen.query(StatusHeader):
@@ -106,6 +108,8 @@ class ConsoleApp(App):
                 online=online, total=total, tasks_per_s=model.tasks_per_second(),
                 events_on=last_event is not None and now - last_event < EVENTS_FRESH_SECONDS,
                 read_only=self.options.read_only, screen_title=title)
+        for line in screen.query(StatusLine):
+            line.show(connection=connection, last_action=last_action, now=now)
 
     # --------------------------------------------------------------- actions
     def action_show(self, mode: str, filter_text: str | None = None) -> None:

@@ -7,6 +7,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from ..widgets.status_header import StatusHeader
+from ..widgets.status_line import StatusLine
 
 
 class ConsoleScreen(Screen):
@@ -23,8 +24,9 @@ class ConsoleScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield StatusHeader()
-        yield from self.compose_body()
         yield Footer()
+        yield StatusLine()
+        yield from self.compose_body()
 
     def compose_body(self) -> ComposeResult:
         return ()

@@ -40,7 +40,7 @@ class CommandLine(ModalScreen[tuple[str, str] | None]):
     DEFAULT_CSS = """
     CommandLine { align: left bottom; background: $background 30%; }
     CommandLine > #command-box { height: auto; width: 100%; background: $panel; }
-    CommandLine Input { border: none; height: 1; padding: 0 1; }
+    CommandLine Input, CommandLine Input:focus { border: none; height: 1; padding: 0 1; }
     CommandLine #command-error { color: $error; padding: 0 1; height: auto; }
     """
 

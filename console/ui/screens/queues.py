@@ -7,6 +7,7 @@ from textual.app import ComposeResult
 from textual.widgets import DataTable
 
 from ..format import ago, count
+from ..widgets.vim_table import VimTable
 from .base import ConsoleScreen
 
 COLUMNS = (("queue", 24), ("messages", 10), ("consumers", 9),
@@ -18,7 +19,7 @@ class QueuesScreen(ConsoleScreen):
     WATCHES = ("queues",)
 
     def compose_body(self) -> ComposeResult:
-        table = DataTable(id="queues", cursor_type="row", zebra_stripes=True)
+        table = VimTable(id="queues", cursor_type="row", zebra_stripes=True)
         for label, width in COLUMNS:
             table.add_column(label, key=label, width=width)
         yield table

@@ -19,6 +19,7 @@ from textual.widgets.option_list import Option
 
 from ..format import STATE_STYLES, ago, one_line
 from ..widgets.status_header import StatusHeader
+from ..widgets.status_line import StatusLine
 
 TIMELINE = ("sent", "received", "started", "retried", "succeeded", "failed",
             "revoked", "rejected")
@@ -62,6 +63,8 @@ class TaskDetailScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield StatusHeader()
+        yield Footer()
+        yield StatusLine()
         with VerticalScroll():
             yield Static(id="summary")
             yield Static(id="timeline", classes="section")
@@ -70,7 +73,6 @@ class TaskDetailScreen(Screen):
             yield Static("[b]Children[/b] (enter opens)", id="children-title",
                          classes="section")
             yield OptionList(id="children")
-        yield Footer()
 
     def on_mount(self) -> None:
         self.draw()

@@ -36,13 +36,19 @@ def _runtime(task) -> tuple[str, str]:
     return "", ""
 
 
+def _worker(task) -> tuple[str, str]:
+    if task.worker:
+        return one_line(task.worker, 40), ""
+    # Not received by a worker yet: where it waits says more than who sent it.
+    return f"queued: {one_line(task.queue or task.routing_key or '?', 30)}", "dim"
+
+
 COLUMNS = [
     Column("uuid", 8, lambda t: (t.uuid[:8], "cyan"), lambda t: t.uuid),
     Column("name", 30, lambda t: (short_name(t.name, 30), ""), lambda t: _text(t.name)),
     Column("state", 8, lambda t: (t.state, STATE_STYLES.get(t.state, "")),
            lambda t: rank(t.state)),
-    Column("worker", 16, lambda t: (one_line(t.worker or t.client, 40), ""),
-           lambda t: _text(t.worker)),
+    Column("worker", 16, lambda t: _worker(t), lambda t: _text(t.worker)),
     Column("received", 8, lambda t: (clock_time(t.received or t.sent), "dim"),
            lambda t: _number(t.received or t.sent)),
     Column("started", 8, lambda t: (clock_time(t.started), "dim"),
@@ -136,20 +142,21 @@ class TasksScreen(ConsoleScreen):
     def _draw_title(self) -> None:
         table = self.table
         line = Text(no_wrap=True, overflow="ellipsis")
-        line.append(f" {len(table.rows):,} tasks", style="bold")
-        column = "first seen" if self.sort_index is None else SORTABLE[self.sort_index].label
-        line.append(f"  sort: {column} {'↓' if self.descending else '↑'}")
-        if self.task_filter.text:
-            line.append(f"  filter: {self.task_filter.text}", style="bold yellow")
+        # Most important first: the title is cut on narrow terminals.
+        if self.frozen:
+            line.append(" ❄ FROZEN (f follows) ", style="bold reverse cyan")
         if self.filter_error:
-            line.append(f"  {self.filter_error}", style="bold red")
+            line.append(f" {self.filter_error} ", style="bold red")
+        if self.task_filter.text:
+            line.append(f" filter: {self.task_filter.text} ", style="bold yellow")
+        line.append(f" {len(table.rows):,} tasks", style="bold")
         if self.marks:
             line.append(f"  marked: {len(self.marks)}", style="bold")
             hidden = len(self.marks - {t.uuid for t in table.rows}) if self.task_filter else 0
             if hidden:
                 line.append(f" ({hidden} hidden by the filter)", style="yellow")
-        if self.frozen:
-            line.append("  ❄ FROZEN (f follows again)", style="bold cyan")
+        column = "first seen" if self.sort_index is None else SORTABLE[self.sort_index].label
+        line.append(f"  sort: {column} {'↓' if self.descending else '↑'}")
         self.query_one("#task-title", Static).update(line)
 
     def _changed(self) -> None:

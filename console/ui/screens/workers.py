@@ -9,6 +9,7 @@ from textual.widgets import DataTable, Label, Sparkline
 
 from ...core.status import pool_name
 from ..format import ago, count
+from ..widgets.vim_table import VimTable
 from .base import ConsoleScreen
 
 COLUMNS = (
@@ -29,7 +30,7 @@ class WorkersScreen(ConsoleScreen):
 
     def compose_body(self) -> ComposeResult:
         # A handful of workers: DataTable is the right tool here.
-        table = DataTable(id="workers", cursor_type="row", zebra_stripes=True)
+        table = VimTable(id="workers", cursor_type="row", zebra_stripes=True)
         for label, key, width in COLUMNS:
             table.add_column(label, key=key, width=width)
         yield table

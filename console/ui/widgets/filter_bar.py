@@ -11,7 +11,7 @@ from textual.widgets import Input
 class FilterBar(Input):
     BINDINGS = [Binding("escape", "close", "Cancel", show=False)]
     DEFAULT_CSS = """
-    FilterBar { dock: bottom; display: none; height: 1; border: none;
+    FilterBar, FilterBar:focus { dock: bottom; display: none; height: 1; border: none;
         padding: 0 1; margin-bottom: 1; }
     FilterBar.editing { display: block; }
     """

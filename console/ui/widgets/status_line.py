@@ -1,0 +1,37 @@
+"""The line above the footer: why the broker is unreachable, or the outcome
+of the last action ("purged 48,112 messages from emails", "no reply from …").
+
+A Static rather than Textual's notifications: the reason for an outage must
+stay on screen for as long as the outage lasts, not time out.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from ..format import ago, one_line
+
+STATUS_STYLES = {"ok": "green", "partial": "yellow", "error": "bold red",
+                 "unknown": "bold red", "refused": "bold yellow"}
+# An action's outcome stays this long; a connection problem stays until fixed.
+OUTCOME_SECONDS = 60.0
+
+
+class StatusLine(Static):
+    DEFAULT_CSS = """
+    StatusLine { dock: bottom; height: 1; padding: 0 1; background: $boost; }
+    """
+
+    def show(self, *, connection, last_action: dict | None, now: float) -> None:
+        line = Text(no_wrap=True, overflow="ellipsis")
+        if connection.state in ("reconnecting", "connecting") and connection.error:
+            line.append("broker unreachable: ", style="bold red")
+            line.append(one_line(connection.error, 300))
+            line.append(f"  (retrying, down {ago(now - connection.since)})", style="dim")
+        elif last_action and now - last_action.get("at", 0) < OUTCOME_SECONDS:
+            status = last_action.get("status", "ok")
+            line.append(f"{last_action.get('action', 'action')}: ", style="bold")
+            line.append(one_line(last_action.get("summary", ""), 300),
+                        style=STATUS_STYLES.get(status, ""))
+        self.update(line)
