@@ -137,11 +137,41 @@ def _sample_queues(state: ClusterState) -> None:
                                   "sources": ["command line"], "probed_at": NOW - 0.8}
 
 
+def _sample_actions(state: ClusterState) -> None:
+    for action in (
+        {"action": "purge", "targets": ["backlog"], "arguments": {}, "status": "ok",
+         "results": {"backlog": {"purged": 120_400}}, "at": NOW - 300.0,
+         "summary": "purged 120,400 messages (120,400 from backlog)"},
+        {"action": "rate_limit", "targets": ["alpha@web-1", "beta@web-2", "gamma@batch-1"],
+         "arguments": {"task_name": "console.companion.tasks.send_email",
+                       "rate_limit": "10/s"}, "status": "partial",
+         "results": {"alpha@web-1": {"ok": "new rate limit set successfully"},
+                     "beta@web-2": {"ok": "new rate limit set successfully"},
+                     "gamma@batch-1": {"no_reply": 2.0}}, "at": NOW - 120.0,
+         "summary": "rate limit set on 2/3; no reply from gamma@batch-1 in 2 s"},
+        {"action": "purge", "targets": ["emials"], "arguments": {}, "status": "error",
+         "results": {"emials": {"error": "no such queue"}}, "at": NOW - 90.0,
+         "summary": "purged on 0/1; error from emials: no such queue"},
+    ):
+        state.record_action(action)
+
+
 def sample_app(**options):
     """The console on the sample cluster, with no threads and a frozen clock."""
     from .cli import Options
     from .ui.app import ConsoleApp
 
+    class SampleApp(ConsoleApp):
+        def read_depths(self, names):
+            # The sample has no broker: its "fresh" counts are its own.
+            from .core.broker import QueueDepth
+
+            queues = self.state.queues
+            return {n: QueueDepth(n, queues.get(n, {}).get("messages"),
+                                  queues.get(n, {}).get("consumers"),
+                                  queues.get(n, {}).get("exists", False)) for n in names}
+
     state = sample_state()
-    return ConsoleApp(sample_target(), Options(**options), state=state,
-                      clock=lambda: NOW, start_threads=False)
+    _sample_actions(state)
+    return SampleApp(sample_target(), Options(**options), state=state,
+                     clock=lambda: NOW, start_threads=False)

@@ -57,9 +57,13 @@ def test_demo_cluster_runs_and_cleans_up(tmp_path):
     assert processes_with(root) == []
 
 
+# A private tmux server: nobody else's `tmux kill-server` can end our session.
+TMUX_SOCKET = f"console-test-{os.getpid()}"
+
+
 def tmux(*args: str) -> str:
-    return subprocess.run(["tmux", *args], capture_output=True, text=True,
-                          check=True, timeout=10).stdout
+    return subprocess.run(["tmux", "-L", TMUX_SOCKET, *args], capture_output=True,
+                          text=True, check=True, timeout=10).stdout
 
 
 @pytest.fixture
@@ -71,7 +75,8 @@ def tmux_session(tmp_path):
     name = f"console-test-{uuid.uuid4().hex[:6]}"
     tmux("new-session", "-d", "-s", name, "-x", "120", "-y", "36")
     yield name
-    subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+    subprocess.run(["tmux", "-L", TMUX_SOCKET, "kill-session", "-t", name],
+                   capture_output=True)
 
 
 def wait_for_screen(session: str, pattern: str, timeout: float) -> str:
@@ -119,7 +124,7 @@ def test_demo_in_a_terminal(tmux_session, tmp_path, ending):
     elif ending == "SIGTERM":
         os.kill(pid, signal.SIGTERM)
     else:  # the terminal (an SSH session) goes away
-        subprocess.run(["tmux", "kill-session", "-t", tmux_session], check=True)
+        tmux("kill-session", "-t", tmux_session)
     deadline = time.monotonic() + 15  # a hang guard, not a speed target
     while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -70,3 +70,30 @@ class TestMonitoring:
     def test_events_filtered(self, snap_compare):
         assert snap_compare(sample_app(), press=["4", "slash", *"failed", "enter"],
                             terminal_size=(120, 36))
+
+
+class TestQueuesAndActions:
+    def test_purge_one(self, snap_compare):
+        async def run(pilot):
+            await pilot.press("3")
+            await pilot.pause()
+            await pilot.press("p")
+            await pilot.pause(0.3)
+
+        assert snap_compare(sample_app(), run_before=run, terminal_size=(120, 36))
+
+    def test_purge_marked(self, snap_compare):
+        async def run(pilot):
+            await pilot.press("3")
+            await pilot.pause()
+            await pilot.press("space", "space", "P")
+            await pilot.pause(0.3)
+            await pilot.press("tab", "2")
+
+        assert snap_compare(sample_app(), run_before=run, terminal_size=(120, 36))
+
+    def test_queue_detail(self, snap_compare):
+        assert snap_compare(sample_app(), press=["3", "enter"], terminal_size=(120, 36))
+
+    def test_queues_read_only(self, snap_compare):
+        assert snap_compare(sample_app(read_only=True), press=["3"], terminal_size=(120, 36))

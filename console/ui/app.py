@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Callable
 
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import ModalScreen
 
+from ..core.actions import Actions, InvalidInput, ReadOnlyError
+from ..core.audit import AuditLog
 from ..core.monitor import Monitor
 from ..core.state import ClusterState
 from .commands import BindingCommands, console_bindings
@@ -30,7 +33,8 @@ EVENTS_FRESH_SECONDS = 10.0
 
 class ConsoleApp(App):
     TITLE = "celery-console"
-    CSS_PATH = "console.tcss"
+    # Absolute: Textual resolves a relative path against a subclass's module.
+    CSS_PATH = Path(__file__).parent / "console.tcss"
     COMMANDS = App.COMMANDS | {BindingCommands}
     MODES = {
         "workers": WorkersScreen, "tasks": TasksScreen, "queues": QueuesScreen,
@@ -72,6 +76,9 @@ class ConsoleApp(App):
             probe_interval=options.probe_interval,
             extra_queues=options.queues)
         self.start_threads = start_threads
+        self.actions = Actions(target, self.state,
+                               AuditLog(options.audit_log, target.broker_url),
+                               read_only=options.read_only)
 
     def now(self) -> float:
         return self.clock()
@@ -146,6 +153,35 @@ class ConsoleApp(App):
     def action_refresh_now(self) -> None:
         self.monitor.refresh_now()
         self.notify("Inspections and queue probes requested", timeout=2)
+
+    def read_depths(self, names: list[str]) -> dict:
+        """Fresh depths from the broker (called off the UI thread)."""
+        from ..core.broker import QueueProbe
+
+        return QueueProbe(self.target).probe(names)
+
+    def perform(self, description: str, fn, *args, **kwargs) -> None:
+        """Run an action off the UI thread; its outcome lands in the model's
+        action log (status line, Action log screen) and in a notification."""
+        def job() -> None:
+            try:
+                outcome = fn(*args, **kwargs)
+                message, severity = outcome.summary, (
+                    "information" if outcome.status == "ok" else "error")
+            except (ReadOnlyError, InvalidInput) as exc:
+                message, severity = getattr(exc, "message", str(exc)), "warning"
+            except Exception as exc:  # never a traceback on screen
+                message = self.target.scrub(f"{description} failed: {type(exc).__name__}: {exc}")
+                severity = "error"
+            self.call_from_thread(self._action_done, message, severity)
+
+        self.run_worker(job, thread=True, group="actions", exit_on_error=False,
+                        description=description)
+
+    def _action_done(self, message: str, severity: str) -> None:
+        self.notify(message, severity=severity, timeout=8)
+        self.monitor.refresh_now()  # fresh depths and inspections after a change
+        self.update_header()
 
     def action_quit(self) -> None:
         # Threads are daemons and stop() waits at most ~1 s, so quitting

@@ -22,6 +22,8 @@ SHOTS = (
     ("events", ["4"], (120, 30)),
     ("task-detail", ["2", "colon", *"t state:failure", "enter", "G", "enter"], (120, 36)),
     ("help", ["question_mark"], (120, 30)),
+    ("purge", ["3", "p"], (120, 30)),
+    ("action-log", ["5"], (120, 30)),
 )
 MONOSPACE = "DejaVu Sans Mono"
 

@@ -1,11 +1,18 @@
-"""Action log (`5`): every remote-control action and each worker's reply."""
+"""Action log (`5`): every action tried this session and each target's outcome."""
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
-from textual.widgets import Static
+from datetime import datetime, timezone
 
+from rich.text import Text
+from textual.app import ComposeResult
+
+from ..format import one_line
+from ..widgets.status_line import STATUS_STYLES
+from ..widgets.vim_table import VimTable
 from .base import ConsoleScreen
+
+COLUMNS = (("time", 8), ("action", 12), ("targets", 28), ("status", 8), ("outcome", 60))
 
 
 class ActionLogScreen(ConsoleScreen):
@@ -13,4 +20,23 @@ class ActionLogScreen(ConsoleScreen):
     WATCHES = ("actions",)
 
     def compose_body(self) -> ComposeResult:
-        yield Static("No actions yet this session.", id="action-log-empty")
+        table = VimTable(id="action-log", cursor_type="row", zebra_stripes=True)
+        for label, width in COLUMNS:
+            table.add_column(label, key=label, width=width)
+        yield table
+
+    def refresh_view(self, now: float) -> None:
+        with self.model.lock:
+            actions = list(self.model.actions)
+        table = self.query_one(VimTable)
+        table.clear()
+        for i, action in enumerate(reversed(actions)):
+            when = datetime.fromtimestamp(action.get("at") or 0, timezone.utc)
+            status = action.get("status", "")
+            table.add_row(
+                when.strftime("%H:%M:%S"), action.get("action", ""),
+                one_line(", ".join(action.get("targets") or []), 60),
+                Text(status, style=STATUS_STYLES.get(status, "")),
+                one_line(action.get("summary", ""), 300), key=str(i))
+        if not actions:
+            table.add_row("", "", Text("no actions yet this session", style="dim"), "", "")

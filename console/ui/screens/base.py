@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer
 
@@ -16,7 +17,15 @@ class ConsoleScreen(Screen):
 
     TITLE = "Console"
     WATCHES: tuple[str, ...] = ()
+    # Actions that change the cluster: under --read-only their keys vanish
+    # from the footer, help and palette (core refuses them anyway).
+    MUTATING: frozenset[str] = frozenset()
     filter_text: str = ""
+
+    def check_action(self, action: str, parameters) -> bool | None:
+        if action in self.MUTATING and self.app.options.read_only:
+            return False
+        return True
 
     def __init__(self) -> None:
         super().__init__()
@@ -43,7 +52,12 @@ class ConsoleScreen(Screen):
         current = self.versions()
         if force or not self.WATCHES or current != self._seen:
             self._seen = current
-            self.refresh_view(now)
+            try:
+                self.refresh_view(now)
+            except NoMatches:
+                # Ticked between switching to this screen and its widgets
+                # mounting: the next tick draws it.
+                self._seen = None
 
     def refresh_view(self, now: float) -> None:
         """Redraw from the model. Called on the UI thread."""

@@ -1,45 +1,225 @@
-"""Queues (`3`): depths read from the broker on a schedule."""
+"""Queues (`3`): depths from the broker, and purge behind a typed confirmation."""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.widgets import DataTable
+from textual.binding import Binding
+from textual.widgets import DataTable, Static
 
 from ..format import ago, count
+from ..widgets.confirm import ConfirmDialog
+from ..widgets.filter_bar import FilterBar
 from ..widgets.vim_table import VimTable
 from .base import ConsoleScreen
 
-COLUMNS = (("queue", 24), ("messages", 10), ("consumers", 9),
-           ("known from", 44), ("probed", 7))
+COLUMNS = (("", 1), ("queue", 22), ("messages", 10), ("consumers", 9),
+           ("trend", 12), ("net/s", 7), ("consumed by", 30), ("probed", 6))
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def trend(history) -> str:
+    values = [m for _, m in list(history)[-12:]]
+    if not values:
+        return ""
+    low, high = min(values), max(values)
+    span = (high - low) or 1
+    return "".join(SPARK[int((v - low) / span * (len(SPARK) - 1))] for v in values)
+
+
+def net_rate(history, seconds: float = 30.0) -> float | None:
+    """Messages per second added (positive) or drained (negative)."""
+    points = list(history)
+    if len(points) < 2:
+        return None
+    end_t, end_m = points[-1]
+    start = next(((t, m) for t, m in points if end_t - t <= seconds), points[0])
+    if end_t - start[0] <= 0:
+        return None
+    return (end_m - start[1]) / (end_t - start[0])
+
+
+def consumers_of(model, name: str) -> list[str]:
+    workers = []
+    for host, kinds in model.inspections.items():
+        entry = kinds.get("active_queues")
+        if entry and isinstance(entry[1], list) and any(
+                isinstance(q, dict) and q.get("name") == name for q in entry[1]):
+            workers.append(host)
+    return sorted(workers)
 
 
 class QueuesScreen(ConsoleScreen):
     TITLE = "Queues"
-    WATCHES = ("queues",)
+    WATCHES = ("queues", "inspect")
+    MUTATING = frozenset({"purge", "purge_many"})
+    BINDINGS = [
+        Binding("p", "purge", "Purge", id="queues.purge",
+                tooltip="Purge the queue under the cursor (confirm)"),
+        Binding("P", "purge_many", "Purge marked/all", id="queues.purge_many",
+                tooltip="Purge the marked queues, or every known task queue (confirm)"),
+        Binding("space", "mark", "Mark", id="queues.mark", tooltip="Mark / unmark the queue"),
+        Binding("s", "sort", "Sort", id="queues.sort", tooltip="Sort by depth / by name"),
+        Binding("slash", "filter", "Filter", key_display="/", id="queues.filter",
+                tooltip="Filter queues by name"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="queues.clear",
+                tooltip="Clear the filter"),
+        Binding("enter", "open", "Detail", id="queues.detail",
+                tooltip="Queue detail: depth history, consumers"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.marks: set[str] = set()
+        self.by_depth = True
 
     def compose_body(self) -> ComposeResult:
+        yield Static(id="queues-title")
         table = VimTable(id="queues", cursor_type="row", zebra_stripes=True)
         for label, width in COLUMNS:
-            table.add_column(label, key=label, width=width)
+            table.add_column(label, key=label or "mark", width=width)
         yield table
+        yield FilterBar(placeholder="queue name contains…", id="queues-filter")
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one(DataTable)
+
+    def visible_queues(self) -> list[dict]:
+        with self.model.lock:
+            queues = [dict(q) for q in self.model.queues.values()]
+        wanted = self.filter_text.lower()
+        queues = [q for q in queues if wanted in q["name"].lower()]
+        if self.by_depth:
+            queues.sort(key=lambda q: (-(q.get("messages") or 0), q["name"]))
+        else:
+            queues.sort(key=lambda q: q["name"])
+        return queues
 
     def refresh_view(self, now: float) -> None:
-        with self.model.lock:
-            queues = sorted(self.model.queues.values(), key=lambda q: q["name"])
-        table = self.query_one(DataTable)
-        present = {row.value for row in table.rows}
+        model = self.model
+        queues = self.visible_queues()
+        with model.lock:
+            histories = {q["name"]: list(model.queue_history.get(q["name"], ())) for q in queues}
+            consumed = {q["name"]: consumers_of(model, q["name"]) for q in queues}
+        table = self.table
+        cursor = self._cursor_name()
+        table.clear()
         for queue in queues:
-            values = (queue["name"], _messages(queue), count(queue["consumers"]),
-                      ", ".join(queue["sources"]),
-                      ago(now - queue["probed_at"]) if queue.get("probed_at") else "—")
-            if queue["name"] in present:
-                for (label, _), value in zip(COLUMNS, values):
-                    table.update_cell(queue["name"], label, value)
-            else:
-                table.add_row(*values, key=queue["name"])
-        for name in present - {q["name"] for q in queues}:
-            table.remove_row(name)
+            name = queue["name"]
+            rate = net_rate(histories[name])
+            consumers = queue.get("consumers")
+            if consumers is None and consumed[name]:
+                consumers = len(consumed[name])
+            flag = Text("●", style="bold yellow") if name in self.marks else ""
+            table.add_row(
+                flag, name, _messages(queue), _consumers(queue, consumers),
+                trend(histories[name]), "" if rate is None else f"{rate:+.1f}",
+                ", ".join(consumed[name]) or Text("—", style="dim"),
+                ago(now - queue["probed_at"]) if queue.get("probed_at") else "—", key=name)
+        if cursor is not None and cursor in table.rows:
+            table.move_cursor(row=table.get_row_index(cursor), animate=False)
+        self._draw_title(queues)
+
+    def _draw_title(self, queues) -> None:
+        line = Text(no_wrap=True, overflow="ellipsis")
+        if self.filter_text:
+            line.append(f" filter: {self.filter_text} ", style="bold yellow")
+        total = sum(q.get("messages") or 0 for q in queues)
+        line.append(f" {len(queues)} queues, {total:,} messages", style="bold")
+        if self.marks:
+            line.append(f"  marked: {len(self.marks)}", style="bold")
+        line.append(f"  sort: {'depth' if self.by_depth else 'name'}")
+        if self.app.options.read_only:
+            line.append("  🔒 read-only: purge disabled", style="yellow")
+        self.query_one("#queues-title", Static).update(line)
+
+    def _cursor_name(self) -> str | None:
+        table = self.table
+        if not table.row_count:
+            return None
+        try:
+            return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        except Exception:
+            return None
+
+    # ------------------------------------------------------------- actions
+    def action_mark(self) -> None:
+        name = self._cursor_name()
+        if name:
+            self.marks.symmetric_difference_update({name})
+            self.table.action_cursor_down()
+            self.tick(self.app.now(), force=True)
+
+    def action_sort(self) -> None:
+        self.by_depth = not self.by_depth
+        self.tick(self.app.now(), force=True)
+
+    def action_filter(self) -> None:
+        self.query_one(FilterBar).open(self.filter_text)
+
+    def on_filter_bar_applied(self, event: FilterBar.Applied) -> None:
+        self.table.focus()
+        self.apply_filter(event.text.strip())
+
+    def action_clear_filter(self) -> None:
+        if self.filter_text:
+            self.apply_filter("")
+
+    def action_open(self) -> None:
+        name = self._cursor_name()
+        if name:
+            from .queue_detail import QueueDetailScreen
+
+            self.app.push_screen(QueueDetailScreen(name))
+
+    def action_purge(self) -> None:
+        name = self._cursor_name()
+        if name:
+            self.confirm_purge([name])
+
+    def action_purge_many(self) -> None:
+        if self.marks:
+            names = sorted(self.marks)
+        else:
+            with self.model.lock:
+                names = sorted(n for n, q in self.model.queues.items()
+                               if q.get("exists") is not False)
+        if names:
+            self.confirm_purge(names)
+
+    def confirm_purge(self, names: list[str]) -> None:
+        hidden = [n for n in names if self.filter_text.lower() not in n.lower()]
+        note = (f"{len(hidden)} of them hidden by the filter: {', '.join(hidden)}"
+                if hidden and self.filter_text else "")
+        single = len(names) == 1
+        title = (f"Purge every message in queue {names[0]}?" if single
+                 else f"Purge every message in these {len(names)} queues?")
+        app = self.app
+        reading = [Text.assemble((f"{n:<28}", "bold"), ("reading count from the broker…", "dim"))
+                   for n in names]
+
+        def fresh_counts() -> list:
+            depths = app.read_depths(names)
+            lines = []
+            for name in names:
+                depth = depths[name]
+                if depth.error:
+                    status = Text(f"error: {depth.error}", style="bold red")
+                elif depth.exists is False:
+                    status = Text("missing on the broker: will be refused", style="yellow")
+                else:
+                    status = Text(f"{depth.messages:,} messages now", style="bold")
+                lines.append(Text.assemble((f"{name:<28}", "bold"), status))
+            return lines
+
+        def done(confirmed: bool | None) -> None:
+            if confirmed:
+                self.app.perform(f"purge {', '.join(names)}", self.app.actions.purge, names)
+
+        self.app.push_screen(ConfirmDialog(
+            title, reading, "Purge", require=names[0] if single else str(len(names)),
+            note=note, loader=fresh_counts), done)
 
 
 def _messages(queue: dict):
@@ -49,3 +229,10 @@ def _messages(queue: dict):
         return Text("missing", style="yellow")
     messages = queue.get("messages")
     return Text(count(messages), style="bold" if messages else "")
+
+
+def _consumers(queue: dict, consumers) -> Text:
+    text = Text(count(consumers))
+    if queue.get("messages") and not consumers:
+        text = Text(f"{count(consumers)} ⚠", style="bold red")  # waiting, nobody reading
+    return text

@@ -1,0 +1,106 @@
+"""The confirmation every destructive action goes through.
+
+It names every target, starts with focus on Cancel, and for purge asks the
+operator to type what will be hit (the queue name, or how many queues)
+before the dangerous button enables. Counts that must be fresh are read off
+the UI thread while the dialog is open.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+
+MAX_LISTED = 14
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    DEFAULT_CSS = """
+    ConfirmDialog { align: center middle; background: $background 60%; }
+    ConfirmDialog > Vertical { width: 84; height: auto; max-height: 90%;
+        border: thick $error; background: $surface; padding: 0 1; }
+    ConfirmDialog #confirm-title { text-style: bold; color: $error; padding: 0 0 1 0; }
+    ConfirmDialog #confirm-list { height: auto; }
+    ConfirmDialog #confirm-note { color: $warning; height: auto; }
+    ConfirmDialog #confirm-typed { margin: 1 0 0 0; }
+    ConfirmDialog Horizontal { height: auto; align: right middle; margin: 1 0 0 0; }
+    ConfirmDialog Button { margin: 0 0 0 2; }
+    """
+
+    def __init__(self, title: str, targets: list, confirm_label: str, *,
+                 require: str | None = None, note: str = "",
+                 loader: Callable[[], list] | None = None):
+        super().__init__()
+        self.dialog_title = title
+        self.targets = targets
+        self.confirm_label = confirm_label
+        self.require = require
+        self.note = note
+        self.loader = loader
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.dialog_title, id="confirm-title")
+            # No scroll container: it would take focus between Cancel and the
+            # box. Long lists end with "… and N more" instead.
+            yield Static(self._targets_text(self.targets), id="confirm-list")
+            yield Static(self.note, id="confirm-note")
+            if self.require is not None:
+                yield Label(Text.assemble("Type ", (self.require, "bold"),
+                                          " to enable ", (self.confirm_label, "bold"),
+                                          " (tab moves to the box):"))
+                yield Input(placeholder=self.require, id="confirm-typed")
+            with Horizontal():
+                yield Button("Cancel", id="cancel", variant="primary")
+                yield Button(self.confirm_label, id="confirm", variant="error",
+                             disabled=self.require is not None)
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+        if self.loader is not None:
+            self.run_worker(self._load, thread=True, group="confirm", exit_on_error=False)
+
+    def _load(self) -> None:
+        try:
+            targets = self.loader()
+        except Exception as exc:  # the dialog stays usable; say what failed
+            targets = self.targets + [Text(f"could not read fresh counts: {exc}",
+                                           style="bold red")]
+        self.app.call_from_thread(self._show_targets, targets)
+
+    def _show_targets(self, targets: list) -> None:
+        self.targets = targets
+        self.query_one("#confirm-list", Static).update(self._targets_text(targets))
+
+    @staticmethod
+    def _targets_text(targets: list) -> Text:
+        text = Text()
+        shown = targets if len(targets) <= MAX_LISTED else targets[: MAX_LISTED - 1]
+        for i, target in enumerate(shown):
+            if i:
+                text.append("\n")
+            text.append_text(target if isinstance(target, Text) else Text(str(target)))
+        if len(shown) < len(targets):
+            text.append(f"\n… and {len(targets) - len(shown)} more", style="bold")
+        return text
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.query_one("#confirm", Button).disabled = event.value.strip() != self.require
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.value.strip() == self.require:
+            self.dismiss(True)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "confirm" and not event.button.disabled)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
