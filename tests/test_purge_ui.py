@@ -160,7 +160,9 @@ def test_purge_end_to_end_in_a_terminal(real_broker, tmp_path):
         wait_for_screen(session, r"Type reports to enable Purge", 10)
         wait_for_screen(session, r"100,000 messages now", 10)
         tmux("send-keys", "-t", session, "Tab")
+        wait_for_screen(session, r"type it here", 10)
         tmux("send-keys", "-t", session, "-l", "reports")
+        wait_for_screen(session, r"▊\s+reports\s*▎", 10)  # typed, not the placeholder
         tmux("send-keys", "-t", session, "Enter")
         screen = wait_for_screen(session, r"purged 100,000 messages", 30)
         assert "Traceback" not in screen

@@ -57,7 +57,7 @@ class ConfirmDialog(ModalScreen[bool]):
                 yield Label(Text.assemble("Type ", (self.require, "bold"),
                                           " to enable ", (self.confirm_label, "bold"),
                                           " (tab moves to the box):"))
-                yield Input(placeholder=self.require, id="confirm-typed")
+                yield Input(placeholder="type it here", id="confirm-typed")
             with Horizontal():
                 yield Button("Cancel", id="cancel", variant="primary")
                 yield Button(self.confirm_label, id="confirm", variant="error",

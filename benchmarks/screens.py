@@ -1,0 +1,81 @@
+"""Tasks-screen timings with 100k tasks held and events applied meanwhile,
+headless (App.run_test). `python -m benchmarks.screens` prints JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import threading
+import time
+
+from console.cli import Options
+from console.core.state import ClusterState
+from console.sample import NOW, sample_target
+from console.ui.app import ConsoleApp
+from console.ui.widgets.live_table import LiveTable
+
+from .stream import events
+
+TASKS = 100_000
+BACKGROUND_EPS = 5_000
+
+
+def p95(values) -> float:
+    values = sorted(values)
+    return values[int(len(values) * 0.95) - 1] * 1000
+
+
+async def measure() -> dict:
+    state = ClusterState(max_tasks=TASKS)
+    state.apply_many(events(TASKS))
+    app = ConsoleApp(sample_target(), Options(), state=state, start_threads=False)
+    stop = threading.Event()
+
+    def background():  # 5,000 events/s into the model while we measure
+        stream = events(10**7, start=1_900_000_000.0)
+        while not stop.is_set():
+            started = time.perf_counter()
+            state.apply_many([next(stream) for _ in range(BACKGROUND_EPS // 20)])
+            time.sleep(max(0.0, 0.05 - (time.perf_counter() - started)))
+
+    feeder = threading.Thread(target=background, daemon=True)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("2")
+        await pilot.pause(0.5)
+        feeder.start()
+        screen = app.screen
+        table = screen.query_one(LiveTable)
+        ticks = []
+        for _ in range(100):
+            started = time.perf_counter()
+            screen.tick(time.time(), force=True)
+            for y in range(table.size.height):
+                table.render_line(y)
+            ticks.append(time.perf_counter() - started)
+            await pilot.pause(0.02)
+        keys = []
+        for i in range(60):
+            started = time.perf_counter()
+            await pilot.press("j" if i % 2 == 0 else "k")
+            await pilot.pause()
+            keys.append(time.perf_counter() - started)
+        stop.set()
+        filters = []
+        for text in ("state:failure", "name:add worker:alpha", "nomatch-xyz"):
+            started = time.perf_counter()
+            screen.apply_filter(text)
+            filters.append(time.perf_counter() - started)
+        screen.apply_filter("")
+        sorts = []
+        for _ in range(3):
+            started = time.perf_counter()
+            screen.action_sort()
+            sorts.append(time.perf_counter() - started)
+        held = state.task_count()
+    return {"held": held, "tick_p95_ms": p95(ticks), "key_p95_ms": p95(keys),
+            "filter_max_ms": max(filters) * 1000, "sort_max_ms": max(sorts) * 1000}
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(measure())))
