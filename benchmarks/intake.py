@@ -5,7 +5,6 @@ not slow the next: `python -m benchmarks.intake MODEL TASKS` prints JSON."""
 
 from __future__ import annotations
 
-import copy
 import gc
 import json
 import sys

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import statistics
 import threading
 import time
 
 from console.cli import Options
 from console.core.state import ClusterState
-from console.sample import NOW, sample_target
+from console.sample import sample_target
 from console.ui.app import ConsoleApp
 from console.ui.widgets.live_table import LiveTable
 

@@ -23,7 +23,6 @@ def lifecycles() -> list[list[dict]]:
 def events(tasks: int, start: float = 1_800_000_000.0):
     """Yield the events of ``tasks`` task lifecycles (~4 events each)."""
     templates = lifecycles()
-    base = templates[0][0]["timestamp"]
     now = start
     for n in range(tasks):
         template = templates[n % len(templates)]

@@ -34,6 +34,17 @@ START_HINTS = {
 }
 
 
+def wait_until(predicate, timeout: float, interval: float = 0.1) -> bool:
+    """Poll ``predicate`` until true or ``timeout``: a hang guard, not a
+    speed target."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
+
+
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):
@@ -230,14 +241,6 @@ def stop_process_group(process, grace: float = 3.0) -> None:
 
 # ----------------------------------------------------------------- queues
 TOUCHED_QUEUES: set[str] = set()
-
-
-def declare_queue(app, name: str) -> None:
-    """Declare ``name`` the way kombu/Celery do (binding included)."""
-    from kombu import Exchange, Queue
-
-    with app.connection_for_write() as conn:
-        Queue(name, Exchange(name, type="direct"), routing_key=name)(conn.default_channel).declare()
 
 
 def fill_queue(broker: BrokerEnv, app, name: str, count: int, priority: int = 0) -> None:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 
-from brokers import companion_app, running_worker
+from brokers import companion_app, running_worker, wait_until
 from console.core.capture import Capture
 from console.core.connection import Target
 from console.core.state import ClusterState
@@ -23,13 +22,6 @@ def console_status(broker, *args, timeout=90):
         capture_output=True, text=True, env=broker.env(), timeout=timeout)
 
 
-def wait_until(predicate, timeout: float, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
 
 
 def test_status_json_lists_the_worker_and_its_queues(broker, tmp_path):

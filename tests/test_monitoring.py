@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from brokers import companion_app, running_worker
+from brokers import companion_app, running_worker, wait_until
 from console.core.capture import Capture
 from console.core.connection import Target
 from console.core.state import ClusterState
@@ -20,13 +20,6 @@ pytestmark = pytest.mark.broker
 TASKS = "console.companion.tasks."
 
 
-def wait_until(predicate, timeout: float, interval: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return bool(predicate())
 
 
 def final_state(state: ClusterState, uuid: str):

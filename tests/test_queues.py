@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from brokers import broker_depth, companion_app, declare_queue, fill_queue, running_worker
+from brokers import broker_depth, companion_app, fill_queue, running_worker
 from console.core.actions import Actions, InvalidInput, ReadOnlyError
 from console.core.audit import AuditLog
 from console.core.broker import QueueProbe, discover_queues

@@ -5,16 +5,14 @@ from __future__ import annotations
 from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
-from textual.widgets import Footer, Label, Sparkline, Static
+from textual.widgets import Label, Sparkline, Static
 
 from ..format import ago, count
-from ..widgets.status_header import StatusHeader
-from ..widgets.status_line import StatusLine
+from .detail import DetailScreen
 from .queues import consumers_of, net_rate
 
 
-class QueueDetailScreen(Screen):
+class QueueDetailScreen(DetailScreen):
     TITLE = "Queue"
     BINDINGS = [Binding("escape", "app.pop_screen", "Back", id="queue.back")]
     DEFAULT_CSS = """
@@ -27,20 +25,10 @@ class QueueDetailScreen(Screen):
         super().__init__()
         self.queue_name = name
 
-    def compose(self) -> ComposeResult:
-        yield StatusHeader()
-        yield Footer()
-        yield StatusLine()
+    def compose_body(self) -> ComposeResult:
         yield Static(id="queue-info")
         yield Label("", id="history-label")
         yield Sparkline([], id="queue-history")
-
-    def on_mount(self) -> None:
-        self.draw()
-        self.set_interval(1.0, self.draw)
-
-    def on_screen_resume(self) -> None:
-        self.app.update_header()
 
     def draw(self) -> None:
         model = self.app.state

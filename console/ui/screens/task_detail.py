@@ -13,13 +13,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from ..format import STATE_STYLES, ago, one_line
-from ..widgets.status_header import StatusHeader
-from ..widgets.status_line import StatusLine
+from .detail import DetailScreen
 
 TIMELINE = ("sent", "received", "started", "retried", "succeeded", "failed",
             "revoked", "rejected")
@@ -44,7 +42,7 @@ def pretty(value):
     return Pretty(value, max_length=50, max_string=500)
 
 
-class TaskDetailScreen(Screen):
+class TaskDetailScreen(DetailScreen):
     TITLE = "Task"
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back", id="detail.back"),
@@ -61,10 +59,7 @@ class TaskDetailScreen(Screen):
         super().__init__()
         self.uuid = uuid
 
-    def compose(self) -> ComposeResult:
-        yield StatusHeader()
-        yield Footer()
-        yield StatusLine()
+    def compose_body(self) -> ComposeResult:
         with VerticalScroll():
             yield Static(id="summary")
             yield Static(id="timeline", classes="section")
@@ -73,13 +68,6 @@ class TaskDetailScreen(Screen):
             yield Static("[b]Children[/b] (enter opens)", id="children-title",
                          classes="section")
             yield OptionList(id="children")
-
-    def on_mount(self) -> None:
-        self.draw()
-        self.set_interval(1.0, self.draw)
-
-    def on_screen_resume(self) -> None:
-        self.app.update_header()
 
     def draw(self) -> None:
         model = self.app.state
