@@ -169,6 +169,10 @@ class DemoCluster:
         if self._closing:
             return
         self.close()
+        if signum == signal.SIGHUP:
+            # The terminal is gone: there is nothing to restore, and Textual's
+            # shutdown can block writing to it. Everything we own is cleaned.
+            os._exit(128 + signum)
         raise SystemExit(128 + signum)
 
     def pids(self) -> list[int]:

@@ -180,8 +180,10 @@ class Actions:
                                               self.target.masked_url)
         return outcome
 
-    def _finish(self, outcome: Outcome, verb: str) -> Outcome:
+    def _finish(self, outcome: Outcome, verb: str, note: str = "") -> Outcome:
         _summarize(outcome, verb)
+        if note and outcome.status in ("ok", "partial"):
+            outcome.summary += f"; {note}"
         self.audit.outcome(outcome.audit_id, outcome.action, outcome.status,
                            outcome.summary, outcome.results)
         self.state.record_action(outcome.as_dict())
@@ -220,12 +222,12 @@ class Actions:
             outcome.results.setdefault(worker, {"no_reply": self.timeout})
 
     def _control(self, action: str, verb: str, command: str, destination,
-                 arguments: dict, targets=None) -> Outcome:
+                 arguments: dict, targets=None, note: str = "") -> Outcome:
         expected = self._workers(destination)
         outcome = self._begin(action, targets if targets is not None else expected,
                               arguments)
         self._broadcast(outcome, command, expected, destination or None, **arguments)
-        return self._finish(outcome, verb)
+        return self._finish(outcome, verb, note)
 
     # --------------------------------------------------------------- tasks
     def revoke(self, task_ids, terminate: bool = False, signal: str = "SIGTERM") -> Outcome:
@@ -246,7 +248,14 @@ class Actions:
         return self._control("rate_limit", "rate limit set", "rate_limit", destination,
                              {"task_name": name, "rate_limit": rate})
 
-    def time_limit(self, task_name: str, soft=None, hard=None, destination=None) -> Outcome:
+    def time_limit(self, task_name: str, soft=None, hard=None, destination=None,
+                   apply_now: bool = False) -> Outcome:
+        """Set soft/hard time limits for a task type.
+
+        Celery's worker builds each task type's request class once, with the
+        limits of that moment, so a new limit reaches tasks only after a pool
+        restart (which rebuilds them). ``apply_now`` sends that restart to the
+        workers that accepted the limit, as its own audited action."""
         name = valid_task_name(task_name)
         soft_s = valid_seconds(soft, "soft limit")
         hard_s = valid_seconds(hard, "hard limit")
@@ -254,8 +263,15 @@ class Actions:
             raise InvalidInput("give a soft limit, a hard limit, or both")
         if soft_s is not None and hard_s is not None and soft_s >= hard_s:
             raise InvalidInput("the soft limit must be below the hard limit")
-        return self._control("time_limit", "time limits set", "time_limit", destination,
-                             {"task_name": name, "soft": soft_s, "hard": hard_s})
+        outcome = self._control(
+            "time_limit", "time limits set", "time_limit", destination,
+            {"task_name": name, "soft": soft_s, "hard": hard_s},
+            note="" if apply_now else "new tasks get it after a pool restart (R)")
+        if apply_now and outcome.status in ("ok", "partial"):
+            accepted = [w for w, r in outcome.results.items() if "ok" in r]
+            restart = self.pool_restart(destination=accepted)
+            outcome.summary += f"; then {restart.summary}"
+        return outcome
 
     # ------------------------------------------------------------- workers
     def pool_grow(self, n=1, destination=None) -> Outcome:

@@ -144,3 +144,14 @@ class WorkerRecord:
 
     def __repr__(self) -> str:
         return f"<WorkerRecord {self.hostname}>"
+
+
+def shown_exception(exception, traceback) -> str | None:
+    """The exception to show a person. Celery reports hard time limits and
+    other pool-side errors as ``ExceptionWithTraceback()``; the real one
+    (``TimeLimitExceeded(1,)``) is the traceback's last line. The model keeps
+    Celery's value; screens show this."""
+    if (isinstance(exception, str) and exception.startswith("ExceptionWithTraceback")
+            and isinstance(traceback, str) and traceback.strip()):
+        return traceback.strip().rsplit("\n", 1)[-1].strip()
+    return exception

@@ -240,7 +240,6 @@ class ClusterState:
             task.state = state
             task.timestamp = timestamp
         task.updated = now
-
         if task.state != old_state:
             self._state_changed(task, old_state)
         if state in self.state_rates and state == task.state:

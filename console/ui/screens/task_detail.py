@@ -16,6 +16,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from ...core.records import shown_exception
 from ..format import STATE_STYLES, ago, one_line
 from .detail import DetailScreen
 
@@ -87,7 +88,8 @@ class TaskDetailScreen(DetailScreen):
         failure = self.query_one("#failure", Static)
         if task.exception or task.traceback:
             parts = [Text("exception", style="bold red"),
-                     Text(one_line(task.exception, 2000), style="red")]
+                     Text(one_line(shown_exception(task.exception, task.traceback), 2000),
+                          style="red")]
             if task.traceback:
                 parts += [Text("traceback", style="bold red"),
                           Syntax(str(task.traceback), "pytb", theme="ansi_dark",
