@@ -55,9 +55,9 @@ class ConfirmDialog(ModalScreen[bool]):
             yield Static(self.note, id="confirm-note")
             if self.require is not None:
                 yield Label(Text.assemble("Type ", (self.require, "bold"),
-                                          " to enable ", (self.confirm_label, "bold"),
-                                          " (tab moves to the box):"))
-                yield Input(placeholder="type it here", id="confirm-typed")
+                                          " to enable ", (self.confirm_label, "bold"), ":"))
+                yield Input(placeholder="type it here", id="confirm-typed",
+                            select_on_focus=False)
             with Horizontal():
                 yield Button("Cancel", id="cancel", variant="primary")
                 yield Button(self.confirm_label, id="confirm", variant="error",
@@ -91,6 +91,19 @@ class ConfirmDialog(ModalScreen[bool]):
         if len(shown) < len(targets):
             text.append(f"\n… and {len(targets) - len(shown)} more", style="bold")
         return text
+
+    def on_key(self, event) -> None:
+        # Typing the name works without tabbing first: printable keys go to
+        # the box, while enter and space still act on Cancel.
+        if self.require is None or not event.character:
+            return
+        box = self.query_one(Input)
+        if self.focused is not box and event.character.isprintable() \
+                and not event.character.isspace():
+            event.stop()
+            event.prevent_default()
+            box.focus()
+            box.insert_text_at_cursor(event.character)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.query_one("#confirm", Button).disabled = event.value.strip() != self.require
