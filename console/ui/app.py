@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from textual.app import App
+from textual.app import App, ScreenStackError
 from textual.binding import Binding
 from textual.screen import ModalScreen
 
@@ -91,9 +91,17 @@ class ConsoleApp(App):
         self.update_header()
         self.set_interval(TICK_SECONDS, self.tick)
 
+    def _current_screen(self):
+        # The stack is briefly empty while a mode switches and during
+        # shutdown; a timer firing then must not raise.
+        try:
+            return self.screen
+        except ScreenStackError:
+            return None
+
     def tick(self) -> None:
         self.update_header()
-        screen = self.screen
+        screen = self._current_screen()
         # Nothing moves under a dialog: the operator confirms what they saw.
         if isinstance(screen, ConsoleScreen) and not isinstance(screen, ModalScreen):
             screen.tick(self.now())
@@ -107,7 +115,9 @@ class ConsoleApp(App):
             online = sum(w.alive(now) for w in model.workers.values())
             last_event = connection.last_event_at
             last_action = model.actions[-1] if model.actions else None
-        screen = self.screen
+        screen = self._current_screen()
+        if screen is None:
+            return
         title = getattr(screen, "TITLE", None) or ""
         for header in screen.query(StatusHeader):
             header.show(
@@ -127,7 +137,7 @@ class ConsoleApp(App):
         self.call_after_refresh(self.update_header)
 
     def _apply_filter(self, text: str) -> None:
-        screen = self.screen
+        screen = self._current_screen()
         if isinstance(screen, ConsoleScreen):
             screen.apply_filter(text)
 
