@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
 from textual.css.query import NoMatches
-from textual.screen import Screen
-from textual.widgets import Footer
 
-from ..widgets.status_header import StatusHeader
-from ..widgets.status_line import StatusLine
+from .frame import FramedScreen
 
 
-class ConsoleScreen(Screen):
+class ConsoleScreen(FramedScreen):
     """A screen redrawn by the app's tick when the model versions it
     ``WATCHES`` moved; with no ``WATCHES``, every tick (ages keep changing)."""
 
@@ -30,15 +26,6 @@ class ConsoleScreen(Screen):
     def __init__(self) -> None:
         super().__init__()
         self._seen: tuple[int, ...] | None = None
-
-    def compose(self) -> ComposeResult:
-        yield StatusHeader()
-        yield Footer()
-        yield StatusLine()
-        yield from self.compose_body()
-
-    def compose_body(self) -> ComposeResult:
-        return ()
 
     @property
     def model(self):

@@ -3,24 +3,10 @@ a redraw every second (their content is small; ages keep changing)."""
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
-from textual.screen import Screen
-from textual.widgets import Footer
-
-from ..widgets.status_header import StatusHeader
-from ..widgets.status_line import StatusLine
+from .frame import FramedScreen
 
 
-class DetailScreen(Screen):
-    def compose(self) -> ComposeResult:
-        yield StatusHeader()
-        yield Footer()
-        yield StatusLine()
-        yield from self.compose_body()
-
-    def compose_body(self) -> ComposeResult:
-        return ()
-
+class DetailScreen(FramedScreen):
     def on_mount(self) -> None:
         self.draw()
         self.set_interval(1.0, self.draw)
