@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -26,6 +27,17 @@ class Options:
     queues: tuple[str, ...] = ()
     demo: bool = False
     audit_log: str | None = None
+
+
+class _Seconds(click.FloatRange):
+    """A FloatRange that also refuses nan and inf, which pass its bounds
+    check: `--wait inf` never returned and a nan interval started the TUI."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number of seconds.", param, ctx)
+        return number
 
 
 def _split_queues(ctx, param, value) -> tuple[str, ...]:
@@ -55,9 +67,9 @@ def _split_queues(ctx, param, value) -> tuple[str, ...]:
               show_default=True, help="Tasks held in memory (least recently updated go first).")
 @click.option("--enable-events/--no-enable-events", default=True, show_default=True,
               help="Broadcast enable_events every 5 s so workers send events.")
-@click.option("--inspect-interval", type=click.FloatRange(min=0.5), default=10.0,
+@click.option("--inspect-interval", type=_Seconds(min=0.5), default=10.0,
               show_default=True, metavar="SECONDS", help="Seconds between inspection rounds.")
-@click.option("--probe-interval", type=click.FloatRange(min=0.5), default=2.0,
+@click.option("--probe-interval", type=_Seconds(min=0.5), default=2.0,
               show_default=True, metavar="SECONDS", help="Seconds between queue depth probes.")
 @click.option("-Q", "--queues", multiple=True, callback=_split_queues, metavar="NAMES",
               help="Extra queue names to watch (comma-separated, repeatable).")
@@ -106,9 +118,9 @@ def _run_tui(target: Target, options: Options) -> None:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@click.option("--wait", type=click.FloatRange(min=0), default=3.0, show_default=True,
+@click.option("--wait", type=_Seconds(min=0), default=3.0, show_default=True,
               metavar="SECONDS", help="Seconds to listen for events before answering.")
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=1.0, show_default=True,
+@click.option("--timeout", type=_Seconds(min=0.1), default=1.0, show_default=True,
               metavar="SECONDS", help="Seconds to wait for workers' replies.")
 @click.pass_context
 def status(ctx, as_json, wait, timeout):

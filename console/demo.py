@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 from .core.connection import Target
@@ -173,6 +174,13 @@ class DemoCluster:
             # The terminal is gone: there is nothing to restore, and Textual's
             # shutdown can block writing to it. Everything we own is cleaned.
             os._exit(128 + signum)
+        # SystemExit unwinds Textual so it restores the terminal, but a
+        # library that catches BaseException where the signal lands can
+        # swallow it (seen once in a loaded test run). Everything we own is
+        # already cleaned, so a watchdog makes sure the process does end.
+        watchdog = threading.Timer(5.0, os._exit, args=(128 + signum,))
+        watchdog.daemon = True
+        watchdog.start()
         raise SystemExit(128 + signum)
 
     def pids(self) -> list[int]:

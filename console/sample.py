@@ -108,15 +108,59 @@ def sample_state(tasks: int = 240, seed: int = 7) -> ClusterState:
 
 
 def _sample_inspections(state: ClusterState) -> None:
-    stats, queues = {}, {}
-    for host, names, concurrency, _load in WORKERS[:2]:
-        stats[host] = {"pool": {"implementation": "celery.concurrency.prefork:TaskPool",
-                                "max-concurrency": concurrency,
-                                "processes": list(range(5100, 5100 + concurrency))},
-                       "prefetch_count": concurrency, "total": {}}
-        queues[host] = [{"name": q} for q in names.split(",")]
-    state.record_inspection("stats", stats, expected=[w[0] for w in WORKERS])
-    state.record_inspection("active_queues", queues, expected=[w[0] for w in WORKERS])
+    """What two workers answer to each inspection; gamma never replies."""
+    expected = [w[0] for w in WORKERS]
+    replies: dict[str, dict] = {kind: {} for kind in (
+        "stats", "active_queues", "registered", "active", "reserved", "scheduled",
+        "revoked", "conf")}
+    running = [t for t in state.tasks_newest_first() if t.state == "STARTED"]
+    queued = [t for t in state.tasks_newest_first() if t.state == "RECEIVED"]
+    for i, (host, names, concurrency, load) in enumerate(WORKERS[:2]):
+        mine = [t for t in running if t.worker == host]
+        processes = list(range(5100 + 10 * i, 5100 + 10 * i + concurrency))
+        replies["stats"][host] = {
+            "pid": 4100 + i, "uptime": 7260 + 600 * i, "clock": str(4200 + i),
+            "pool": {"implementation": "celery.concurrency.prefork:TaskPool",
+                     "max-concurrency": concurrency, "processes": processes,
+                     "max-tasks-per-child": "N/A", "timeouts": [0, 0]},
+            "prefetch_count": concurrency * 4,
+            "broker": {"hostname": "rabbit.internal", "port": 5672,
+                       "transport": "amqp", "virtual_host": "prod"},
+            "total": {name: 40 + 7 * n + 3 * i for n, (name, *_rest) in enumerate(TASKS)},
+            "rusage": {"utime": 412.5 + 30 * i, "stime": 38.25 + i, "maxrss": 91_244 + 512 * i,
+                       "minflt": 120_400, "majflt": 3, "nvcsw": 88_120, "nivcsw": 4_012},
+        }
+        replies["active_queues"][host] = [{"name": q} for q in names.split(",")]
+        replies["registered"][host] = [
+            "console.companion.tasks.add",
+            "console.companion.tasks.flaky",
+            "console.companion.tasks.render_report [soft_time_limit=60.0 time_limit=90.0]",
+            "console.companion.tasks.send_email [rate_limit=10/s]",
+        ]
+        replies["active"][host] = [
+            {"id": t.uuid, "name": t.name, "args": t.args, "kwargs": {},
+             "hostname": host, "time_start": t.started, "acknowledged": True,
+             "worker_pid": processes[n % len(processes)],
+             "delivery_info": {"routing_key": t.routing_key}} for n, t in enumerate(mine)]
+        replies["reserved"][host] = [
+            {"id": t.uuid, "name": t.name, "args": t.args, "hostname": host,
+             "time_start": None, "delivery_info": {"routing_key": t.routing_key}}
+            for t in queued if t.worker == host]
+        replies["scheduled"][host] = [] if i else [
+            {"eta": "2026-11-22T09:45:00+00:00", "priority": 6,
+             "request": {"id": "0000beef-5a3e-4c1d-9b7f-00000000e7a1",
+                         "name": "console.companion.tasks.send_email",
+                         "args": ["digest@example.com", "Daily digest"]}}]
+        replies["revoked"][host] = ["0000dead-5a3e-4c1d-9b7f-0000000000r1"] if i else []
+        replies["conf"][host] = {
+            "broker_url": "amqp://ops:********@rabbit.internal:5672/prod",
+            "task_default_queue": "default", "worker_prefetch_multiplier": 4,
+            "worker_concurrency": concurrency, "task_acks_late": True,
+            "worker_send_task_events": True, "task_send_sent_event": True,
+            "include": ["console.companion.tasks"]}
+    for kind, by_host in replies.items():
+        state.record_inspection(kind, by_host, expected=expected,
+                                error="no reply within 1 s")
 
 
 def _sample_queues(state: ClusterState) -> None:

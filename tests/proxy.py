@@ -56,7 +56,7 @@ class TcpProxy:
                     if not data:
                         return
                     peers[sock].sendall(data)
-        except OSError:
+        except (OSError, ValueError):  # ValueError: cut() closed it under select
             return
         finally:
             for sock in (a, b):

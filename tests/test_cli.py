@@ -96,3 +96,57 @@ def test_core_never_imports_textual():
             "print('ok')")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+# --------------------------------------------- bad input (reliability table)
+@pytest.mark.parametrize("args, option", [
+    (("--max-tasks", "abc"), "--max-tasks"),
+    (("--max-tasks", "-5"), "--max-tasks"),
+    (("--inspect-interval", "0"), "--inspect-interval"),
+    (("--probe-interval", "nan"), "--probe-interval"),
+    (("--inspect-interval", "inf"), "--inspect-interval"),
+    (("--audit-log", "/"), "--audit-log"),
+    (("status", "--wait", "inf"), "--wait"),
+    (("status", "--wait", "abc"), "--wait"),
+    (("status", "--timeout", "0"), "--timeout"),
+    (("--demo", "status"), "--demo"),
+])
+def test_invalid_values_are_refused_before_anything_starts(args, option):
+    """Each bad value is named in a one-line usage error (exit 2): nan and
+    inf used to pass the range checks (`--wait inf` never returned)."""
+    result = run(*args, timeout=30)
+    assert result.returncode == 2, (args, result.returncode, result.stderr[-500:])
+    assert "Traceback" not in result.stderr + result.stdout
+    assert option in result.stderr
+
+
+@pytest.mark.parametrize("name, message", [
+    ("bad name", "no spaces"),
+    ("q" * 10_000, "at most 255 characters"),
+    ("tab\there", "no spaces"),
+    ("", "required"),
+])
+def test_purge_refuses_nonsense_queue_names(name, message):
+    # A broker that is not there: the name is refused before any connection.
+    result = run("-b", f"amqp://guest:guest@127.0.0.1:{free_port()}//", "purge", name,
+                 "--yes", timeout=30)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert message in result.stderr
+
+
+@pytest.mark.parametrize("source, code, expected", [
+    ("import sys\nsys.exit(3)\n", 70, "called sys.exit(3)"),
+    ("def broken(:\n", 70, "SyntaxError"),
+    ("import os\nos.environ['NO_SUCH_SETTING']\n", 70, "KeyError"),
+    ("import not_installed_dependency\n", 64, "not_installed_dependency"),
+    ("app = 42\n", 64, "not a Celery app"),
+])
+def test_app_modules_that_fail_on_import(tmp_path, source, code, expected):
+    """A module that exits, does not parse, raises, or imports something
+    missing: one clear line and a sysexits code; sys.exit() used to end the
+    console silently."""
+    (tmp_path / "badapp.py").write_text(source)
+    target = "badapp:app" if "app = 42" in source else "badapp"
+    result = run("-A", target, "status", cwd=tmp_path, timeout=30)
+    assert_clean_failure(result, code)
+    assert expected in result.stderr

@@ -90,13 +90,14 @@ def wait_for_screen(session: str, pattern: str, timeout: float) -> str:
     raise AssertionError(f"{pattern!r} not on screen after {timeout} s:\n{screen}")
 
 
-def console_pid(marker: str) -> int:
+def console_pid(marker: str, flag: bytes = b"--demo") -> int:
+    """The console process whose environment holds ``marker``."""
     for pid in processes_with(marker):
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"--demo" in cmdline and b"console" in cmdline:
+        if flag in cmdline and b"console" in cmdline:
             return pid
     raise AssertionError("console process not found")
 

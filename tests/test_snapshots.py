@@ -97,3 +97,44 @@ class TestQueuesAndActions:
 
     def test_queues_read_only(self, snap_compare):
         assert snap_compare(sample_app(read_only=True), press=["3"], terminal_size=(120, 36))
+
+
+async def _press(pilot, *keys):
+    for key in keys:
+        await pilot.press(key)
+        await pilot.pause()
+    await pilot.pause(0.2)
+
+
+# (name, keys): every remote-control dialog as it opens, and one refusal.
+CONTROL_DIALOGS = [
+    ("revoke_marked", ["2", "space", "space", "x"]),
+    ("terminate", ["2", "j", "j", "j", "j", "j", "j", "X"]),
+    ("rate_limit", ["2", "l"]),
+    ("rate_limit_refused", ["2", "l", "a", "b", "c", "enter"]),
+    ("time_limit", ["1", "t"]),
+    ("pool_grow", ["1", "plus"]),
+    ("autoscale", ["1", "a"]),
+    ("add_consumer", ["1", "c"]),
+    ("cancel_consumer", ["1", "j", "C"]),
+    ("pool_restart", ["1", "R"]),
+    ("shutdown_marked", ["1", "space", "space", "ctrl+d"]),
+]
+
+
+class TestRemoteControl:
+    def test_worker_detail(self, snap_compare):
+        assert snap_compare(sample_app(), run_before=lambda p: _press(p, "1", "enter"),
+                            terminal_size=(120, 36))
+
+    def test_worker_detail_no_reply(self, snap_compare):
+        assert snap_compare(sample_app(), run_before=lambda p: _press(p, "1", "G", "enter"),
+                            terminal_size=(120, 36))
+
+    @pytest.mark.parametrize("name,keys", CONTROL_DIALOGS, ids=[n for n, _ in CONTROL_DIALOGS])
+    def test_dialog(self, snap_compare, name, keys):
+        assert snap_compare(sample_app(), run_before=lambda p: _press(p, *keys),
+                            terminal_size=(120, 36))
+
+    def test_workers_read_only(self, snap_compare):
+        assert snap_compare(sample_app(read_only=True), press=["1"], terminal_size=(120, 36))

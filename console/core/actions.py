@@ -74,6 +74,16 @@ def valid_seconds(text, what: str, allow_empty: bool = True) -> float | None:
     return value
 
 
+def valid_time_limits(soft, hard) -> tuple[float | None, float | None]:
+    soft_s = valid_seconds(soft, "soft limit")
+    hard_s = valid_seconds(hard, "hard limit")
+    if soft_s is None and hard_s is None:
+        raise InvalidInput("give a soft limit, a hard limit, or both")
+    if soft_s is not None and hard_s is not None and soft_s >= hard_s:
+        raise InvalidInput("the soft limit must be below the hard limit")
+    return soft_s, hard_s
+
+
 def valid_count(text, what: str = "count", minimum: int = 1) -> int:
     try:
         value = int(str(text).strip())
@@ -84,6 +94,14 @@ def valid_count(text, what: str = "count", minimum: int = 1) -> int:
     if value > 10_000:
         raise InvalidInput(f"{what} {value} is too large")
     return value
+
+
+def valid_autoscale(max_concurrency, min_concurrency) -> tuple[int, int]:
+    high = valid_count(max_concurrency, "max")
+    low = valid_count(min_concurrency, "min", minimum=0)
+    if low > high:
+        raise InvalidInput("min must not be above max")
+    return high, low
 
 
 def valid_queue(text) -> str:
@@ -197,17 +215,34 @@ class Actions:
     def _broadcast(self, outcome: Outcome, command: str, expected: list[str],
                    destination, **arguments) -> None:
         """Send one pidbox command and sort the replies per worker."""
+        replies: list = []
+        sent = False
         try:
             with self.target.connection_for_write(connect_timeout=self.timeout) as conn:
-                replies = self.app.control.broadcast(
+                # Connect before sending: a broker we cannot reach means the
+                # command never left (an error), not an unknown outcome.
+                conn.ensure_connection(max_retries=1, timeout=self.timeout)
+                conn.default_channel  # Redis connects lazily
+                sent = True
+                # Replies are kept as they arrive (callback), so a connection
+                # lost while waiting keeps the ones that came.
+                self.app.control.broadcast(
                     command, arguments=arguments, destination=destination,
                     reply=True, timeout=self.timeout, limit=len(expected) or None,
-                    connection=conn) or []
+                    connection=conn, callback=replies.append)
         except Exception as exc:
             text = self.target.scrub(f"{type(exc).__name__}: {exc}")
+            self._sort_replies(outcome, replies)
             for worker in expected or ["(all workers)"]:
-                outcome.results[worker] = {"unknown": text}
+                outcome.results.setdefault(
+                    worker, {"unknown": text} if sent else {"error": f"not sent: {text}"})
             return
+        self._sort_replies(outcome, replies)
+        for worker in expected:
+            outcome.results.setdefault(worker, {"no_reply": self.timeout})
+
+    @staticmethod
+    def _sort_replies(outcome: Outcome, replies: list) -> None:
         for reply in replies:
             if not isinstance(reply, dict):
                 continue
@@ -218,8 +253,6 @@ class Actions:
                     outcome.results[worker] = {"ok": str(body["ok"])}
                 else:
                     outcome.results[worker] = {"ok": str(body)}
-        for worker in expected:
-            outcome.results.setdefault(worker, {"no_reply": self.timeout})
 
     def _control(self, action: str, verb: str, command: str, destination,
                  arguments: dict, targets=None, note: str = "") -> Outcome:
@@ -257,12 +290,7 @@ class Actions:
         restart (which rebuilds them). ``apply_now`` sends that restart to the
         workers that accepted the limit, as its own audited action."""
         name = valid_task_name(task_name)
-        soft_s = valid_seconds(soft, "soft limit")
-        hard_s = valid_seconds(hard, "hard limit")
-        if soft_s is None and hard_s is None:
-            raise InvalidInput("give a soft limit, a hard limit, or both")
-        if soft_s is not None and hard_s is not None and soft_s >= hard_s:
-            raise InvalidInput("the soft limit must be below the hard limit")
+        soft_s, hard_s = valid_time_limits(soft, hard)
         outcome = self._control(
             "time_limit", "time limits set", "time_limit", destination,
             {"task_name": name, "soft": soft_s, "hard": hard_s},
@@ -283,10 +311,7 @@ class Actions:
                              {"n": valid_count(n, "processes")})
 
     def autoscale(self, max_concurrency, min_concurrency, destination=None) -> Outcome:
-        high = valid_count(max_concurrency, "max")
-        low = valid_count(min_concurrency, "min", minimum=0)
-        if low > high:
-            raise InvalidInput("min must not be above max")
+        high, low = valid_autoscale(max_concurrency, min_concurrency)
         return self._control("autoscale", "autoscale set", "autoscale", destination,
                              {"max": high, "min": low})
 

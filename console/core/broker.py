@@ -157,7 +157,12 @@ class QueueProbe:
             count = channel.queue_purge(name)
             return {"purged": int(count or 0)}
         except Exception as exc:
-            return {"error": self.target.scrub(f"{type(exc).__name__}: {exc}")}
+            text = self.target.scrub(f"{type(exc).__name__}: {exc}")
+            if isinstance(exc, conn.connection_errors) or not conn.connected:
+                # The connection went while the purge was on the wire: the
+                # broker may have done it. Saying "error" would be a guess.
+                return {"error": f"outcome unknown: {text}"}
+            return {"error": text}
         finally:
             try:
                 channel.close()

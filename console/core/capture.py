@@ -23,7 +23,10 @@ log = logging.getLogger(__name__)
 
 DRAIN_TIMEOUT = 0.5
 BACKOFF_BASE = 0.5
-BACKOFF_CAP = 10.0
+# Capped low on purpose: the console must be back within 5 s of the broker
+# returning (delays are 2-4 s at the cap), and one client retrying every few
+# seconds costs a broker nothing.
+BACKOFF_CAP = 4.0
 
 
 def backoff_delay(attempt: int, rng: random.Random = random) -> float:
@@ -113,8 +116,14 @@ class Capture:
     def _drain(self, conn, channel) -> None:
         next_enable = 0.0
         next_heartbeat = time.monotonic() + 2.0
+        next_sweep = 0.0
         while not self._stop.is_set():
             now = time.monotonic()
+            if now >= next_sweep:
+                # Workers that died without a goodbye (SIGKILL) are noticed
+                # here, and only while connected: our own outage is not theirs.
+                self.state.sweep_workers()
+                next_sweep = now + 0.5
             if self.enable_events and now >= next_enable:
                 self.app.control.enable_events(connection=conn)
                 self.state.note_events_enabled()

@@ -111,6 +111,11 @@ def _import_app(app_name: str, urls=()) -> Celery:
             f"Cannot load the Celery app {app_name!r}: {scrub(exc, *urls)}. "
             f"Name the app object with `-A module:attribute`, {DEMO_HINT}.",
             EX_USAGE) from None
+    except SystemExit as exc:  # not an Exception: it exited silently before
+        raise ConsoleError(
+            f"Importing {app_name!r} called sys.exit({scrub(exc.code, *urls)}). "
+            f"Fix the module (it must import cleanly), {DEMO_HINT}.",
+            EX_SOFTWARE) from None
     except Exception as exc:  # the user's module raised while importing
         raise ConsoleError(
             f"Importing {app_name!r} raised {type(exc).__name__}: "

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from .connection import Target
 from .state import ClusterState
+from .workerinfo import REGISTERED_ITEMS
 
 INSPECT_KINDS = ("stats", "active_queues", "registered", "active",
                  "reserved", "scheduled", "revoked", "conf")
@@ -78,7 +79,10 @@ class Inspector:
             inspect = self.app.control.inspect(
                 destination=destination, timeout=self.timeout, limit=limit,
                 connection=connection)
-            result.replies = getattr(inspect, kind)() or {}
+            method = getattr(inspect, kind)
+            # `registered` names the limits it should report (rate, time).
+            arguments = REGISTERED_ITEMS if kind == "registered" else ()
+            result.replies = method(*arguments) or {}
         except Exception as exc:
             result.error = self.target.scrub(f"{type(exc).__name__}: {exc}")
         finally:

@@ -89,6 +89,9 @@ class TaskRecord:
         "traceback", "retries", "eta", "expires", "parent_id", "root_id",
         "runtime", "exchange", "routing_key", "queue", "clock", "terminated",
         "signum", "expired", "worker_lost",
+        # Creation number, in first-seen order: lets a reader of that order
+        # find a task by bisection and catch up on changes (core/newest.py).
+        "seq",
     )
 
     def __init__(self, uuid: str):

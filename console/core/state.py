@@ -8,17 +8,19 @@ another thread. Every per-event step is O(1) in the number of tasks held.
 from __future__ import annotations
 
 import heapq
+import re
 import threading
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Callable, Iterable
 
 from .rates import RateWindow
 from .records import (
-    EVENT_TO_STATE, MAX_TRACEBACK_CHARS, RECEIVED_MERGE_FIELDS, STATES,
-    TASK_EVENT_FIELDS, WORKER_EVENT_FIELDS, TaskRecord, WorkerRecord, clip,
-    rank,
+    EVENT_TO_STATE, HEARTBEAT_EXPIRE_FACTOR, MAX_TRACEBACK_CHARS,
+    READY_STATES, RECEIVED_MERGE_FIELDS, STATES, TASK_EVENT_FIELDS,
+    WORKER_EVENT_FIELDS, TaskRecord, WorkerRecord, clip, rank,
 )
 
 DEFAULT_MAX_TASKS = 100_000
@@ -26,6 +28,10 @@ DEFAULT_EVENT_RING = 2_000
 # Workers are few, but a misconfigured cluster with random hostnames must
 # not grow memory without bound either.
 MAX_WORKERS = 5_000
+# Creation numbers of the last evicted tasks, so a first-seen view can catch
+# up by the changes (O(changes)) rather than copy every task held (O(n)). A
+# reader further behind than this rebuilds from scratch.
+EVICTION_LOG = 16_384
 
 # Scalar fields kept in the raw-event ring; anything else is dropped there
 # (the task record keeps what matters), so the ring stays small.
@@ -35,6 +41,13 @@ _RING_FIELDS = (
     "active", "processed", "signum", "terminated", "queue", "routing_key",
 )
 _RING_VALUE_CHARS = 256
+# Event types, uuids and hostnames are keys: refused when longer than this.
+_MAX_TYPE_CHARS = 64
+_MAX_ID_CHARS = 255
+_CUSTOM_STATE = re.compile(r"^[A-Z0-9_.-]{1,32}$")
+# States in which no worker holds the task: not yet received (PENDING), sent
+# back to the broker to run again (RETRY), or finished.
+_NOT_HELD_BY_WORKER = frozenset({"PENDING", "RETRY"}) | READY_STATES
 
 
 @dataclass
@@ -56,6 +69,8 @@ class Counters:
     unknown: int = 0
     by_type: dict[str, int] = field(default_factory=dict)
     evicted: int = 0
+    # Tasks flagged because the worker holding them went away.
+    worker_lost: int = 0
 
 
 class ClusterState:
@@ -79,6 +94,9 @@ class ClusterState:
         # First-seen order, for the default Tasks view (newest first): dict
         # insertion and deletion are O(1) and order is kept.
         self._created: dict[str, TaskRecord] = {}
+        self._next_seq = 0
+        self._evictions = 0
+        self._evicted_seqs: deque[int] = deque(maxlen=EVICTION_LOG)
         self.workers: dict[str, WorkerRecord] = {}
         self.held_by_state: dict[str, int] = {s: 0 for s in STATES}
         self.counters = Counters()
@@ -123,7 +141,8 @@ class ClusterState:
             counters.malformed += 1
             return
         type_ = event.get("type")
-        if not isinstance(type_, str):
+        if not isinstance(type_, str) or len(type_) > _MAX_TYPE_CHARS:
+            # A megabyte "type" would be kept as a by_type key for ever.
             counters.malformed += 1
             return
         now = self.clock()
@@ -164,7 +183,7 @@ class ClusterState:
 
     def _worker_event(self, subject: str, event: dict, now: float) -> bool:
         hostname = event.get("hostname")
-        if not isinstance(hostname, str) or not hostname:
+        if not isinstance(hostname, str) or not hostname or len(hostname) > _MAX_ID_CHARS:
             self.counters.malformed += 1
             return True
         worker = self._worker_for(hostname, now)
@@ -173,7 +192,9 @@ class ClusterState:
         worker.seen_by.add("events")
         for key in WORKER_EVENT_FIELDS:
             if key in event:
-                setattr(worker, key, event[key])
+                value = _worker_value(key, event[key])
+                if value is not _INVALID:
+                    setattr(worker, key, value)
         if not isinstance(worker.freq, (int, float)) or worker.freq <= 0:
             worker.freq = 60.0
         if subject == "offline":
@@ -181,6 +202,8 @@ class ClusterState:
             worker.last_heartbeat = None
             worker.offline_since = now
             worker.online_since = None
+            # A cold shutdown says goodbye with tasks still unfinished.
+            self._flag_lost_tasks(hostname)
         else:
             self._heartbeat(worker, now)
         self.versions["workers"] += 1
@@ -195,11 +218,13 @@ class ClusterState:
 
     def _task_event(self, subject: str, event: dict, now: float) -> bool:
         uuid = event.get("uuid")
-        if not isinstance(uuid, str) or not uuid:
+        if not isinstance(uuid, str) or not uuid or len(uuid) > _MAX_ID_CHARS:
+            # Ids are keys, held as long as the task: they are not clipped,
+            # so an oversized one is refused (Celery's are 36 characters).
             self.counters.malformed += 1
             return True
         hostname = event.get("hostname")
-        if not isinstance(hostname, str):
+        if not isinstance(hostname, str) or len(hostname) > _MAX_ID_CHARS:
             hostname = None
         task = self._touch_task(uuid)
         old_state = task.state
@@ -207,6 +232,9 @@ class ClusterState:
         if subject == "sent":
             task.client = hostname
         elif hostname:
+            # A worker reports on the task again (a redelivery, or the
+            # worker was only silent): it is no longer lost.
+            task.worker_lost = False
             worker = self._worker_for(hostname, now)
             task.worker = hostname
             if worker is not None:
@@ -222,8 +250,11 @@ class ClusterState:
             setattr(task, subject, timestamp)
         else:
             state = subject.upper()  # a custom state, as Celery does
-            if state not in self.held_by_state and len(self.held_by_state) >= 32:
-                state = "UNKNOWN"  # bound the counters against junk types
+            if (state not in self.held_by_state and len(self.held_by_state) >= 32
+                    or not _CUSTOM_STATE.match(state)):
+                # Bound the counters against junk types; a state is a word,
+                # not a payload (it is shown and used as a counter key).
+                state = "UNKNOWN"
         if (state != "RETRY" and task.state != "RETRY"
                 and rank(state) > rank(task.state)):
             # This event logically happened before the current state: keep
@@ -270,6 +301,8 @@ class ClusterState:
             self._failures.move_to_end(uuid)
             return task
         task = self._tasks[uuid] = self._created[uuid] = TaskRecord(uuid)
+        task.seq = self._next_seq
+        self._next_seq += 1
         self.held_by_state["PENDING"] += 1
         self._evict(keep=uuid)
         return task
@@ -299,6 +332,8 @@ class ClusterState:
             else:
                 break  # only the kept task is left to evict
             del self._created[task.uuid]
+            self._evictions += 1
+            self._evicted_seqs.append(task.seq)
             self.held_by_state[task.state] -= 1
             self.counters.evicted += 1
 
@@ -323,6 +358,29 @@ class ClusterState:
             rows = list(self._created.values())
         rows.reverse()
         return rows
+
+    def first_seen_changes(self, seq: int, evictions: int):
+        """How the first-seen order changed since a reader saw creation
+        number ``seq`` and ``evictions`` evictions: ``(new, gone, seq,
+        evictions)`` with the tasks first seen since, newest first, and the
+        creation numbers of the tasks evicted since (in any order; some of
+        tasks first seen and evicted since, never in ``new``). O(changes). With
+        ``seq`` < 0, or a reader further behind than the eviction log,
+        ``gone`` is None and ``new`` is every task held, newest first."""
+        with self.lock:
+            now = (self._next_seq - 1, self._evictions)
+            behind = self._evictions - evictions
+            if seq < 0 or behind > len(self._evicted_seqs):
+                rows = list(self._created.values())
+                rows.reverse()
+                return rows, None, *now
+            new = []
+            for task in reversed(self._created.values()):
+                if task.seq <= seq:
+                    break
+                new.append(task)
+            gone = list(islice(reversed(self._evicted_seqs), behind))
+            return new, gone, *now
 
     def children_of(self, uuid: str) -> list[TaskRecord]:
         """Tasks whose parent is ``uuid``: a scan, done only on demand."""
@@ -364,6 +422,61 @@ class ClusterState:
     def events_per_second(self, span: int = 10) -> float:
         with self.lock:
             return self.events_rate.rate(self.clock(), span)
+
+    # ------------------------------------------------------------ lost workers
+    def sweep_workers(self, now: float | None = None) -> list[str]:
+        """Notice workers whose heartbeats stopped (SIGKILL, OOM, a pulled
+        cable send no ``worker-offline``): mark them offline and flag the
+        tasks they held, which would otherwise stay STARTED for ever.
+
+        Celery's State only computes ``alive`` on demand and never revisits
+        the tasks; we need one moment to act, so the capture thread calls
+        this while it is connected. Silence only counts while we were
+        listening: expiry runs from the later of the last heartbeat and the
+        time the connection came up, so a console that was cut off itself
+        does not declare every worker lost. Returns the hostnames newly
+        marked. O(workers), plus one scan of the tasks per lost worker.
+        """
+        with self.lock:
+            conn = self.connection
+            if conn.state != "connected":
+                return []
+            now = self.clock() if now is None else now
+            lost = []
+            for hostname, worker in self.workers.items():
+                if worker.offline_since is not None or worker.last_heartbeat is None:
+                    continue
+                freq = float(worker.freq or 60.0)
+                heard = max(worker.last_heartbeat, conn.since)
+                if now >= heard + freq * HEARTBEAT_EXPIRE_FACTOR:
+                    # When Celery's rule says it went, not when we looked.
+                    worker.offline_since = worker.heartbeat_expires()
+                    worker.online_since = None
+                    lost.append(hostname)
+            for hostname in lost:
+                self._flag_lost_tasks(hostname)
+            if lost:
+                self.versions["workers"] += 1
+            return lost
+
+    def _flag_lost_tasks(self, hostname: str) -> int:
+        """Flag the unfinished tasks ``hostname`` held. ``state`` keeps
+        Celery's value (the flag is separate), so final states still match
+        Celery's State; the task's next event clears the flag."""
+        flagged = 0
+        for task in self._created.values():
+            if (task.worker == hostname and not task.worker_lost
+                    and task.state not in _NOT_HELD_BY_WORKER):
+                task.worker_lost = True
+                flagged += 1
+        if flagged:
+            self.counters.worker_lost += flagged
+            self.versions["tasks"] += 1
+        return flagged
+
+    def lost_tasks(self) -> list[TaskRecord]:
+        with self.lock:
+            return [t for t in self._created.values() if t.worker_lost]
 
     # -------------------------------------------------- connection and inspect
     def set_connection(self, state: str, error: str | None = None) -> None:
@@ -429,6 +542,32 @@ class ClusterState:
         with self.lock:
             self.actions.append(outcome)
             self.versions["actions"] += 1
+
+
+_INVALID = object()
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _worker_value(key: str, value):
+    """A worker field as the screens can format it, or ``_INVALID``. Screens
+    do ``f"{load[0]:.2f}"``; a heartbeat from some other producer with
+    ``loadavg: ["x"]`` must not take the Workers screen down, so types are
+    checked once here, on intake."""
+    if value is None:
+        return None
+    if key in ("pid", "clock", "active", "processed"):
+        return value if isinstance(value, int) and not isinstance(value, bool) else _INVALID
+    if key == "freq":
+        return value if _number(value) else _INVALID
+    if key == "loadavg":
+        if (isinstance(value, (list, tuple)) and len(value) <= 3
+                and all(_number(v) for v in value)):
+            return list(value)
+        return _INVALID
+    return clip(value, 256)  # sw_ident, sw_ver, sw_sys: free text
 
 
 def _updated(task: TaskRecord) -> float:

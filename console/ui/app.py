@@ -40,15 +40,18 @@ class ConsoleApp(App):
         "workers": WorkersScreen, "tasks": TasksScreen, "queues": QueuesScreen,
         "events": EventsScreen, "log": ActionLogScreen,
     }
+    # The screen keys 1-5 stay out of the footer (the header names the
+    # screen; `?` and the palette list them): the footer keeps room for the
+    # current screen's actions and for help and quit.
     BINDINGS = [
-        Binding("1", "show('workers')", "Workers", id="screen.workers",
+        Binding("1", "show('workers')", "Workers", show=False, id="screen.workers",
                 tooltip="Workers screen"),
-        Binding("2", "show('tasks')", "Tasks", id="screen.tasks", tooltip="Tasks screen"),
-        Binding("3", "show('queues')", "Queues", id="screen.queues",
+        Binding("2", "show('tasks')", "Tasks", show=False, id="screen.tasks", tooltip="Tasks screen"),
+        Binding("3", "show('queues')", "Queues", show=False, id="screen.queues",
                 tooltip="Queues screen"),
-        Binding("4", "show('events')", "Events", id="screen.events",
+        Binding("4", "show('events')", "Events", show=False, id="screen.events",
                 tooltip="Events screen: live tail of raw events"),
-        Binding("5", "show('log')", "Log", id="screen.log",
+        Binding("5", "show('log')", "Log", show=False, id="screen.log",
                 tooltip="Action log screen"),
         Binding("colon", "command_line", "Command", key_display=":", id="command_line",
                 tooltip="Command line: :workers :tasks state:FAILURE :queues :events :log"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from functools import lru_cache
 
 STATE_STYLES = {
     "PENDING": "dim", "RECEIVED": "cyan", "STARTED": "bold yellow",
@@ -30,6 +31,13 @@ def ago(seconds: float | None) -> str:
 def clock_time(timestamp: float | None) -> str:
     if not isinstance(timestamp, (int, float)):
         return "—"
+    return _clock_time(timestamp)
+
+
+# A table redraw formats the same few dozen timestamps every tick; strftime
+# is most of what a Tasks row costs to draw.
+@lru_cache(maxsize=4096)
+def _clock_time(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%H:%M:%S")
 
 
@@ -44,7 +52,14 @@ def count(value) -> str:
 # Control characters would move the terminal's cursor or start escape
 # sequences: whitespace becomes a space, the rest a visible placeholder.
 _CONTROL = {i: "\ufffd" for i in (*range(32), 127)}
+# C1 controls too (U+009B is a CSI to some terminals), and the bidi
+# overrides/isolates that let a payload reorder the rest of the row.
+_CONTROL.update({i: "\ufffd" for i in (*range(0x80, 0xA0), *range(0x202A, 0x202F),
+                                      *range(0x2066, 0x206A))})
 _CONTROL.update({9: " ", 10: " ", 13: " "})
+# Multi-line text (tracebacks) keeps its line breaks, nothing else.
+_BLOCK_CONTROL = dict(_CONTROL)
+del _BLOCK_CONTROL[10]
 
 
 def one_line(value, width: int | None = None) -> str:
@@ -58,6 +73,11 @@ def one_line(value, width: int | None = None) -> str:
     if width is None or len(text) <= width:
         return text
     return text[: max(0, width - 1)] + "…"
+
+
+def safe_block(value) -> str:
+    """Terminal-safe multi-line text: like ``one_line`` but keeps newlines."""
+    return "" if value is None else str(value).translate(_BLOCK_CONTROL)
 
 
 def short_name(name, width: int) -> str:

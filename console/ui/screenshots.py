@@ -23,6 +23,8 @@ SHOTS = (
     ("task-detail", ["2", "colon", *"t state:failure", "enter", "G", "enter"], (120, 36)),
     ("help", ["question_mark"], (120, 30)),
     ("purge", ["3", "p"], (120, 30)),
+    ("worker-detail", ["1", "enter"], (120, 36)),
+    ("terminate", ["2", "j", "j", "j", "j", "j", "j", "X"], (120, 30)),
     ("action-log", ["5"], (120, 30)),
 )
 MONOSPACE = "DejaVu Sans Mono"

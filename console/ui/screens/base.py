@@ -13,15 +13,7 @@ class ConsoleScreen(FramedScreen):
 
     TITLE = "Console"
     WATCHES: tuple[str, ...] = ()
-    # Actions that change the cluster: under --read-only their keys vanish
-    # from the footer, help and palette (core refuses them anyway).
-    MUTATING: frozenset[str] = frozenset()
     filter_text: str = ""
-
-    def check_action(self, action: str, parameters) -> bool | None:
-        if action in self.MUTATING and self.app.options.read_only:
-            return False
-        return True
 
     def __init__(self) -> None:
         super().__init__()

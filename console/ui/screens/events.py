@@ -76,7 +76,7 @@ class EventsScreen(ConsoleScreen):
 
 
 def _line(entry: dict) -> Text:
-    kind = str(entry.get("type", "?"))
+    kind = one_line(entry.get("type", "?"), 64)  # junk types reach the tail too
     subject = kind.partition("-")[2].upper()
     state = {"SUCCEEDED": "SUCCESS", "FAILED": "FAILURE",
              "RETRIED": "RETRY"}.get(subject, subject)
@@ -85,7 +85,7 @@ def _line(entry: dict) -> Text:
     line.append(f"{kind:<18} ", style=STATE_STYLES.get(state, "bold"))
     line.append(f"{one_line(entry.get('hostname'), 22):<22} ")
     if entry.get("uuid"):
-        line.append(f"{str(entry['uuid'])[:8]} ", style="cyan")
+        line.append(f"{one_line(str(entry['uuid'])[:8])} ", style="cyan")
     if entry.get("name"):
         line.append(f"{one_line(entry['name'], 40)} ")
     if entry.get("exception"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
+from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
@@ -13,10 +14,26 @@ from ..widgets.status_line import StatusLine
 class FramedScreen(Screen):
     """Subclasses give their content in ``compose_body``."""
 
+    # Actions that change the cluster: under --read-only their keys vanish
+    # from the footer, help and palette (core refuses them anyway).
+    MUTATING: frozenset[str] = frozenset()
+
+    def check_action(self, action: str, parameters) -> bool | None:
+        if action in self.MUTATING and self.app.options.read_only:
+            return False
+        return True
+
+    DEFAULT_CSS = """
+    FramedScreen #frame-bottom { dock: bottom; height: 2; }
+    """
+
     def compose(self) -> ComposeResult:
         yield StatusHeader()
-        yield Footer()
-        yield StatusLine()
+        # One docked box for both bottom lines: two widgets docked to the
+        # same edge would overlap, and the status line would hide the footer.
+        with Vertical(id="frame-bottom"):
+            yield StatusLine()
+            yield Footer(compact=True)
         yield from self.compose_body()
 
     def compose_body(self) -> ComposeResult:

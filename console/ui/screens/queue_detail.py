@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Label, Sparkline, Static
 
-from ..format import ago, count
+from ..format import ago, count, one_line
 from .detail import DetailScreen
 from .queues import consumers_of, net_rate
 
@@ -52,7 +53,9 @@ class QueueDetailScreen(DetailScreen):
             ("probed", ago(now - queue["probed_at"]) + " ago" if queue.get("probed_at") else "—"),
             ("error", queue.get("error") or "—"),
         ):
-            table.add_row(label, value)
+            # Text, not str: a str cell is Rich markup, and a queue name or
+            # broker error holding "[/x]" would raise MarkupError.
+            table.add_row(label, Text(one_line(value)))
         self.query_one("#queue-info", Static).update(table)
         depths = [m for _, m in history]
         span = ago(now - history[0][0]) if history else "—"

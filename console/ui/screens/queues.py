@@ -135,13 +135,7 @@ class QueuesScreen(ConsoleScreen):
         self.query_one("#queues-title", Static).update(line)
 
     def _cursor_name(self) -> str | None:
-        table = self.table
-        if not table.row_count:
-            return None
-        try:
-            return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        except Exception:
-            return None
+        return self.query_one(VimTable).cursor_key
 
     # ------------------------------------------------------------- actions
     def action_mark(self) -> None:
@@ -165,6 +159,11 @@ class QueuesScreen(ConsoleScreen):
     def action_clear_filter(self) -> None:
         if self.filter_text:
             self.apply_filter("")
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        # The table takes enter before the screen's binding sees it.
+        event.stop()
+        self.action_open()
 
     def action_open(self) -> None:
         name = self._cursor_name()

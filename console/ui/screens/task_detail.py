@@ -17,8 +17,9 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from ...core.records import shown_exception
-from ..format import STATE_STYLES, ago, one_line
+from ..format import STATE_STYLES, ago, one_line, safe_block
 from .detail import DetailScreen
+from .task_keys import TASK_BINDINGS, TASK_MUTATING, TaskKeys
 
 TIMELINE = ("sent", "received", "started", "retried", "succeeded", "failed",
             "revoked", "rejected")
@@ -43,13 +44,15 @@ def pretty(value):
     return Pretty(value, max_length=50, max_string=500)
 
 
-class TaskDetailScreen(DetailScreen):
+class TaskDetailScreen(TaskKeys, DetailScreen):
     TITLE = "Task"
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back", id="detail.back"),
         Binding("p", "parent", "Parent", id="detail.parent", tooltip="Open the parent task"),
         Binding("o", "root", "Root", id="detail.root", tooltip="Open the root task"),
+        *TASK_BINDINGS,
     ]
+    MUTATING = TASK_MUTATING
     DEFAULT_CSS = """
     TaskDetailScreen VerticalScroll { height: 1fr; padding: 0 1; }
     TaskDetailScreen .section { margin: 1 0 0 0; }
@@ -92,7 +95,7 @@ class TaskDetailScreen(DetailScreen):
                           style="red")]
             if task.traceback:
                 parts += [Text("traceback", style="bold red"),
-                          Syntax(str(task.traceback), "pytb", theme="ansi_dark",
+                          Syntax(safe_block(task.traceback), "pytb", theme="ansi_dark",
                                  word_wrap=True)]
             failure.update(Group(*parts))
             failure.display = True
@@ -123,7 +126,9 @@ class TaskDetailScreen(DetailScreen):
             rows.append(("revoked", f"terminated={task.terminated} signal={task.signum} "
                                     f"expired={task.expired}"))
         for label, value in rows:
-            table.add_row(label, value)
+            # A str cell would be read as Rich markup: a task name holding
+            # "[/b]" raised MarkupError and took the app down.
+            table.add_row(label, value if isinstance(value, Text) else Text(one_line(value)))
         return table
 
     def _timeline(self, task, now: float) -> Table:
@@ -156,6 +161,10 @@ class TaskDetailScreen(DetailScreen):
         options.display = bool(children)
 
     # ------------------------------------------------------------- actions
+    def selected_tasks(self) -> tuple[list, int]:
+        task = self.app.state.task(self.uuid)
+        return ([task] if task is not None else []), 0
+
     def _open(self, uuid: str | None) -> None:
         if not uuid or uuid == self.uuid:
             return

@@ -10,11 +10,13 @@ from textual.binding import Binding
 from textual.widgets import Static
 
 from ...core.filters import FilterError, TaskFilter
+from ...core.newest import NewestFirst, Reversed
 from ...core.records import STATES, rank
 from ..format import STATE_STYLES, clock_time, one_line, short_name
 from ..widgets.filter_bar import FilterBar
 from ..widgets.live_table import Column, LiveTable
 from .base import ConsoleScreen
+from .task_keys import TASK_BINDINGS, TASK_MUTATING, TaskKeys
 
 # With a filter or a sort, the whole view is rebuilt (O(n)) at most this
 # often; in between, the visible rows still show each task's live state.
@@ -37,6 +39,9 @@ def _runtime(task) -> tuple[str, str]:
 
 
 def _worker(task) -> tuple[str, str]:
+    if task.worker_lost:
+        # Its worker went away mid-task: the state alone would say STARTED.
+        return f"lost: {one_line(task.worker, 40)}", "bold red"
     if task.worker:
         return one_line(task.worker, 40), ""
     # Not received by a worker yet: where it waits says more than who sent it.
@@ -44,7 +49,7 @@ def _worker(task) -> tuple[str, str]:
 
 
 COLUMNS = [
-    Column("uuid", 8, lambda t: (t.uuid[:8], "cyan"), lambda t: t.uuid),
+    Column("uuid", 8, lambda t: (one_line(t.uuid[:8]), "cyan"), lambda t: t.uuid),
     Column("name", 30, lambda t: (short_name(t.name, 30), ""), lambda t: _text(t.name)),
     Column("state", 8, lambda t: (t.state, STATE_STYLES.get(t.state, "")),
            lambda t: rank(t.state)),
@@ -60,21 +65,23 @@ COLUMNS = [
 SORTABLE = [c for c in COLUMNS if c.sort_key is not None]
 
 
-class TasksScreen(ConsoleScreen):
+class TasksScreen(TaskKeys, ConsoleScreen):
     TITLE = "Tasks"
     WATCHES = ("tasks",)
     BINDINGS = [
         Binding("slash", "filter", "Filter", key_display="/", id="tasks.filter",
                 tooltip="Filter: text, state:, name:, worker:, queue:, args:, kwargs:, result:"),
         Binding("s", "sort", "Sort", id="tasks.sort", tooltip="Sort by the next column"),
-        Binding("S", "reverse", "Reverse", id="tasks.reverse", tooltip="Reverse the order"),
+        Binding("S", "reverse", "Reverse", show=False, id="tasks.reverse", tooltip="Reverse the order"),
         Binding("f", "freeze", "Freeze", id="tasks.freeze",
                 tooltip="Freeze / follow: stop the table changing while you read it"),
         Binding("space", "mark", "Mark", id="tasks.mark", tooltip="Mark / unmark the task"),
         Binding("enter", "open", "Detail", id="tasks.detail", tooltip="Task detail"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="tasks.clear",
                 tooltip="Clear the filter"),
+        *TASK_BINDINGS,
     ]
+    MUTATING = TASK_MUTATING
 
     def __init__(self) -> None:
         super().__init__()
@@ -86,6 +93,7 @@ class TasksScreen(ConsoleScreen):
         self.frozen = False
         self._last_full = 0.0
         self._params_changed = True
+        self._newest: NewestFirst | None = None
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="task-counts")
@@ -105,24 +113,27 @@ class TasksScreen(ConsoleScreen):
             self.table.set_rows(self._rows())
         self._draw_title()
 
-    def _rows(self) -> list:
-        model = self.model
+    def _newest_first(self):
+        # Kept up to date by the model's changes: a copy of every task held
+        # per tick cost more than drawing the screen (core/newest.py).
+        if self._newest is None or self._newest.state is not self.model:
+            self._newest = NewestFirst(self.model)
+        return self._newest.update()
+
+    def _rows(self):
         plain = not self.task_filter and self.sort_index is None
         if plain:
-            rows = model.tasks_newest_first()
-            if not self.descending:
-                rows.reverse()
-            return rows
+            rows = self._newest_first()
+            return rows if self.descending else Reversed(rows)
         if not self._params_changed and \
                 time.monotonic() - self._last_full < FULL_REBUILD_SECONDS:
             self._seen = None  # not rebuilt yet: make the next tick try again
             return self.table.rows
         self._params_changed = False
         self._last_full = time.monotonic()
-        rows = model.tasks_newest_first()
-        if self.task_filter:
-            matches = self.task_filter.matches
-            rows = [t for t in rows if matches(t)]
+        rows = self._newest_first()
+        # Always a new list from here: the kept one must not be reordered.
+        rows = self.task_filter.select(rows) if self.task_filter else list(rows)
         if self.sort_index is not None:
             rows.sort(key=SORTABLE[self.sort_index].sort_key, reverse=self.descending)
         elif not self.descending:
@@ -216,3 +227,15 @@ class TasksScreen(ConsoleScreen):
             from .task_detail import TaskDetailScreen
 
             self.app.push_screen(TaskDetailScreen(record.uuid))
+
+    def selected_tasks(self) -> tuple[list, int]:
+        """The marked tasks still held (or the cursor's), and how many of
+        them the filter hides."""
+        if not self.marks:
+            record = self.table.cursor_record
+            return ([record] if record is not None else []), 0
+        model = self.model
+        held = [t for t in (model.task(uuid) for uuid in sorted(self.marks)) if t is not None]
+        visible = {t.uuid for t in self.table.rows} if self.task_filter else None
+        hidden = sum(1 for t in held if t.uuid not in visible) if visible is not None else 0
+        return held, hidden

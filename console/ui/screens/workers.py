@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Label, Sparkline
 
@@ -11,9 +12,10 @@ from ...core.status import pool_name
 from ..format import ago, count
 from ..widgets.vim_table import VimTable
 from .base import ConsoleScreen
+from .worker_keys import WORKER_BINDINGS, WORKER_MUTATING, WorkerKeys
 
 COLUMNS = (
-    ("worker", "hostname", 18), ("status", "status", 11), ("active", "active", 6),
+    ("", "mark", 1), ("worker", "hostname", 18), ("status", "status", 11), ("active", "active", 6),
     ("processed", "processed", 9), ("ok", "succeeded", 6), ("failed", "failed", 6),
     ("retry", "retried", 5), ("load", "load", 4), ("beat", "heartbeat", 5),
     ("pool", "pool", 10), ("queues", "queues", 16),
@@ -23,10 +25,22 @@ COLUMNS = (
 SPARK_SECONDS = 120
 
 
-class WorkersScreen(ConsoleScreen):
+class WorkersScreen(WorkerKeys, ConsoleScreen):
     TITLE = "Workers"
     # Heartbeat ages change every second: redraw each tick (rows are few).
     WATCHES = ()
+    MUTATING = WORKER_MUTATING
+    BINDINGS = [
+        Binding("enter", "open", "Detail", id="workers.detail",
+                tooltip="Worker detail: pool, queues, tasks, limits, conf"),
+        Binding("space", "mark", "Mark", show=False, id="workers.mark",
+                tooltip="Mark / unmark the worker (actions act on the marked ones)"),
+        *WORKER_BINDINGS,
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.marks: set[str] = set()
 
     def compose_body(self) -> ComposeResult:
         # A handful of workers: DataTable is the right tool here.
@@ -51,18 +65,12 @@ class WorkersScreen(ConsoleScreen):
                 stats = _reply(inspections.get("stats")) or {}
                 queues = _reply(inspections.get("active_queues")) or []
                 pool = stats.get("pool") or {}
-                alive = worker.alive(now)
-                if alive:
-                    status = Text("online", style="bold green")
-                elif worker.last_heartbeat is None and worker.offline_since is None:
-                    status = Text("unknown", style="yellow")
-                else:
-                    since = worker.offline_since or worker.heartbeat_expires() or now
-                    status = Text(f"off {ago(now - since)}", style="bold red")
+                status = worker_status(worker, now)
                 counts = worker.counts
                 load = worker.loadavg
+                flag = Text("●", style="bold yellow") if hostname in self.marks else ""
                 rows.append((hostname, (
-                    hostname, status, count(worker.active),
+                    flag, hostname, status, count(worker.active),
                     count(worker.processed), count(counts.get("succeeded", 0)),
                     count(counts.get("failed", 0)), count(counts.get("retried", 0)),
                     f"{load[0]:.2f}" if isinstance(load, (list, tuple)) and load else "—",
@@ -90,6 +98,38 @@ class WorkersScreen(ConsoleScreen):
             table.remove_row(hostname)
 
 
+    # ------------------------------------------------------------- actions
+    def _cursor_host(self) -> str | None:
+        return self.query_one(VimTable).cursor_key
+
+    def selected_workers(self) -> list[str]:
+        with self.model.lock:
+            known = set(self.model.workers)
+        marked = sorted(self.marks & known)
+        if marked:
+            return marked
+        host = self._cursor_host()
+        return [host] if host else []
+
+    def action_mark(self) -> None:
+        host = self._cursor_host()
+        if host:
+            self.marks.symmetric_difference_update({host})
+            self.query_one(DataTable).action_cursor_down()
+            self.tick(self.app.now(), force=True)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        # The table takes enter before the screen's binding sees it.
+        event.stop()
+        self.action_open()
+
+    def action_open(self) -> None:
+        host = self._cursor_host()
+        if host:
+            from .worker_detail import WorkerDetailScreen
+
+            self.app.push_screen(WorkerDetailScreen(host))
+
     def _draw_throughput(self, now: float) -> None:
         model = self.model
         with model.lock:
@@ -101,6 +141,16 @@ class WorkersScreen(ConsoleScreen):
             f"succeeded/s, last {SPARK_SECONDS // 60} min: now {ok[-1]}, peak {max(ok)}")
         self.query_one("#failed-label", Label).update(
             f"failed/s, last {SPARK_SECONDS // 60} min: now {failed[-1]}, peak {max(failed)}")
+
+
+def worker_status(worker, now: float, long: bool = False) -> Text:
+    if worker.alive(now):
+        return Text("online", style="bold green")
+    if worker.last_heartbeat is None and worker.offline_since is None:
+        return Text("unknown: seen by inspection only, no heartbeat yet" if long
+                    else "unknown", style="yellow")
+    since = worker.offline_since or worker.heartbeat_expires() or now
+    return Text(f"{'offline for' if long else 'off'} {ago(now - since)}", style="bold red")
 
 
 def _reply(entry):

@@ -21,6 +21,19 @@ from textual.widgets import Button, Input, Label, Static
 MAX_LISTED = 14
 
 
+def targets_text(targets: list) -> Text:
+    """One line per target; a long list ends with "… and N more"."""
+    text = Text()
+    shown = targets if len(targets) <= MAX_LISTED else targets[: MAX_LISTED - 1]
+    for i, target in enumerate(shown):
+        if i:
+            text.append("\n")
+        text.append_text(target if isinstance(target, Text) else Text(str(target)))
+    if len(shown) < len(targets):
+        text.append(f"\n… and {len(targets) - len(shown)} more", style="bold")
+    return text
+
+
 class ConfirmDialog(ModalScreen[bool]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
     DEFAULT_CSS = """
@@ -51,7 +64,7 @@ class ConfirmDialog(ModalScreen[bool]):
             yield Label(self.dialog_title, id="confirm-title")
             # No scroll container: it would take focus between Cancel and the
             # box. Long lists end with "… and N more" instead.
-            yield Static(self._targets_text(self.targets), id="confirm-list")
+            yield Static(targets_text(self.targets), id="confirm-list")
             yield Static(self.note, id="confirm-note")
             if self.require is not None:
                 yield Label(Text.assemble("Type ", (self.require, "bold"),
@@ -78,19 +91,7 @@ class ConfirmDialog(ModalScreen[bool]):
 
     def _show_targets(self, targets: list) -> None:
         self.targets = targets
-        self.query_one("#confirm-list", Static).update(self._targets_text(targets))
-
-    @staticmethod
-    def _targets_text(targets: list) -> Text:
-        text = Text()
-        shown = targets if len(targets) <= MAX_LISTED else targets[: MAX_LISTED - 1]
-        for i, target in enumerate(shown):
-            if i:
-                text.append("\n")
-            text.append_text(target if isinstance(target, Text) else Text(str(target)))
-        if len(shown) < len(targets):
-            text.append(f"\n… and {len(targets) - len(shown)} more", style="bold")
-        return text
+        self.query_one("#confirm-list", Static).update(targets_text(targets))
 
     def on_key(self, event) -> None:
         # Typing the name works without tabbing first: printable keys go to

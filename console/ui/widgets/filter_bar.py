@@ -12,7 +12,7 @@ class FilterBar(Input):
     BINDINGS = [Binding("escape", "close", "Cancel", show=False)]
     DEFAULT_CSS = """
     FilterBar, FilterBar:focus { dock: bottom; display: none; height: 1; border: none;
-        padding: 0 1; margin-bottom: 1; }
+        padding: 0 1; margin-bottom: 2; }  /* above the status line and footer */
     FilterBar.editing { display: block; }
     """
 

@@ -20,7 +20,7 @@ OUTCOME_SECONDS = 60.0
 
 class StatusLine(Static):
     DEFAULT_CSS = """
-    StatusLine { dock: bottom; height: 1; padding: 0 1; background: $boost; }
+    StatusLine { height: 1; padding: 0 1; background: $boost; }
     """
 
     def show(self, *, connection, last_action: dict | None, now: float) -> None:

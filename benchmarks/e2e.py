@@ -1,0 +1,245 @@
+"""End to end on a real broker: producer processes publish task events with
+Celery's own EventDispatcher as fast as they can; the console's Capture
+receives them and applies them to a ClusterState, as `console` does.
+
+`python -m benchmarks.e2e rabbitmq|redis [--producers N] [--seconds S]
+[--batch N]` prints JSON: events published, delivered to our consumer by
+the broker, applied by the model, and the lag from the last publish to the
+last applied event.
+
+Producers run at nice 19 (``--nice``): on the workers' own hosts they would
+not take the console's CPU, and on these 2 cores, unniced, they take two
+thirds of it, which measures the scheduler rather than the console.
+
+Isolation: RabbitMQ gets its own vhost (deleted after); Redis carries events
+by PUBLISH, which stores nothing, on channels named after a unique exchange
+(and prefixed with the db number by kombu), so nothing is flushed; only our
+own binding keys are deleted after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid as uuidlib
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from brokers import (REDIS_HOST, REDIS_PORT, BrokerEnv, rabbitmq_env,  # noqa: E402
+                     require)
+
+from console.core.capture import Capture  # noqa: E402
+from console.core.connection import Target  # noqa: E402
+from console.core.state import ClusterState  # noqa: E402
+
+# Redis db for the benchmark. Nothing is stored in it but binding keys named
+# after this run's exchange, so sharing it with a test run is harmless.
+REDIS_DB = int(os.environ.get("CONSOLE_BENCH_REDIS_DB", "15"))
+# After the last publish, how long to wait for the rest before calling it lost.
+SETTLE_SECONDS = 30.0
+
+
+def bench_app(url: str, exchange: str):
+    """The companion app's settings on ``url``, with our own event exchange
+    so no other consumer or producer on the broker meets these events."""
+    from celery import Celery
+
+    from console.companion import config
+
+    app = Celery("console.companion", set_as_current=False)
+    app.conf.update(config.build_config({}))
+    app.conf.broker_url = url
+    app.conf.event_exchange = exchange
+    return app
+
+
+# ---------------------------------------------------------------- producer
+def produce(url: str, exchange: str, index: int, start_at: float, seconds: float,
+            batch: int, nice: int) -> dict:
+    """Task lifecycles (received, started, succeeded) for ``seconds``, one
+    message per event, or in lists of ``batch`` as a worker sends them."""
+    os.nice(nice)
+    app = bench_app(url, exchange)
+    hostname = f"e2e-{index}-{uuidlib.uuid4().hex[:6]}@bench"
+    published = 0
+    with app.connection_for_write() as conn:
+        dispatcher = app.events.Dispatcher(
+            conn, hostname=hostname, enabled=True, buffer_while_offline=False,
+            buffer_group=["task"] if batch > 1 else None, buffer_limit=max(batch, 1))
+        send = dispatcher.send
+        last = 0.0
+        publish = dispatcher._publish
+
+        def timed_publish(*args, **kwargs):
+            # When the last message started out: Redis's PUBLISH returns
+            # only after delivering it, possibly after we applied it.
+            nonlocal last
+            last = time.time()
+            return publish(*args, **kwargs)
+
+        dispatcher._publish = timed_publish
+        time.sleep(max(0.0, start_at - time.time()))
+        first = time.time()
+        end = first + seconds
+        n = 0
+        while time.time() < end:
+            task_id = f"{index}-{n}-{uuidlib.uuid4().hex[:12]}"
+            send("task-received", uuid=task_id, name="console.companion.tasks.add",
+                 args="(2, 3)", kwargs="{}", retries=0, eta=None, expires=None,
+                 root_id=task_id, parent_id=None)
+            send("task-started", uuid=task_id)
+            send("task-succeeded", uuid=task_id, result="5", runtime=0.0004)
+            published += 3
+            n += 1
+        dispatcher.flush()
+        dispatcher.close()
+    return {"published": published, "first": first, "last": last}
+
+
+# ---------------------------------------------------------------- consumer
+class CountingCapture(Capture):
+    """The console's Capture, counting what the broker delivered to it
+    before the model sees it, and when the model last applied something."""
+
+    delivered = 0
+    last_applied = 0.0
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.ages: list[float] = []
+
+    def _make_callback(self, receiver):
+        apply = super()._make_callback(receiver)
+
+        def on_message(body, message):
+            newest = body[-1] if isinstance(body, list) and body else body
+            sent = newest.get("timestamp") if isinstance(newest, dict) else None
+            self.delivered += len(body) if isinstance(body, list) else 1
+            apply(body, message)
+            self.last_applied = now = time.time()
+            if isinstance(sent, (int, float)):
+                self.ages.append(now - sent)
+        return on_message
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * q))]
+
+
+def run(kind: str, producers: int, seconds: float, batch: int, nice: int) -> dict:
+    exchange = f"celeryev.e2e.{uuidlib.uuid4().hex[:10]}"
+    if kind == "rabbitmq":
+        broker = rabbitmq_env()
+    else:
+        require("redis", REDIS_HOST, REDIS_PORT)
+        broker = BrokerEnv("redis", f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}")
+    app = bench_app(broker.url, exchange)
+    state = ClusterState(max_tasks=100_000)
+    capture = CountingCapture(Target(app), state, enable_events=False)
+    children = []
+    try:
+        capture.start()
+        deadline = time.monotonic() + 20
+        while state.connection.state != "connected":  # queue bound: nothing missed
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"capture did not connect: {state.connection}")
+            time.sleep(0.01)
+        start_at = time.time() + 3.0  # every producer imported and connected
+        for index in range(producers):
+            children.append(subprocess.Popen(
+                [sys.executable, "-m", "benchmarks.e2e", "produce", broker.url, exchange,
+                 str(index), repr(start_at), repr(seconds), str(batch), str(nice)],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                cwd=Path(__file__).resolve().parents[1]))
+        results = []
+        for child in children:
+            out, err = child.communicate(timeout=seconds + 120)
+            if child.returncode != 0:
+                raise RuntimeError(f"producer failed:\n{err[-2000:]}")
+            results.append(json.loads(out.strip().splitlines()[-1]))
+        published = sum(r["published"] for r in results)
+        last_publish = max(r["last"] for r in results)
+        first_publish = min(r["first"] for r in results)
+        # Wait for the rest, until everything arrived or nothing has for a while.
+        seen, quiet_since = -1, time.monotonic()
+        settle = time.monotonic() + SETTLE_SECONDS
+        while time.monotonic() < settle:
+            applied = state.counters.events
+            if applied >= published and capture.delivered >= published:
+                break
+            if applied != seen:
+                seen, quiet_since = applied, time.monotonic()
+            elif time.monotonic() - quiet_since > 5.0:
+                break
+            time.sleep(0.005)
+        time.sleep(0.2)  # anything beyond what was published would show now
+        with state.lock:
+            applied, malformed = state.counters.events, state.counters.malformed
+        delivered = capture.delivered
+        complete = applied >= published
+    finally:
+        capture.stop()
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        cleanup(broker, kind, exchange)
+    return {
+        "broker": kind, "producers": producers, "batch": batch, "nice": nice,
+        "published": published, "delivered": delivered, "applied": applied,
+        "malformed": malformed,
+        "dropped_by_us": delivered - applied - malformed,
+        "lost_before_us": published - delivered,
+        "publish_eps": published / max(1e-9, last_publish - first_publish),
+        "apply_eps": applied / max(1e-9, capture.last_applied - first_publish),
+        # None when not everything arrived: there is no "last" event to time.
+        "lag_s": capture.last_applied - last_publish if complete else None,
+        "age_p50_s": percentile(capture.ages, 0.5),
+        "age_p95_s": percentile(capture.ages, 0.95),
+        "age_max_s": max(capture.ages, default=None),
+    }
+
+
+def cleanup(broker: BrokerEnv, kind: str, exchange: str) -> None:
+    if kind == "redis":
+        import redis
+
+        client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_DB)
+        for key in client.scan_iter(match=f"*{exchange}*"):
+            client.delete(key)
+        # kombu lists expiring bindings by exchange in one shared sorted set.
+        client.zrem("_kombu.binding_deadlines", exchange)
+    broker.close()
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["produce"]:
+        url, exchange, index, start_at, seconds, batch, nice = sys.argv[2:9]
+        print(json.dumps(produce(url, exchange, int(index), float(start_at),
+                                 float(seconds), int(batch), int(nice))))
+        return
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.e2e")
+    parser.add_argument("broker", choices=("rabbitmq", "redis"))
+    parser.add_argument("--producers", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--batch", type=int, default=1,
+                        help="events per message (a worker sends lists of up to 24)")
+    parser.add_argument("--nice", type=int, default=19, help=(
+        "producers' niceness. Producers run on the workers' hosts, not the "
+        "console's; sharing 2 cores unniced they take two thirds of the CPU "
+        "and measure the scheduler rather than the console (0 to see that)"))
+    args = parser.parse_args()
+    print(json.dumps(run(args.broker, args.producers, args.seconds, args.batch,
+                         args.nice)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,246 @@
+"""Worker detail (`enter` on a worker): what its heartbeats and every
+inspection say, each piece with how old it is."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from ...core.secrets import mask_url
+from ...core.status import pool_name
+from ...core.workerinfo import parse_registered
+from ..format import ago, clock_time, count, one_line, short_name
+from .detail import DetailScreen
+from .workers import worker_status
+from .worker_keys import WORKER_BINDINGS, WORKER_MUTATING, WorkerKeys
+
+MAX_LISTED = 50  # per task list; the heading gives the full count
+SECTIONS = ("summary", "pool", "queues", "totals", "active", "reserved", "scheduled",
+            "revoked", "registered", "conf")
+
+
+def section_title(title: str, entry, now: float) -> Text:
+    """``pool · stats 3.0s ago``, or why the data is missing or old."""
+    text = Text(title, style="bold")
+    if entry is None:
+        return text.append("  not inspected yet (ctrl+r asks now)", style="dim")
+    at, reply, error = entry
+    if reply is None:
+        return text.append(f"  {error or 'no reply'}", style="bold red")
+    text.append(f"  {ago(now - at)} ago", style="dim")
+    if error:
+        text.append(f"  last round: {error}", style="yellow")
+    return text
+
+
+def _grid() -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    return table
+
+
+def _table(*columns: str) -> Table:
+    table = Table(box=None, padding=(0, 2), show_edge=False, header_style="bold dim")
+    for column in columns:
+        table.add_column(column, overflow="ellipsis", no_wrap=True)
+    return table
+
+
+def _reply(entry):
+    return entry[1] if entry else None
+
+
+class WorkerDetailScreen(WorkerKeys, DetailScreen):
+    TITLE = "Worker"
+    MUTATING = WORKER_MUTATING
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back", id="detail.back"),
+                *WORKER_BINDINGS]
+    DEFAULT_CSS = """
+    WorkerDetailScreen VerticalScroll { height: 1fr; padding: 0 1; }
+    WorkerDetailScreen .section { margin: 1 0 0 0; }
+    """
+
+    def __init__(self, hostname: str):
+        super().__init__()
+        self.hostname = hostname
+
+    def selected_workers(self) -> list[str]:
+        return [self.hostname]
+
+    def compose_body(self) -> ComposeResult:
+        with VerticalScroll():
+            for name in SECTIONS:
+                yield Static(id=name, classes="section" if name != "summary" else "")
+
+    def draw(self) -> None:
+        model, now = self.app.state, self.app.now()
+        with model.lock:
+            worker = model.workers.get(self.hostname)
+            kinds = dict(model.inspections.get(self.hostname, {}))
+            counts = dict(worker.counts) if worker else {}
+        self._show("summary", self._summary(worker, counts, now))
+        self._show("pool", self._pool(worker, kinds.get("stats"), now))
+        self._show("queues", self._queues(kinds.get("active_queues"), now))
+        self._show("totals", self._totals(kinds.get("stats"), now))
+        for kind in ("active", "reserved", "scheduled"):
+            self._show(kind, self._requests(kind, kinds.get(kind), now))
+        self._show("revoked", self._revoked(kinds.get("revoked"), now))
+        self._show("registered", self._registered(kinds.get("registered"), now))
+        self._show("conf", self._conf(kinds.get("conf"), now))
+
+    def _show(self, section: str, renderable) -> None:
+        self.query_one(f"#{section}", Static).update(renderable)
+
+    # ------------------------------------------------------------ sections
+    def _summary(self, worker, counts: dict, now: float):
+        if worker is None:
+            return Text(f"Worker {self.hostname} is not known (yet): no heartbeat and no "
+                        "inspection reply.", style="yellow")
+        grid = _grid()
+        status = worker_status(worker, now, long=True)
+        beat = (f"{ago(now - worker.last_heartbeat)} ago (every {worker.freq:g}s)"
+                if worker.last_heartbeat else "—")
+        load = worker.loadavg
+        grid.add_row("worker", Text(self.hostname, style="bold"))
+        grid.add_row("status", status)
+        grid.add_row("heartbeat", beat)
+        grid.add_row("load average", " ".join(f"{x:.2f}" for x in load)
+                     if isinstance(load, (list, tuple)) else "—")
+        grid.add_row("tasks", f"active {count(worker.active)}   processed (worker's "
+                     f"lifetime) {count(worker.processed)}   seen this session: "
+                     f"ok {counts.get('succeeded', 0):,} failed {counts.get('failed', 0):,} "
+                     f"retried {counts.get('retried', 0):,}")
+        software = " ".join(str(p) for p in (worker.sw_ident, worker.sw_ver, worker.sw_sys) if p)
+        grid.add_row("software", software or "—")
+        grid.add_row("known from", ", ".join(sorted(worker.seen_by)) or "—")
+        return grid
+
+    def _pool(self, worker, entry, now: float):
+        stats = _reply(entry)
+        title = section_title("Pool and process", entry, now)
+        if not isinstance(stats, dict):
+            return title
+        pool = stats.get("pool") if isinstance(stats.get("pool"), dict) else {}
+        grid = _grid()
+        processes = pool.get("processes")
+        grid.add_row("pool", f"{pool_name(pool.get('implementation')) or '—'}, "
+                     f"concurrency {pool.get('max-concurrency', '—')}")
+        grid.add_row("processes", " ".join(str(p) for p in processes)
+                     if isinstance(processes, list) else "—")
+        scaler = stats.get("autoscaler")
+        if isinstance(scaler, dict):
+            grid.add_row("autoscale", f"max {scaler.get('max')}  min {scaler.get('min')}  "
+                         f"now {scaler.get('qty')}")
+        grid.add_row("prefetch", count(stats.get("prefetch_count")))
+        grid.add_row("max tasks/child", str(pool.get("max-tasks-per-child", "—")))
+        grid.add_row("main pid", f"{stats.get('pid', '—')}   uptime "
+                     f"{ago(stats['uptime']) if isinstance(stats.get('uptime'), (int, float)) else '—'}")
+        broker = stats.get("broker") if isinstance(stats.get("broker"), dict) else {}
+        if broker:
+            grid.add_row("broker", f"{broker.get('transport', '?')} "
+                         f"{broker.get('hostname', '?')}:{broker.get('port', '?')} "
+                         f"vhost {broker.get('virtual_host', '?')}")
+        rusage = stats.get("rusage")
+        if isinstance(rusage, dict):
+            grid.add_row("rusage", _rusage(rusage))
+        return Group(title, grid)
+
+    def _queues(self, entry, now: float):
+        queues = _reply(entry)
+        title = section_title("Consumed queues", entry, now)
+        if not isinstance(queues, list):
+            return title
+        names = sorted(one_line(q.get("name"), 60) for q in queues if isinstance(q, dict))
+        return Group(title, Text(", ".join(names) or "none: this worker takes no tasks",
+                                 style="" if names else "bold red"))
+
+    def _totals(self, entry, now: float):
+        stats = _reply(entry)
+        title = section_title("Tasks executed per type (worker's lifetime)", entry, now)
+        total = stats.get("total") if isinstance(stats, dict) else None
+        if not isinstance(total, dict):
+            return title
+        table = _table("task", "executed")
+        for name, n in sorted(total.items(), key=lambda item: (-_int(item[1]), item[0])):
+            table.add_row(short_name(name, 60), count(n))
+        return Group(title, table) if total else Group(title, Text("none yet", style="dim"))
+
+    def _requests(self, kind: str, entry, now: float):
+        requests = _reply(entry)
+        label = {"active": "Active (running)", "reserved": "Reserved (prefetched)",
+                 "scheduled": "Scheduled (eta / countdown)"}[kind]
+        if not isinstance(requests, list):
+            return section_title(label, entry, now)
+        title = section_title(f"{label}: {len(requests)}", entry, now)
+        if not requests:
+            return title
+        table = _table("id", "task", "args", "started" if kind == "active" else
+                       "eta" if kind == "scheduled" else "queue", "pid")
+        for item in requests[:MAX_LISTED]:
+            if not isinstance(item, dict):
+                continue
+            request = item.get("request") if isinstance(item.get("request"), dict) else item
+            when = (clock_time(request.get("time_start")) if kind == "active"
+                    else one_line(item.get("eta"), 25) if kind == "scheduled"
+                    else one_line((request.get("delivery_info") or {}).get("routing_key"), 20))
+            table.add_row(one_line(request.get("id"), 36), short_name(request.get("name"), 36),
+                          one_line(request.get("args"), 30), when,
+                          one_line(request.get("worker_pid") or "—", 10))
+        more = [Text(f"… and {len(requests) - MAX_LISTED} more", style="bold")] \
+            if len(requests) > MAX_LISTED else []
+        return Group(title, table, *more)
+
+    def _revoked(self, entry, now: float):
+        revoked = _reply(entry)
+        if not isinstance(revoked, list):
+            return section_title("Revoked (held by the worker)", entry, now)
+        title = section_title(f"Revoked (held by the worker): {len(revoked)}", entry, now)
+        shown = ", ".join(one_line(r, 36) for r in revoked[:8])
+        more = f" … and {len(revoked) - 8} more" if len(revoked) > 8 else ""
+        return Group(title, Text(shown + more, style="dim")) if revoked else title
+
+    def _registered(self, entry, now: float):
+        registered = _reply(entry)
+        title = section_title("Registered task types and their limits", entry, now)
+        if not isinstance(registered, list):
+            return title
+        table = _table("task", "rate limit", "soft limit", "hard limit")
+        for name, limits in (parse_registered(e) for e in registered):
+            table.add_row(short_name(name, 50), limits.get("rate_limit", "—"),
+                          limits.get("soft_time_limit", "—"), limits.get("time_limit", "—"))
+        return Group(title, table)
+
+    def _conf(self, entry, now: float):
+        conf = _reply(entry)
+        title = section_title("Configuration (changed from the defaults)", entry, now)
+        if not isinstance(conf, dict):
+            return title
+        grid = _grid()
+        for key in sorted(conf):
+            # Celery censors secrets in its own reply; URLs are masked again
+            # in case a setting it does not know holds one.
+            grid.add_row(one_line(key, 40), one_line(mask_url(str(conf[key])), 160))
+        return Group(title, grid)
+
+
+def _int(value) -> int:
+    return value if isinstance(value, int) else 0
+
+
+def _rusage(rusage: dict) -> str:
+    def seconds(key: str) -> str:
+        value = rusage.get(key)
+        return f"{value:.1f}s" if isinstance(value, (int, float)) else "—"
+
+    maxrss = rusage.get("maxrss")
+    memory = f"{maxrss / 1024:.0f} MiB" if isinstance(maxrss, (int, float)) else "—"
+    return (f"user {seconds('utime')}  system {seconds('stime')}  max RSS {memory}  "
+            f"page faults {count(rusage.get('majflt'))} major / "
+            f"{count(rusage.get('minflt'))} minor  context switches "
+            f"{count(rusage.get('nvcsw'))} / {count(rusage.get('nivcsw'))}")

@@ -1,0 +1,163 @@
+"""The dialog every remote-control action goes through.
+
+It lists every target, takes the action's inputs, and checks them with the
+same validation core uses before anything is sent: a bad value shows its
+message in the dialog, which stays open. Destructive actions (revoke,
+terminate, pool restart, shutdown) open with focus on Cancel and a red
+frame; the others open on their first field, since they are typed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
+from textual.screen import ModalScreen
+from textual.suggester import SuggestFromList
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+
+from ...core.actions import InvalidInput
+from .confirm import targets_text
+
+
+@dataclass
+class Field:
+    key: str
+    label: str
+    value: str = ""
+    placeholder: str = ""
+    # (shown, value) pairs: a Select instead of a typed Input.
+    choices: list[tuple[str, str]] | None = None
+    # A yes/no option, shown as a Checkbox.
+    flag: bool = False
+    checked: bool = False
+    # Completions offered while typing (e.g. the queues the console knows).
+    suggestions: list[str] | None = None
+
+
+class FormDialog(ModalScreen[dict | None]):
+    """Dismisses with the validated arguments, or ``None`` on cancel."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    DEFAULT_CSS = """
+    FormDialog { align: center middle; background: $background 60%; }
+    FormDialog > Vertical { width: 100; max-width: 100%; height: auto; max-height: 90%;
+        border: thick $accent; background: $surface; padding: 0 1; }
+    FormDialog.destructive > Vertical { border: thick $error; }
+    FormDialog #form-title { text-style: bold; padding: 0 0 1 0; }
+    FormDialog.destructive #form-title { color: $error; }
+    FormDialog #form-list { height: auto; }
+    FormDialog #form-note { color: $warning; height: auto; }
+    FormDialog .form-row { height: auto; margin: 1 0 0 0; }
+    FormDialog .form-row Label { width: 18; padding: 0 1 0 0; }
+    FormDialog .form-row Input, FormDialog .form-row Select { width: 1fr; }
+    FormDialog #form-error { color: $error; text-style: bold; height: auto; }
+    FormDialog #form-buttons { height: auto; align: right middle; margin: 1 0 0 0; }
+    FormDialog Button { margin: 0 0 0 2; }
+    """
+
+    def __init__(self, title: str, targets: list, confirm_label: str, *,
+                 fields: list[Field] | tuple = (), note: str = "",
+                 validate: Callable[[dict], dict] | None = None,
+                 describe: Callable[[dict], list] | None = None,
+                 destructive: bool = False):
+        super().__init__(classes="destructive" if destructive else "")
+        self.dialog_title = title
+        self.targets = targets
+        self.confirm_label = confirm_label
+        self.fields = list(fields)
+        self.note = note
+        self.validate = validate or (lambda values: values)
+        # Recomputes the target lines when a field changes (say, the
+        # current limit of the task type just chosen).
+        self.describe = describe
+        self.destructive = destructive
+        self.error: str | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.dialog_title, id="form-title")
+            # No scroll container: it would take focus between the fields and
+            # the buttons. Long lists end with "… and N more" instead.
+            yield Static(targets_text(self.targets), id="form-list")
+            yield Static(self.note, id="form-note")
+            for spec in self.fields:
+                with Horizontal(classes="form-row"):
+                    if spec.flag:
+                        yield Checkbox(spec.label, spec.checked, id=f"field-{spec.key}",
+                                       compact=True)
+                        continue
+                    yield Label(spec.label)
+                    if spec.choices is not None:
+                        yield Select(spec.choices, value=spec.value or spec.choices[0][1],
+                                     allow_blank=False, id=f"field-{spec.key}",
+                                     compact=True)
+                    else:
+                        suggester = (SuggestFromList(spec.suggestions, case_sensitive=False)
+                                     if spec.suggestions else None)
+                        yield Input(spec.value, placeholder=spec.placeholder,
+                                    id=f"field-{spec.key}", compact=True,
+                                    select_on_focus=False, suggester=suggester)
+            yield Static("", id="form-error")
+            with Horizontal(id="form-buttons"):
+                yield Button("Cancel", id="cancel", variant="primary")
+                yield Button(self.confirm_label, id="confirm",
+                             variant="error" if self.destructive else "success")
+
+    def on_mount(self) -> None:
+        typed = [f for f in self.fields if f.choices is None and not f.flag]
+        if self.destructive or not self.fields:
+            self.query_one("#cancel", Button).focus()
+        else:
+            # The value to type is what the operator came for; choices
+            # already hold a sensible default.
+            self.query_one(f"#field-{(typed or self.fields)[0].key}").focus()
+
+    def values(self) -> dict:
+        out = {}
+        for spec in self.fields:
+            widget = self.query_one(f"#field-{spec.key}")
+            out[spec.key] = widget.value
+        return out
+
+    def submit(self) -> None:
+        try:
+            arguments = self.validate(self.values())
+        except InvalidInput as exc:
+            self.error = str(exc)
+            self.query_one("#form-error", Static).update(Text(f"✗ {exc}"))
+            return
+        self.dismiss(arguments)
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        self._redescribe()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self._redescribe()
+
+    def _redescribe(self) -> None:
+        if self.describe is None:
+            return
+        try:
+            self.targets = self.describe(self.values())
+            self.query_one("#form-list", Static).update(targets_text(self.targets))
+        except (NoMatches, InvalidInput):
+            pass  # still mounting, or a half-typed value: keep the last lines
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "confirm":
+            self.submit()
+        else:
+            self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
