@@ -248,6 +248,7 @@ def fill_queue(broker: BrokerEnv, app, name: str, count: int, priority: int = 0)
     from kombu import Exchange, Queue
 
     TOUCHED_QUEUES.add(name)
+    before = broker_depth(broker, app, name) or 0
     queue = Queue(name, Exchange(name, type="direct"), routing_key=name)
     with app.connection_for_write() as conn:
         producer = conn.Producer(serializer="json")
@@ -266,6 +267,10 @@ def fill_queue(broker: BrokerEnv, app, name: str, count: int, priority: int = 0)
                 for start in range(0, count - 1, 10_000):
                     pipe.lpush(key, *([body] * min(10_000, count - 1 - start)))
                 pipe.execute()
+    # AMQP publishes without confirms are still in flight when publish()
+    # returns: the queue is filled when the broker itself counts them.
+    assert wait_until(lambda: broker_depth(broker, app, name) == before + count, 60), \
+        f"{name}: the broker holds {broker_depth(broker, app, name)}, not {before + count}"
 
 
 def broker_depth(broker: BrokerEnv, app, name: str) -> int | None:

@@ -540,6 +540,94 @@ def test_a_million_events_keep_memory_bounded_and_counters_exact():
     assert len(state.workers) == 8 and state.workers_online() == sorted(state.workers)
 
 
+async def test_keys_answer_while_a_million_events_pour_in():
+    """The UI thread keeps taking keys while another thread applies a
+    million events: screens switch, the cursor moves, a filter applies —
+    and when the flood is done the counters are exact."""
+    import threading
+
+    from console.cli import Options
+    from console.sample import sample_target
+    from console.ui.app import ConsoleApp
+    from console.ui.screens.events import EventsScreen
+    from console.ui.screens.tasks import TasksScreen
+
+    clock = Clock(10_000.0)
+    state = ClusterState(max_tasks=1_000, max_failures=100, clock=clock)
+    state.set_connection("connected")
+    app = ConsoleApp(sample_target(), Options(max_tasks=1_000), state=state,
+                     clock=clock, start_threads=False)
+    done = threading.Event()
+
+    def flood():
+        # In lists of 24, as workers send them and the capture applies them.
+        for batch in flood_batches(clock, 100):
+            for start in range(0, len(batch), 24):
+                state.apply_many(batch[start:start + 24])
+        done.set()
+
+    feeder = threading.Thread(target=flood, daemon=True)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("2")
+        await pilot.pause()
+        feeder.start()
+        answered = 0
+        while not done.is_set():
+            screen = app.screen
+            assert isinstance(screen, TasksScreen)
+            frozen = screen.frozen
+            await pilot.press("f")  # only the key flips it, never the flood
+            await pilot.pause()
+            assert screen.frozen is not frozen
+            await pilot.press("4")
+            await pilot.pause()
+            assert isinstance(app.screen, EventsScreen)
+            await pilot.press("2")
+            await pilot.pause()
+            answered += 1
+        feeder.join(60)
+        assert answered >= 1, "no key was answered while the flood ran"
+        if app.screen.frozen:
+            await pilot.press("f")
+        await pilot.press("colon", *"t state:failure", "enter")
+        await pilot.pause(1.2)
+        screen = app.screen
+        assert screen.task_filter.text == "state:failure"
+        assert len(screen.table.rows) == state.held_by_state["FAILURE"] == 101
+    assert state.counters.events == 1_000_000 and state.counters.malformed == 0
+    assert state.task_count() == 1_000
+
+
+@pytest.mark.broker
+def test_a_burst_from_a_real_worker_is_captured_whole(real_broker, tmp_path):
+    """Thousands of tasks as fast as a producer can send them, run by a real
+    worker: every event the worker sent is applied (exact counts per type),
+    while the model holds no more than --max-tasks."""
+    from brokers import running_worker
+
+    app = companion_app(real_broker)
+    state = ClusterState(max_tasks=300, max_failures=30)
+    capture = Capture(Target(app), state).start()
+    burst = 3_000
+    try:
+        with running_worker(real_broker, tmp_path, queues="default",
+                            concurrency=2) as host:
+            assert wait_until(lambda: host in state.workers_online(), 20)
+            for i in range(burst):
+                app.send_task(TASKS + "add", (i, i), queue="default")
+            assert wait_until(lambda: state.counters.by_type.get("task-succeeded", 0)
+                              >= burst, 120), state.counters.by_type
+            by_type = state.counters.by_type
+            assert by_type.get("task-received") == burst
+            assert by_type.get("task-started") == burst
+            assert by_type.get("task-succeeded") == burst
+            assert state.counters.malformed == 0
+            assert state.task_count() <= 300
+            assert host in state.workers_online()
+    finally:
+        capture.stop()
+
+
 # ------------------------------------------------------------- nothing lost
 CHILD = r"""
 import os, sys, time
