@@ -7,6 +7,7 @@ import time
 from .connection import Target, check_broker
 from .monitor import Monitor
 from .state import ClusterState
+from .workerinfo import queue_names
 
 
 def collect_status(target: Target, wait: float = 3.0,
@@ -50,8 +51,7 @@ def summarize(target: Target, state: ClusterState) -> dict:
                 else _total(stats),
                 "pool": pool_name(pool.get("implementation")),
                 "concurrency": pool.get("max-concurrency"),
-                "queues": sorted(q.get("name") for q in queues or ()
-                                 if isinstance(q, dict) and q.get("name")),
+                "queues": queue_names(queues),
                 "heartbeat_age": (round(now - worker.last_heartbeat, 1)
                                   if worker.last_heartbeat else None),
                 "replied": answered,

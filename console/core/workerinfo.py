@@ -35,11 +35,16 @@ def registered(state, hostname: str) -> list[tuple[str, dict[str, str]]]:
     return [parse_registered(e) for e in entry[1]]
 
 
+def queue_names(active_queues) -> list[str]:
+    """The queue names in one worker's ``active_queues`` reply, sorted."""
+    if not isinstance(active_queues, list):
+        return []
+    return sorted(q["name"] for q in active_queues if isinstance(q, dict) and q.get("name"))
+
+
 def consumed_queues(state, hostname: str) -> list[str]:
     entry = reply(state, hostname, "active_queues")
-    if not entry or not isinstance(entry[1], list):
-        return []
-    return sorted(q["name"] for q in entry[1] if isinstance(q, dict) and q.get("name"))
+    return queue_names(entry[1]) if entry else []
 
 
 def task_names(state, hostnames) -> list[str]:

@@ -13,7 +13,7 @@ from textual.widgets import Static
 
 from ...core.secrets import mask_url
 from ...core.status import pool_name
-from ...core.workerinfo import parse_registered
+from ...core.workerinfo import parse_registered, queue_names
 from ..format import ago, clock_time, count, one_line, short_name
 from .detail import DetailScreen
 from .workers import worker_status
@@ -156,7 +156,7 @@ class WorkerDetailScreen(WorkerKeys, DetailScreen):
         title = section_title("Consumed queues", entry, now)
         if not isinstance(queues, list):
             return title
-        names = sorted(one_line(q.get("name"), 60) for q in queues if isinstance(q, dict))
+        names = [one_line(name, 60) for name in queue_names(queues)]
         return Group(title, Text(", ".join(names) or "none: this worker takes no tasks",
                                  style="" if names else "bold red"))
 
