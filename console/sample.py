@@ -12,6 +12,8 @@ from celery import Celery
 
 from .core.connection import Target
 from .core.state import ClusterState
+from .core.stores import ActionView
+from .core.views import OutcomeStatus, ResultKind, TargetResult
 
 NOW = 1_795_339_800.0  # a fixed "now" (2026-11-22 09:30 UTC)
 SAMPLE_BROKER = "amqp://ops:s3cret-pw@rabbit.internal:5672/prod"
@@ -182,20 +184,22 @@ def _sample_queues(state: ClusterState) -> None:
 
 
 def _sample_actions(state: ClusterState) -> None:
+    ok, error, silent = ResultKind.OK, ResultKind.ERROR, ResultKind.NO_REPLY
     for action in (
-        {"action": "purge", "targets": ["backlog"], "arguments": {}, "status": "ok",
-         "results": {"backlog": {"purged": 120_400}}, "at": NOW - 300.0,
-         "summary": "purged 120,400 messages (120,400 from backlog)"},
-        {"action": "rate_limit", "targets": ["alpha@web-1", "beta@web-2", "gamma@batch-1"],
-         "arguments": {"task_name": "console.companion.tasks.send_email",
-                       "rate_limit": "10/s"}, "status": "partial",
-         "results": {"alpha@web-1": {"ok": "new rate limit set successfully"},
-                     "beta@web-2": {"ok": "new rate limit set successfully"},
-                     "gamma@batch-1": {"no_reply": 2.0}}, "at": NOW - 120.0,
-         "summary": "rate limit set on 2/3; no reply from gamma@batch-1 in 2 s"},
-        {"action": "purge", "targets": ["emials"], "arguments": {}, "status": "error",
-         "results": {"emials": {"error": "no such queue"}}, "at": NOW - 90.0,
-         "summary": "purged on 0/1; error from emials: no such queue"},
+        ActionView("purge", ("backlog",), {},
+                   {"backlog": TargetResult(ok, "120,400 purged", 120_400)},
+                   OutcomeStatus.OK, "purged 120,400 messages (120,400 from backlog)",
+                   NOW - 300.0),
+        ActionView("rate_limit", ("alpha@web-1", "beta@web-2", "gamma@batch-1"),
+                   {"task_name": "console.companion.tasks.send_email", "rate_limit": "10/s"},
+                   {"alpha@web-1": TargetResult(ok, "new rate limit set successfully"),
+                    "beta@web-2": TargetResult(ok, "new rate limit set successfully"),
+                    "gamma@batch-1": TargetResult(silent, "no reply within 2 s")},
+                   OutcomeStatus.PARTIAL,
+                   "rate limit set on 2/3; no reply from gamma@batch-1 in 2 s", NOW - 120.0),
+        ActionView("purge", ("emials",), {},
+                   {"emials": TargetResult(error, "no such queue")}, OutcomeStatus.ERROR,
+                   "purged on 0/1; error from emials: no such queue", NOW - 90.0),
     ):
         state.record_action(action)
 

@@ -11,6 +11,7 @@ import pytest
 
 from brokers import companion_app, running_worker, wait_until
 from console.core.actions import Actions, InvalidInput, ReadOnlyError
+from console.core.views import ResultKind, TargetResult
 from console.core.audit import AuditLog
 from console.core.capture import Capture
 from console.core.connection import Target
@@ -47,7 +48,8 @@ def test_revoked_countdown_task_never_starts(cluster):
     waiting = app.send_task(TASKS + "add", (1, 2), queue="default", countdown=3)
     assert wait_until(lambda: state.task(waiting.id) and state.task(waiting.id).received, 15)
     outcome = actions.revoke([waiting.id])
-    assert outcome.status == "ok" and waiting.id in outcome.results[host]["ok"]
+    assert outcome.status == "ok" and waiting.id in outcome.results[host].text
+    assert outcome.results[host].kind is ResultKind.OK
     revoked = app.control.inspect(destination=[host], timeout=3).revoked() or {}
     assert waiting.id in revoked.get(host, [])
     assert wait_until(lambda: state.task(waiting.id).state == "REVOKED", 15)
@@ -88,7 +90,7 @@ def test_time_limit_makes_an_overlong_task_fail(cluster):
                                  apply_now=True)
     assert outcome.status == "ok", outcome.summary
     assert "pool restarted" in outcome.summary
-    assert [a["action"] for a in list(state.actions)[-2:]] == ["time_limit", "pool_restart"]
+    assert [a.action for a in list(state.actions)[-2:]] == ["time_limit", "pool_restart"]
     time.sleep(1)  # let the restarted pool come up
     slow = app.send_task(TASKS + "slow", (5,), queue="slow")
     assert wait_until(lambda: state.task(slow.id) and state.task(slow.id).state == "FAILURE", 20), \
@@ -140,9 +142,9 @@ def test_inspection_round_asks_the_live_workers_and_gets_every_reply(cluster):
 def test_errors_and_silence_are_reported_per_worker(cluster):
     app, state, actions, host, _ = cluster
     outcome = actions.autoscale(4, 1, destination=[host])  # not started with --autoscale
-    assert outcome.status == "error" and "error" in outcome.results[host]
+    assert outcome.status == "error" and outcome.results[host].kind is ResultKind.ERROR
     silent = actions.pool_grow(1, destination=["nobody@nowhere"])
-    assert silent.results == {"nobody@nowhere": {"no_reply": 3.0}}
+    assert silent.results == {"nobody@nowhere": TargetResult(ResultKind.NO_REPLY, "no reply within 3 s")}
     assert "no reply from nobody@nowhere" in silent.summary
 
 
@@ -186,7 +188,7 @@ def test_audit_log_has_each_attempt_and_outcome(cluster):
     assert [(l["action"], l["phase"]) for l in lines] == [
         ("pool_grow", "attempt"), ("pool_grow", "outcome"),
         ("pool_shrink", "attempt"), ("pool_shrink", "outcome")]
-    assert lines[1]["outcome"][host].get("ok") and lines[0]["targets"] == [host]
+    assert lines[1]["outcome"][host]["kind"] == "ok" and lines[0]["targets"] == [host]
     assert all(l["user"] and l["host"] for l in lines)
     assert stat.S_IMODE(audit_path.stat().st_mode) == 0o600
     assert "guest:guest" not in audit_path.read_text()

@@ -56,9 +56,9 @@ async def test_bulk_revoke_of_marked_tasks_from_the_tasks_screen(real_broker, tm
             assert isinstance(dialog, FormDialog) and dialog.dialog_title == "Revoke 3 tasks?"
             await pilot.press("tab", "enter")
             assert await until(pilot, lambda: any(
-                a["action"] == "revoke" for a in state.actions), 15)
-            outcome = [a for a in state.actions if a["action"] == "revoke"][-1]
-            assert outcome["status"] == "ok", outcome
+                a.action == "revoke" for a in state.actions), 15)
+            outcome = [a for a in state.actions if a.action == "revoke"][-1]
+            assert outcome.status == "ok", outcome
             revoked = app.control.inspect(destination=[host], timeout=3).revoked() or {}
             assert ids <= set(revoked.get(host, []))
             assert await until(pilot, lambda: all(
@@ -94,9 +94,9 @@ async def test_pool_grow_from_the_worker_detail_screen(real_broker, tmp_path):
             assert isinstance(dialog, FormDialog)
             await pilot.press("backspace", "2", "enter")  # grow by 2
             assert await until(pilot, lambda: any(
-                a["action"] == "pool_grow" for a in state.actions), 15)
-            outcome = [a for a in state.actions if a["action"] == "pool_grow"][-1]
-            assert outcome["status"] == "ok", outcome
+                a.action == "pool_grow" for a in state.actions), 15)
+            outcome = [a for a in state.actions if a.action == "pool_grow"][-1]
+            assert outcome.status == "ok", outcome
             assert outcome["arguments"] == {"n": 2}
             await pilot.press("q")
         assert wait_until(lambda: processes() == 3, 15)

@@ -18,6 +18,7 @@ import pytest
 
 from brokers import broker_depth, companion_app, fill_queue, running_worker, wait_until
 from console.core.actions import Actions
+from console.core.views import ResultKind, TargetResult
 from console.core.audit import AuditLog
 from console.core.broker import QueueProbe
 from console.core.capture import BACKOFF_CAP, backoff_delay
@@ -77,7 +78,7 @@ def test_monitor_rides_through_an_outage(cut_off, tmp_path):
         try:
             assert wait_until(lambda: hostname in state.workers_online(), 20), state.connection
             assert wait_until(lambda: state.inspection(hostname, "stats") is not None
-                              and state.inspection(hostname, "stats")[1] is not None, 20)
+                              and state.inspection(hostname, "stats").reply is not None, 20)
             assert wait_until(lambda: (state.queues.get("reports") or {}).get("messages") == 7, 20)
 
             proxy.cut()
@@ -99,8 +100,8 @@ def test_monitor_rides_through_an_outage(cut_off, tmp_path):
                 state.connection
             # Re-synced: heartbeats, a fresh inspection round, fresh depths.
             assert wait_until(lambda: hostname in state.workers_online(), 20)
-            assert wait_until(lambda: state.inspection(hostname, "stats")[0] > cut_at
-                              and state.inspection(hostname, "stats")[2] is None, 20), \
+            assert wait_until(lambda: state.inspection(hostname, "stats").at > cut_at
+                              and state.inspection(hostname, "stats").error is None, 20), \
                 state.inspection(hostname, "stats")
             assert wait_until(lambda: (state.queues.get("reports") or {}).get("messages") == 7
                               and not state.queues["reports"]["error"], 20)
@@ -132,12 +133,12 @@ def test_inspection_round_cut_midway(cut_off, tmp_path):
         [result] = done
         assert result.error, result  # the cut is reported, not swallowed
         entry = state.inspection(GHOST, "stats")
-        assert entry[1] is None and entry[2]  # the miss is recorded with its reason
+        assert entry.reply is None and entry.error  # the miss is recorded with its reason
         proxy.restore()
         # The next round works on a fresh connection.
         assert wait_until(lambda: inspector.run(("stats",), destination=[hostname])[0]
                           .replies.get(hostname) is not None, 20)
-        assert state.inspection(hostname, "stats")[1]["pid"]
+        assert state.inspection(hostname, "stats").reply["pid"]
 
 
 class CuttingProbe(QueueProbe):
@@ -184,16 +185,16 @@ def test_control_action_cut_while_waiting_for_replies(cut_off, tmp_path):
         outcome = actions.rate_limit(TASKS + "add", "5/s", destination=[hostname, GHOST])
         timer.join()
         assert outcome.status == "unknown", outcome
-        assert outcome.results[hostname] == {"ok": "new rate limit set successfully"}
-        assert "unknown" in outcome.results[GHOST]
+        assert outcome.results[hostname] == TargetResult(ResultKind.OK, "new rate limit set successfully")
+        assert outcome.results[GHOST].kind is ResultKind.UNKNOWN
         assert "outcome unknown" in outcome.summary
-        assert state.actions[-1]["status"] == "unknown"
+        assert state.actions[-1].status == "unknown"
         attempt, result = read_audit(audit_path)
         assert attempt["phase"] == "attempt" and result["phase"] == "outcome"
         assert result["id"] == attempt["id"] and result["status"] == "unknown"
         # With the broker unreachable, nothing is sent: an error that says so.
         refused = actions.rate_limit(TASKS + "add", "5/s", destination=[hostname])
-        assert refused.status == "error" and "not sent" in refused.results[hostname]["error"]
+        assert refused.status == "error" and refused.results[hostname].kind is ResultKind.NOT_SENT
         proxy.restore()
         again = actions.rate_limit(TASKS + "add", "6/s", destination=[hostname])
         assert again.status == "ok", again
@@ -233,12 +234,12 @@ def test_purge_cut_midway_is_unknown_never_ok(cut_off, tmp_path, monkeypatch):
     actions = Actions(target, state, AuditLog(audit_path, target.broker_url))
     outcome = actions.purge(["reports", "emails"])
     assert outcome.status == "unknown", outcome
-    assert all("unknown" in r for r in outcome.results.values()), outcome.results
+    assert all(r.kind is ResultKind.UNKNOWN for r in outcome.results.values()), outcome.results
     assert "ok" not in outcome.summary.split(";")[0]
     audit = read_audit(audit_path)
     assert [r["phase"] for r in audit] == ["attempt", "outcome"]
     assert audit[1]["status"] == "unknown"
-    assert state.actions[-1]["status"] == "unknown"
+    assert state.actions[-1].status == "unknown"
     monkeypatch.undo()
     proxy.restore()
     # Nothing else was touched, and the broker still says what is there.

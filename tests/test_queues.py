@@ -12,6 +12,11 @@ import pytest
 
 from brokers import broker_depth, companion_app, fill_queue, running_worker
 from console.core.actions import Actions, InvalidInput, ReadOnlyError
+from console.core.views import ResultKind, TargetResult
+
+
+def purged(n: int) -> TargetResult:
+    return TargetResult(ResultKind.OK, f"{n:,} purged", n)
 from console.core.audit import AuditLog
 from console.core.broker import QueueProbe, discover_queues
 from console.core.connection import Target
@@ -47,13 +52,13 @@ def test_exact_depth_and_purge_touches_only_that_queue(broker, actions, tmp_path
     assert depths["emails"].messages == 7
     outcome = acts.purge(["reports"])
     assert outcome.status == "ok", outcome.summary
-    assert outcome.results == {"reports": {"purged": count}}
+    assert outcome.results == {"reports": purged(count)}
     assert f"purged {count:,} messages" in outcome.summary
     assert broker_depth(broker, app, "reports") == 0
     assert broker_depth(broker, app, "emails") == 7
     lines = audit_lines(tmp_path / "audit.jsonl")
     assert [l["phase"] for l in lines] == ["attempt", "outcome"]
-    assert lines[0]["targets"] == ["reports"] and lines[1]["outcome"]["reports"]["purged"] == count
+    assert lines[0]["targets"] == ["reports"] and lines[1]["outcome"]["reports"]["count"] == count
     assert stat.S_IMODE((tmp_path / "audit.jsonl").stat().st_mode) == 0o600
 
 
@@ -63,8 +68,8 @@ def test_mistyped_queue_is_missing_not_zero(broker, actions):
     depth = QueueProbe(acts.target).probe(["emials"])["emials"]
     assert depth.exists is False and depth.messages is None
     outcome = acts.purge(["emials", "emails"])
-    assert outcome.results["emials"] == {"error": "no such queue"}
-    assert outcome.results["emails"] == {"purged": 5}
+    assert outcome.results["emials"] == TargetResult(ResultKind.ERROR, "no such queue")
+    assert outcome.results["emails"] == purged(5)
     assert outcome.status == "partial"
 
 
@@ -89,7 +94,7 @@ def test_worker_only_queue_is_found_and_purgeable(broker, actions, tmp_path):
     assert f"worker:{hostname}" in found[private]
     fill_queue(broker, app, private, 11)  # the worker is gone: they wait
     assert QueueProbe(acts.target).probe([private])[private].messages == 11
-    assert acts.purge([private]).results == {private: {"purged": 11}}
+    assert acts.purge([private]).results == {private: purged(11)}
     assert broker_depth(broker, app, private) == 0
 
 
@@ -134,5 +139,5 @@ def test_redis_priority_sub_queues_are_counted_and_purged(redis_broker, tmp_path
         fill_queue(real_broker, app, "reports", n, priority=priority)
     acts = Actions(Target(app), ClusterState(), AuditLog(tmp_path / "a.jsonl"))
     assert QueueProbe(acts.target).probe(["reports"])["reports"].messages == 26
-    assert acts.purge(["reports"]).results == {"reports": {"purged": 26}}
+    assert acts.purge(["reports"]).results == {"reports": purged(26)}
     assert broker_depth(real_broker, app, "reports") == 0

@@ -23,6 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from brokers import companion_app, stop_process_group, wait_for_worker, wait_until
+from console.core.stores import ActionView
+from console.core.views import OutcomeStatus, ResultKind, TargetResult
 from console.core.capture import Capture
 from console.core.connection import Target
 from console.core.records import HEARTBEAT_EXPIRE_FACTOR
@@ -93,11 +95,11 @@ def test_silent_worker_goes_offline_and_its_tasks_are_flagged():
 def test_sweep_bumps_versions_so_screens_redraw():
     clock = Clock()
     state = cluster(clock)
-    before = dict(state.versions)
+    before = state.versions.as_dict()
     clock.now += 10
     state.sweep_workers()
-    assert state.versions["tasks"] > before["tasks"]
-    assert state.versions["workers"] > before["workers"]
+    assert state.versions.tasks > before["tasks"]
+    assert state.versions.workers > before["workers"]
 
 
 def test_our_own_outage_is_not_the_workers():
@@ -342,9 +344,9 @@ def hostile_app():
                                                       "max-concurrency": NASTY}}})
     state.record_queues({NASTY: {"name": NASTY, "messages": 5, "consumers": 0,
                                  "exists": True, "error": NASTY, "sources": [NASTY]}})
-    state.record_action({"action": NASTY, "targets": [NASTY], "arguments": {NASTY: NASTY},
-                         "results": {NASTY: {"error": NASTY}}, "status": "error",
-                         "summary": NASTY, "at": NOW, "audit_id": "x"})
+    state.record_action(ActionView(NASTY, (NASTY,), {NASTY: NASTY},
+                                   {NASTY: TargetResult(ResultKind.ERROR, NASTY)},
+                                   OutcomeStatus.ERROR, NASTY, NOW, "x"))
     state.set_connection("reconnecting", NASTY)
     return app
 

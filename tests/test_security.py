@@ -191,7 +191,7 @@ async def test_password_never_on_screen_in_logs_or_the_audit(secret, tmp_path):
                 proxy.restore()
                 assert await settle(lambda: app.state.connection.state == "connected")
                 await pilot.press("q")
-            assert app.state.actions[-1]["status"] == "error"  # not sent: broker away
+            assert app.state.actions[-1].status == "error"  # not sent: broker away
             with app.state.lock:
                 model_text = repr(app.state.actions) + repr(app.state.queues) + \
                     repr(app.state.inspections) + repr(app.state.connection)
@@ -339,7 +339,7 @@ def test_read_only_core_refuses_every_action_and_sends_nothing(real_broker, tmp_
     assert broker_depth(broker, app, "reports") == 4
     lines = audit.read_text().splitlines()
     assert len(lines) == len(calls) and all('"phase": "refused"' in line for line in lines)
-    assert all(a["status"] == "refused" for a in actions.state.actions)
+    assert all(a.status == "refused" for a in actions.state.actions)
 
 
 @pytest.mark.broker

@@ -11,12 +11,16 @@ from __future__ import annotations
 import re
 import signal as signals
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from .audit import AuditLog
 from .broker import QueueProbe
 from .connection import ConsoleError, Target
 from .state import ClusterState
+from .stores import ActionView
+from .views import OutcomeStatus, ResultKind, TargetResult, pidbox_scope
 
 EX_NOPERM = 77
 _RATE = re.compile(r"^\s*\d+(\.\d+)?\s*(/\s*[smh])?\s*$")
@@ -125,53 +129,63 @@ def valid_task_name(text) -> str:
 # -------------------------------------------------------------------- outcome
 @dataclass
 class Outcome:
+    """An action being carried out; ``view()`` is what gets recorded."""
+
     action: str
     targets: list[str]
-    arguments: dict
-    # target -> {"ok": text} | {"error": text} | {"no_reply": seconds}
-    #           | {"unknown": text} | {"purged": n}
-    results: dict[str, dict] = field(default_factory=dict)
-    status: str = "ok"  # ok | partial | error | unknown | refused
+    arguments: dict[str, Any]
+    results: dict[str, TargetResult] = field(default_factory=dict)
+    status: OutcomeStatus = OutcomeStatus.OK
     summary: str = ""
     at: float = 0.0
     audit_id: str | None = None
 
-    def as_dict(self) -> dict:
-        return {"action": self.action, "targets": self.targets, "arguments": self.arguments,
-                "results": self.results, "status": self.status, "summary": self.summary,
-                "at": self.at, "audit_id": self.audit_id}
+    def view(self) -> ActionView:
+        return ActionView(self.action, tuple(self.targets), dict(self.arguments),
+                          dict(self.results), self.status, self.summary, self.at,
+                          self.audit_id)
+
+    def audit_results(self) -> dict[str, dict[str, Any]]:
+        return {target: result.as_dict() for target, result in self.results.items()}
 
 
-def _summarize(outcome: Outcome, verb: str) -> None:
-    results = outcome.results
-    ok = [t for t, r in results.items() if "ok" in r or "purged" in r]
-    failed = {t: r["error"] for t, r in results.items() if "error" in r}
-    silent = [t for t, r in results.items() if "no_reply" in r]
-    unknown = [t for t, r in results.items() if "unknown" in r]
+def _names(names: list[str], shown: int = 3) -> str:
+    return ", ".join(names[:shown]) + (f" (+{len(names) - shown})" if len(names) > shown else "")
+
+
+def summarize(results: Mapping[str, TargetResult], verb: str,
+              timeout: float | None = None) -> tuple[OutcomeStatus, str]:
+    """The status and one line saying what happened to every target."""
+    by_kind: dict[ResultKind, list[str]] = {kind: [] for kind in ResultKind}
+    for target, result in results.items():
+        by_kind[result.kind].append(target)
     total = len(results)
-    if unknown:
-        outcome.status = "unknown"
-    elif len(ok) == total and total:
-        outcome.status = "ok"
-    elif ok:
-        outcome.status = "partial"
-    else:
-        outcome.status = "error"
-    parts = [f"{verb} on {len(ok)}/{total}"]
-    if failed:
-        first = next(iter(failed.items()))
-        parts.append(f"error from {first[0]}: {first[1]}"
-                     + (f" (+{len(failed) - 1} more)" if len(failed) > 1 else ""))
-    if silent:
-        parts.append(f"no reply from {', '.join(silent[:3])}"
-                     + (f" (+{len(silent) - 3})" if len(silent) > 3 else "")
-                     + f" in {results[silent[0]]['no_reply']:g} s")
-    if unknown:
-        parts.append("outcome unknown: " + results[unknown[0]]["unknown"])
     if not total:
-        parts = [f"{verb}: no worker to send it to"]
-        outcome.status = "error"
-    outcome.summary = "; ".join(parts)
+        return OutcomeStatus.ERROR, f"{verb}: no worker to send it to"
+    ok = by_kind[ResultKind.OK]
+    if by_kind[ResultKind.UNKNOWN]:
+        status = OutcomeStatus.UNKNOWN
+    elif len(ok) == total:
+        status = OutcomeStatus.OK
+    elif ok:
+        status = OutcomeStatus.PARTIAL
+    else:
+        status = OutcomeStatus.ERROR
+    parts = [f"{verb} on {len(ok)}/{total}"]
+    failed = by_kind[ResultKind.ERROR] + by_kind[ResultKind.NOT_SENT]
+    if failed:
+        first = results[failed[0]]
+        label = "not sent" if first.kind is ResultKind.NOT_SENT else "error from"
+        parts.append(f"{label} {failed[0]}: {first.text}"
+                     + (f" (+{len(failed) - 1} more)" if len(failed) > 1 else ""))
+    silent = by_kind[ResultKind.NO_REPLY]
+    if silent:
+        parts.append(f"no reply from {_names(silent)}"
+                     + (f" in {timeout:g} s" if timeout is not None else ""))
+    unknown = by_kind[ResultKind.UNKNOWN]
+    if unknown:
+        parts.append("outcome unknown: " + results[unknown[0]].text)
+    return status, "; ".join(parts)
 
 
 # -------------------------------------------------------------------- actions
@@ -186,41 +200,54 @@ class Actions:
         self.timeout = timeout
 
     # ------------------------------------------------------------ plumbing
-    def _begin(self, action: str, targets, arguments: dict) -> Outcome:
+    def _begin(self, action: str, targets: Iterable[str], arguments: dict[str, Any]) -> Outcome:
         outcome = Outcome(action, list(targets), arguments, at=time.time())
         if self.read_only:
-            self.audit.refused(action, targets, arguments, self.target.masked_url,
+            self.audit.refused(action, outcome.targets, arguments, self.target.masked_url,
                                "read-only")
-            outcome.status, outcome.summary = "refused", "refused: read-only"
-            self.state.record_action(outcome.as_dict())
+            outcome.status, outcome.summary = OutcomeStatus.REFUSED, "refused: read-only"
+            self.state.record_action(outcome.view())
             raise ReadOnlyError(action)
-        outcome.audit_id = self.audit.attempt(action, targets, arguments,
+        outcome.audit_id = self.audit.attempt(action, outcome.targets, arguments,
                                               self.target.masked_url)
         return outcome
 
-    def _finish(self, outcome: Outcome, verb: str, note: str = "") -> Outcome:
-        _summarize(outcome, verb)
-        if note and outcome.status in ("ok", "partial"):
-            outcome.summary += f"; {note}"
-        self.audit.outcome(outcome.audit_id, outcome.action, outcome.status,
-                           outcome.summary, outcome.results)
-        self.state.record_action(outcome.as_dict())
+    def _finish(self, outcome: Outcome, verb: str, note: str = "",
+                timeout: float | None = None,
+                wording: Callable[[Outcome], str] | None = None) -> Outcome:
+        """The one way every action ends: status and summary from the
+        per-target results, the audit outcome line, the Action log.
+        ``wording`` rewords the first part of a summary that did something."""
+        outcome.status, outcome.summary = summarize(outcome.results, verb, timeout)
+        if outcome.status in (OutcomeStatus.OK, OutcomeStatus.PARTIAL):
+            if wording is not None:
+                rest = outcome.summary.split("; ", 1)[1:]
+                outcome.summary = "; ".join([wording(outcome), *rest])
+            if note:
+                outcome.summary += f"; {note}"
+        self.audit.outcome(outcome.audit_id, outcome.action, outcome.status.value,
+                           outcome.summary, outcome.audit_results())
+        self.state.record_action(outcome.view())
         return outcome
 
-    def _workers(self, destination) -> list[str]:
+    def _workers(self, destination: Iterable[str] | None) -> list[str]:
         if destination:
             return list(destination)
         return self.state.workers_online()
 
     def _broadcast(self, outcome: Outcome, command: str, expected: list[str],
-                   destination, **arguments) -> None:
-        """Send one pidbox command and sort the replies per worker."""
-        replies: list = []
+                   **arguments: Any) -> None:
+        """Send one pidbox command to ``expected`` and sort the replies per
+        worker. The round names its destination whenever it sets a limit
+        (``pidbox_scope``): a reply from a worker we did not count must not
+        end the wait before one we did."""
+        replies: list[Any] = []
         sent = False
+        destination, limit = pidbox_scope(expected)
         try:
             with self.target.connection_for_write(connect_timeout=self.timeout) as conn:
                 # Connect before sending: a broker we cannot reach means the
-                # command never left (an error), not an unknown outcome.
+                # command never left (not sent), not an unknown outcome.
                 conn.ensure_connection(max_retries=1, timeout=self.timeout)
                 conn.default_channel  # Redis connects lazily
                 sent = True
@@ -228,60 +255,72 @@ class Actions:
                 # lost while waiting keeps the ones that came.
                 self.app.control.broadcast(
                     command, arguments=arguments, destination=destination,
-                    reply=True, timeout=self.timeout, limit=len(expected) or None,
+                    reply=True, timeout=self.timeout, limit=limit,
                     connection=conn, callback=replies.append)
         except Exception as exc:
             text = self.target.scrub(f"{type(exc).__name__}: {exc}")
-            self._sort_replies(outcome, replies)
+            self._sort_replies(outcome, replies, expected)
             for worker in expected or ["(all workers)"]:
-                outcome.results.setdefault(
-                    worker, {"unknown": text} if sent else {"error": f"not sent: {text}"})
+                outcome.results.setdefault(worker, TargetResult(
+                    ResultKind.UNKNOWN if sent else ResultKind.NOT_SENT, text))
             return
-        self._sort_replies(outcome, replies)
+        self._sort_replies(outcome, replies, expected)
         for worker in expected:
-            outcome.results.setdefault(worker, {"no_reply": self.timeout})
+            outcome.results.setdefault(worker, TargetResult(
+                ResultKind.NO_REPLY, f"no reply within {self.timeout:g} s"))
 
     @staticmethod
-    def _sort_replies(outcome: Outcome, replies: list) -> None:
+    def _sort_replies(outcome: Outcome, replies: list[Any], expected: list[str]) -> None:
+        """Keep the replies of the workers asked; with nobody named (no
+        worker known), every reply is an answer."""
+        asked = set(expected)
         for reply in replies:
             if not isinstance(reply, dict):
                 continue
             for worker, body in reply.items():
+                if not isinstance(worker, str) or (asked and worker not in asked):
+                    continue
                 if isinstance(body, dict) and "error" in body:
-                    outcome.results[worker] = {"error": str(body["error"])}
+                    outcome.results[worker] = TargetResult(ResultKind.ERROR, str(body["error"]))
                 elif isinstance(body, dict) and "ok" in body:
-                    outcome.results[worker] = {"ok": str(body["ok"])}
+                    outcome.results[worker] = TargetResult(ResultKind.OK, str(body["ok"]))
                 else:
-                    outcome.results[worker] = {"ok": str(body)}
+                    outcome.results[worker] = TargetResult(ResultKind.OK, str(body))
 
-    def _control(self, action: str, verb: str, command: str, destination,
-                 arguments: dict, targets=None, note: str = "") -> Outcome:
+    def _control(self, action: str, verb: str, command: str,
+                 destination: Iterable[str] | None, arguments: dict[str, Any],
+                 note: str = "") -> Outcome:
         expected = self._workers(destination)
-        outcome = self._begin(action, targets if targets is not None else expected,
-                              arguments)
-        self._broadcast(outcome, command, expected, destination or None, **arguments)
-        return self._finish(outcome, verb, note)
+        outcome = self._begin(action, expected, arguments)
+        self._broadcast(outcome, command, expected, **arguments)
+        return self._finish(outcome, verb, note, timeout=self.timeout)
 
     # --------------------------------------------------------------- tasks
-    def revoke(self, task_ids, terminate: bool = False, signal: str = "SIGTERM") -> Outcome:
+    def revoke(self, task_ids: Iterable[str], terminate: bool = False,
+               signal: str = "SIGTERM") -> Outcome:
+        """Revoke (and optionally signal) tasks on every online worker: the
+        ones the dialog names, and only those."""
         ids = [str(t) for t in task_ids if t]
         if not ids:
             raise InvalidInput("no task to revoke")
-        arguments = {"task_id": ids, "terminate": bool(terminate)}
+        arguments: dict[str, Any] = {"task_id": ids, "terminate": bool(terminate)}
         if terminate:
             arguments["signal"] = valid_signal(signal)
         expected = self._workers(None)
         outcome = self._begin("terminate" if terminate else "revoke", ids, arguments)
-        self._broadcast(outcome, "revoke", expected, None, **arguments)
-        return self._finish(outcome, "terminated" if terminate else "revoked")
+        self._broadcast(outcome, "revoke", expected, **arguments)
+        return self._finish(outcome, "terminated" if terminate else "revoked",
+                            timeout=self.timeout)
 
-    def rate_limit(self, task_name: str, rate, destination=None) -> Outcome:
+    def rate_limit(self, task_name: str, rate: str | None,
+                   destination: Iterable[str] | None = None) -> Outcome:
         name = valid_task_name(task_name)
-        rate = valid_rate(rate)
+        valid = valid_rate(rate)
         return self._control("rate_limit", "rate limit set", "rate_limit", destination,
-                             {"task_name": name, "rate_limit": rate})
+                             {"task_name": name, "rate_limit": valid})
 
-    def time_limit(self, task_name: str, soft=None, hard=None, destination=None,
+    def time_limit(self, task_name: str, soft: object = None, hard: object = None,
+                   destination: Iterable[str] | None = None,
                    apply_now: bool = False) -> Outcome:
         """Set soft/hard time limits for a task type.
 
@@ -295,39 +334,41 @@ class Actions:
             "time_limit", "time limits set", "time_limit", destination,
             {"task_name": name, "soft": soft_s, "hard": hard_s},
             note="" if apply_now else "new tasks get it after a pool restart (R)")
-        if apply_now and outcome.status in ("ok", "partial"):
-            accepted = [w for w, r in outcome.results.items() if "ok" in r]
+        if apply_now and outcome.status in (OutcomeStatus.OK, OutcomeStatus.PARTIAL):
+            accepted = [w for w, r in outcome.results.items() if r.ok]
             restart = self.pool_restart(destination=accepted)
             outcome.summary += f"; then {restart.summary}"
         return outcome
 
     # ------------------------------------------------------------- workers
-    def pool_grow(self, n=1, destination=None) -> Outcome:
+    def pool_grow(self, n: object = 1, destination: Iterable[str] | None = None) -> Outcome:
         return self._control("pool_grow", "pool grown", "pool_grow", destination,
                              {"n": valid_count(n, "processes")})
 
-    def pool_shrink(self, n=1, destination=None) -> Outcome:
+    def pool_shrink(self, n: object = 1, destination: Iterable[str] | None = None) -> Outcome:
         return self._control("pool_shrink", "pool shrunk", "pool_shrink", destination,
                              {"n": valid_count(n, "processes")})
 
-    def autoscale(self, max_concurrency, min_concurrency, destination=None) -> Outcome:
+    def autoscale(self, max_concurrency: object, min_concurrency: object,
+                  destination: Iterable[str] | None = None) -> Outcome:
         high, low = valid_autoscale(max_concurrency, min_concurrency)
         return self._control("autoscale", "autoscale set", "autoscale", destination,
                              {"max": high, "min": low})
 
-    def add_consumer(self, queue: str, destination=None) -> Outcome:
+    def add_consumer(self, queue: str, destination: Iterable[str] | None = None) -> Outcome:
         return self._control("add_consumer", "consumer added", "add_consumer", destination,
                              {"queue": valid_queue(queue)})
 
-    def cancel_consumer(self, queue: str, destination=None) -> Outcome:
+    def cancel_consumer(self, queue: str,
+                        destination: Iterable[str] | None = None) -> Outcome:
         return self._control("cancel_consumer", "consumer cancelled", "cancel_consumer",
                              destination, {"queue": valid_queue(queue)})
 
-    def pool_restart(self, destination=None) -> Outcome:
+    def pool_restart(self, destination: Iterable[str] | None = None) -> Outcome:
         return self._control("pool_restart", "pool restarted", "pool_restart", destination,
                              {"reload": False})
 
-    def shutdown(self, destination) -> Outcome:
+    def shutdown(self, destination: Iterable[str]) -> Outcome:
         if not destination:
             raise InvalidInput("name the workers to shut down")
         # Shutdown does not reply: the worker is gone. Success shows as the
@@ -338,32 +379,25 @@ class Actions:
             with self.target.connection_for_write(connect_timeout=self.timeout) as conn:
                 self.app.control.broadcast("shutdown", destination=expected, connection=conn)
             for worker in expected:
-                outcome.results[worker] = {"ok": "shutdown sent"}
+                outcome.results[worker] = TargetResult(ResultKind.OK, "shutdown sent")
         except Exception as exc:
             text = self.target.scrub(f"{type(exc).__name__}: {exc}")
             for worker in expected:
-                outcome.results[worker] = {"unknown": text}
+                outcome.results[worker] = TargetResult(ResultKind.UNKNOWN, text)
         return self._finish(outcome, "shutdown sent")
 
     # -------------------------------------------------------------- queues
-    def purge(self, queues) -> Outcome:
+    def purge(self, queues: Iterable[str]) -> Outcome:
         names = [valid_queue(q) for q in queues]
         if not names:
             raise InvalidInput("no queue to purge")
         outcome = self._begin("purge", names, {})
-        for name, result in QueueProbe(self.target).purge(names).items():
-            if "error" in result and result["error"].startswith("outcome unknown"):
-                outcome.results[name] = {"unknown": result["error"]}
-            else:
-                outcome.results[name] = result
-        _summarize(outcome, "purged")
-        removed = sum(r.get("purged", 0) for r in outcome.results.values())
-        if outcome.status in ("ok", "partial"):
-            done = [f"{r['purged']:,} from {q}" for q, r in outcome.results.items()
-                    if "purged" in r]
-            outcome.summary = f"purged {removed:,} messages ({', '.join(done)})" + (
-                "; " + outcome.summary.split("; ", 1)[1] if "; " in outcome.summary else "")
-        self.audit.outcome(outcome.audit_id, "purge", outcome.status, outcome.summary,
-                           outcome.results)
-        self.state.record_action(outcome.as_dict())
-        return outcome
+        outcome.results.update(QueueProbe(self.target).purge(names))
+        return self._finish(outcome, "purged", wording=_purged)
+
+
+def _purged(outcome: Outcome) -> str:
+    """``purged 100,000 messages (100,000 from reports)``."""
+    done = [(q, r.count or 0) for q, r in outcome.results.items() if r.ok]
+    removed = sum(n for _, n in done)
+    return f"purged {removed:,} messages ({', '.join(f'{n:,} from {q}' for q, n in done)})"

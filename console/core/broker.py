@@ -10,13 +10,19 @@ missing, never as 0.
 from __future__ import annotations
 
 import json
+import logging
 import os
+from collections.abc import Iterable
+from typing import Any
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .connection import Target
 from .state import ClusterState
+from .views import ResultKind, TargetResult
+
+log = logging.getLogger(__name__)
 
 # Queues Celery itself uses for events and remote control: not task queues.
 BINDINGS_TTL = 30.0
@@ -63,14 +69,9 @@ def discover_queues(app, state: ClusterState | None = None,
             "config")
     add(conf.task_default_queue, "default")
     if state is not None:
-        with state.lock:
-            consumed = {host: kinds.get("active_queues")
-                        for host, kinds in state.inspections.items()}
-        for host, entry in consumed.items():
-            if entry and isinstance(entry[1], list):
-                for queue in entry[1]:
-                    if isinstance(queue, dict):
-                        add(queue.get("name"), f"worker:{host}")
+        for host, names in sorted(state.consumed_queues().items()):
+            for name in names:
+                add(name, f"worker:{host}")
     for name in extra:
         add(name, "command line")
     return found
@@ -114,21 +115,24 @@ class QueueProbe:
                 if kind == "filesystem":
                     return {q for q in self._fs_bindings(conn)
                             if not is_internal(q)}
-        except Exception:
-            pass
+        except Exception as exc:
+            # The probe round reports the broker's state; this is a bonus.
+            log.info("could not list the broker's queues: %s", self.target.scrub(exc))
         return set()
 
     # --------------------------------------------------------------- purge
-    def purge(self, names) -> dict[str, dict]:
-        """Purge exactly these queues. Each result is ``{"purged": n}``, or
-        ``{"error": text}`` — a queue that does not exist is an error here,
-        never "0 purged"."""
+    def purge(self, names: Iterable[str]) -> dict[str, TargetResult]:
+        """Purge exactly these queues, each with its result: ok with the
+        count removed, or an error — a queue that does not exist is an
+        error here, never "0 purged"."""
         names = list(dict.fromkeys(names))
-        results: dict[str, dict] = {}
+        results: dict[str, TargetResult] = {}
+        connected = False
         try:
             with self.target.connection_for_write(
                     connect_timeout=self.timeout) as conn:
                 conn.ensure_connection(max_retries=1, timeout=self.timeout)
+                connected = True
                 self._fresh = True  # existence must be current before a purge
                 try:
                     depths = self._probe_with(conn, names)
@@ -137,37 +141,36 @@ class QueueProbe:
                 for name in names:
                     depth = depths[name]
                     if depth.error:
-                        results[name] = {"error": depth.error}
+                        results[name] = TargetResult(ResultKind.ERROR, depth.error)
                     elif depth.exists is False:
-                        results[name] = {"error": "no such queue"}
+                        results[name] = TargetResult(ResultKind.ERROR, "no such queue")
                     else:
                         results[name] = self._purge_one(conn, name)
         except Exception as exc:
             error = self.target.scrub(f"{type(exc).__name__}: {exc}")
             for name in names:
-                # The connection dropped: we cannot know what was purged.
-                results.setdefault(name, {"error": f"outcome unknown: {error}"})
+                # Never connected: nothing was purged. Connected, then the
+                # connection dropped: we cannot know what was.
+                results.setdefault(name, TargetResult(
+                    ResultKind.UNKNOWN if connected else ResultKind.NOT_SENT, error))
         return results
 
-    def _purge_one(self, conn, name: str) -> dict:
+    def _purge_one(self, conn: Any, name: str) -> TargetResult:
         channel = conn.channel()
         try:
             # RabbitMQ: queue.purge. Redis: kombu deletes the list and every
             # priority sub-list. Filesystem: its message files.
-            count = channel.queue_purge(name)
-            return {"purged": int(count or 0)}
+            count = int(channel.queue_purge(name) or 0)
+            return TargetResult(ResultKind.OK, f"{count:,} purged", count=count)
         except Exception as exc:
             text = self.target.scrub(f"{type(exc).__name__}: {exc}")
             if isinstance(exc, conn.connection_errors) or not conn.connected:
                 # The connection went while the purge was on the wire: the
                 # broker may have done it. Saying "error" would be a guess.
-                return {"error": f"outcome unknown: {text}"}
-            return {"error": text}
+                return TargetResult(ResultKind.UNKNOWN, text)
+            return TargetResult(ResultKind.ERROR, text)
         finally:
-            try:
-                channel.close()
-            except Exception:
-                pass
+            _close(channel)
 
     def _probe_with(self, conn, names) -> dict[str, QueueDepth]:
         kind = conn.transport.driver_type
@@ -197,10 +200,7 @@ class QueueProbe:
                     # A failed passive declare closes the channel.
                     channel = conn.channel()
         finally:
-            try:
-                channel.close()
-            except Exception:
-                pass
+            _close(channel)
         return depths
 
     # --------------------------------------------------------------- Redis
@@ -304,3 +304,10 @@ class QueueProbe:
             finally:
                 channel.close()
         return depths
+
+
+def _close(channel: Any) -> None:
+    try:
+        channel.close()
+    except Exception as exc:  # the connection is already gone; nothing to keep
+        log.debug("closing a channel: %s", exc)

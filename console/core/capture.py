@@ -140,8 +140,7 @@ class Capture:
                 # A message that does not decode (some transports raise it
                 # from the read itself): count it and keep consuming. Only
                 # connection errors are worth a reconnect.
-                with self.state.lock:
-                    self.state.counters.malformed += 1
+                self.state.count_malformed()
 
     def _make_callback(self, receiver):
         from_message = receiver.event_from_message
@@ -167,12 +166,11 @@ class Capture:
 
     def _on_decode_error(self, message, exc) -> None:
         # Wrong content type or not JSON: count it, drop it, keep going.
-        with self.state.lock:
-            self.state.counters.malformed += 1
+        self.state.count_malformed()
         try:
             message.ack()
-        except Exception:
-            pass
+        except Exception as ack_error:  # no_ack consumers may refuse it
+            log.debug("could not ack an undecodable message: %s", ack_error)
 
     def _delete_queue(self, queue) -> None:
         """Remove our event queue and its binding so nothing piles up."""

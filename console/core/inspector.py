@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from .connection import Target
 from .state import ClusterState
-from .workerinfo import REGISTERED_ITEMS
+from .views import REGISTERED_ITEMS, pidbox_scope
 
 INSPECT_KINDS = ("stats", "active_queues", "registered", "active",
                  "reserved", "scheduled", "revoked", "conf")
@@ -49,17 +49,15 @@ class Inspector:
     def run(self, kinds=INSPECT_KINDS, destination: list[str] | None = None,
             connection=None) -> list[RoundResult]:
         expected = list(destination or self.state.workers_online())
-        limit = len(expected) or None
-        if limit:
-            # Ask exactly these: with limit= set, a reply from a worker we
-            # did not count would end the round before one we did replied.
-            destination = expected
+        # Ask exactly these: with limit= set, a reply from a worker we did
+        # not count would end the round before one we did replied.
+        scope, limit = pidbox_scope(expected)
         results = []
         with self._connection(connection) as conn:
             for kind in kinds:
                 results.append(self._round(
                     kind, expected=expected, limit=limit,
-                    destination=destination, connection=conn))
+                    destination=scope, connection=conn))
         return results
 
     def _connection(self, connection):
@@ -88,6 +86,9 @@ class Inspector:
         finally:
             lock.release()
             result.seconds = time.monotonic() - started
+        if expected:
+            # Only the workers asked: a reply from anyone else is not theirs.
+            result.replies = {h: r for h, r in result.replies.items() if h in expected}
         result.missing = [h for h in expected if h not in result.replies]
         self.state.record_inspection(
             kind, result.replies, expected,

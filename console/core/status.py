@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from .connection import Target, check_broker
 from .monitor import Monitor
 from .state import ClusterState
-from .workerinfo import queue_names
+from .views import pool_name
+
+__all__ = ["collect_status", "summarize", "pool_name"]
 
 
 def collect_status(target: Target, wait: float = 3.0,
@@ -32,56 +35,48 @@ def collect_status(target: Target, wait: float = 3.0,
     return summarize(target, monitor.state)
 
 
-def summarize(target: Target, state: ClusterState) -> dict:
+def summarize(target: Target, state: ClusterState) -> dict[str, Any]:
+    """The report ``console status`` prints, from the same views the
+    screens read."""
     now = state.clock()
-    with state.lock:
-        workers = []
-        for hostname, worker in sorted(state.workers.items()):
-            inspections = state.inspections.get(hostname, {})
-            stats = _reply(inspections.get("stats"))
-            queues = _reply(inspections.get("active_queues"))
-            answered = stats is not None or queues is not None
-            alive = worker.alive(now)
-            pool = (stats or {}).get("pool") or {}
-            workers.append({
-                "hostname": hostname,
-                "status": "online" if alive or answered else "offline",
-                "active": worker.active,
-                "processed": worker.processed if worker.processed is not None
-                else _total(stats),
-                "pool": pool_name(pool.get("implementation")),
-                "concurrency": pool.get("max-concurrency"),
-                "queues": queue_names(queues),
-                "heartbeat_age": (round(now - worker.last_heartbeat, 1)
-                                  if worker.last_heartbeat else None),
-                "replied": answered,
-            })
-        tasks = {s: n for s, n in state.held_by_state.items() if n}
-        return {
-            "broker": target.masked_url,
-            "transport": target.transport,
-            "workers": workers,
-            "workers_online": sum(w["status"] == "online" for w in workers),
-            "tasks": tasks,
-            "events": state.counters.events,
-            "queues": sorted(state.queues.values(), key=lambda q: q["name"]),
-        }
+    workers = []
+    for view in state.worker_views(now):
+        stats = view.reply("stats")
+        answered = stats is not None or view.reply("active_queues") is not None
+        pool = view.pool
+        workers.append({
+            "hostname": view.hostname,
+            "status": view.status.state.value,
+            "active": view.active,
+            "processed": view.processed if view.processed is not None
+            else _total(stats),
+            "pool": pool.name if pool else None,
+            "concurrency": pool.concurrency if pool else None,
+            "queues": list(view.queues),
+            "heartbeat_age": (round(now - view.last_heartbeat, 1)
+                              if view.last_heartbeat else None),
+            "replied": answered,
+        })
+    tasks = {s: n for s, n in state.held_counts().items() if n}
+    queues = [{"name": q.name, "messages": q.messages, "consumers": q.consumers,
+               "exists": q.exists, "error": q.error, "sources": list(q.sources),
+               "probed_at": q.probed_at} for q in state.queue_views()]
+    return {
+        "broker": target.masked_url,
+        "transport": target.transport,
+        "workers": workers,
+        "workers_online": sum(w["status"] == "online" for w in workers),
+        # Answered this run's inspection (a worker with events off has no
+        # heartbeat, so its status is "unknown", but it is there).
+        "workers_replied": sum(bool(w["replied"]) for w in workers),
+        "tasks": tasks,
+        "events": state.counters.events,
+        "queues": queues,
+    }
 
 
-def _reply(entry):
-    return entry[1] if entry else None
-
-
-def _total(stats) -> int | None:
-    total = (stats or {}).get("total")
+def _total(stats: object) -> int | None:
+    total = stats.get("total") if isinstance(stats, dict) else None
     if isinstance(total, dict):
         return sum(v for v in total.values() if isinstance(v, int))
     return None
-
-
-def pool_name(implementation) -> str | None:
-    """``celery.concurrency.prefork:TaskPool`` -> ``prefork``."""
-    if not isinstance(implementation, str):
-        return None
-    module = implementation.split(":", 1)[0]
-    return module.rsplit(".", 1)[-1]

@@ -3,53 +3,31 @@ the worker dialogs show, kept here so it is tested without a screen."""
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-# Asked of `registered` so the limits set from the console can be read back.
-REGISTERED_ITEMS = ("rate_limit", "soft_time_limit", "time_limit")
-_ENTRY = re.compile(r"^(?P<name>\S+)(?:\s+\[(?P<info>.*)\])?$")
+from .views import REGISTERED_ITEMS, parse_registered, queue_names
 
+if TYPE_CHECKING:
+    from .state import ClusterState
 
-def parse_registered(entry) -> tuple[str, dict[str, str]]:
-    """``"tasks.add [rate_limit=10/s time_limit=30]"`` → name and limits."""
-    match = _ENTRY.match(str(entry).strip())
-    if match is None:
-        return str(entry), {}
-    limits = {}
-    for item in (match.group("info") or "").split():
-        key, sep, value = item.partition("=")
-        if sep:
-            limits[key] = value
-    return match.group("name"), limits
+__all__ = ["REGISTERED_ITEMS", "parse_registered", "queue_names", "registered",
+           "consumed_queues", "task_names"]
 
 
-def reply(state, hostname: str, kind: str):
-    """(received_at, reply or None, error or None), or None if never asked."""
-    return state.inspection(hostname, kind)
+def registered(state: ClusterState, hostname: str) -> list[tuple[str, dict[str, str]]]:
+    view = state.worker_view(hostname)
+    return view.registered if view is not None else []
 
 
-def registered(state, hostname: str) -> list[tuple[str, dict[str, str]]]:
-    entry = reply(state, hostname, "registered")
-    if not entry or not isinstance(entry[1], list):
-        return []
-    return [parse_registered(e) for e in entry[1]]
+def consumed_queues(state: ClusterState, hostname: str) -> tuple[str, ...]:
+    view = state.worker_view(hostname)
+    return view.queues if view is not None else ()
 
 
-def queue_names(active_queues) -> list[str]:
-    """The queue names in one worker's ``active_queues`` reply, sorted."""
-    if not isinstance(active_queues, list):
-        return []
-    return sorted(q["name"] for q in active_queues if isinstance(q, dict) and q.get("name"))
-
-
-def consumed_queues(state, hostname: str) -> list[str]:
-    entry = reply(state, hostname, "active_queues")
-    return queue_names(entry[1]) if entry else []
-
-
-def task_names(state, hostnames) -> list[str]:
+def task_names(state: ClusterState, hostnames: Iterable[str]) -> list[str]:
     """Task types registered on any of these workers, or seen in events."""
     names = {name for host in hostnames for name, _ in registered(state, host)}
     if not names:
-        names = {t.name for t in state.recent_tasks(5_000) if t.name}
+        names = {t.name for t in state.recent_tasks(5_000) if isinstance(t.name, str)}
     return sorted(names)

@@ -2,29 +2,38 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Callable
 
 from textual.app import App, ScreenStackError
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen
 
 from ..core.actions import Actions, InvalidInput, ReadOnlyError
 from ..core.audit import AuditLog
+from ..core.broker import QueueDepth, QueueProbe
 from ..core.monitor import Monitor
 from ..core.state import ClusterState
+from ..core.views import OutcomeStatus
 from .commands import BindingCommands, console_bindings
 from .screens.action_log import ActionLogScreen
 from .screens.base import ConsoleScreen
 from .screens.command_line import CommandLine
 from .screens.events import EventsScreen
 from .screens.help import HelpScreen
+from .screens.queue_detail import QueueDetailScreen
 from .screens.queues import QueuesScreen
+from .screens.task_detail import TaskDetailScreen
 from .screens.tasks import TasksScreen
+from .screens.worker_detail import WorkerDetailScreen
 from .screens.workers import WorkersScreen
 from .widgets.status_header import StatusHeader
 from .widgets.status_line import StatusLine
+
+log = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.25
 # The header says "events on" while events arrived this recently.
@@ -111,25 +120,26 @@ class ConsoleApp(App):
 
     def update_header(self) -> None:
         now = self.now()
-        model = self.state
-        with model.lock:
-            connection = model.connection
-            total = len(model.workers)
-            online = sum(w.alive(now) for w in model.workers.values())
-            last_event = connection.last_event_at
-            last_action = model.actions[-1] if model.actions else None
+        view = self.state.header_view(now)
         screen = self._current_screen()
         if screen is None:
             return
         title = getattr(screen, "TITLE", None) or ""
+        last_event = view.connection.last_event_at
         for header in screen.query(StatusHeader):
             header.show(
-                url=self.target.masked_url, connection=connection, now=now,
-                online=online, total=total, tasks_per_s=model.tasks_per_second(),
+                url=self.target.masked_url, view=view, now=now,
                 events_on=last_event is not None and now - last_event < EVENTS_FRESH_SECONDS,
                 read_only=self.options.read_only, screen_title=title)
         for line in screen.query(StatusLine):
-            line.show(connection=connection, last_action=last_action, now=now)
+            line.show(view=view, now=now)
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Every toast is literal text: its message names hostnames, queues
+        and broker errors, and Textual would read them as markup."""
+        super().notify(message, title=title, severity=severity, timeout=timeout,
+                       markup=False)
 
     # --------------------------------------------------------------- actions
     def action_show(self, mode: str, filter_text: str | None = None) -> None:
@@ -163,35 +173,46 @@ class ConsoleApp(App):
         title = getattr(screen, "TITLE", "Console")
         self.push_screen(HelpScreen(title, keys))
 
+    # Detail screens are opened here, so no screen module imports another.
+    def open_worker(self, hostname: str) -> None:
+        self.push_screen(WorkerDetailScreen(hostname))
+
+    def open_queue(self, name: str) -> None:
+        self.push_screen(QueueDetailScreen(name))
+
+    def open_task(self, uuid: str) -> None:
+        self.push_screen(TaskDetailScreen(uuid))
+
     def action_refresh_now(self) -> None:
         self.monitor.refresh_now()
         self.notify("Inspections and queue probes requested", timeout=2)
 
-    def read_depths(self, names: list[str]) -> dict:
+    def read_depths(self, names: list[str]) -> dict[str, QueueDepth]:
         """Fresh depths from the broker (called off the UI thread)."""
-        from ..core.broker import QueueProbe
-
         return QueueProbe(self.target).probe(names)
 
     def perform(self, description: str, fn, *args, **kwargs) -> None:
         """Run an action off the UI thread; its outcome lands in the model's
         action log (status line, Action log screen) and in a notification."""
         def job() -> None:
+            severity: SeverityLevel
             try:
                 outcome = fn(*args, **kwargs)
-                message, severity = outcome.summary, (
-                    "information" if outcome.status == "ok" else "error")
+                message = outcome.summary
+                severity = "information" if outcome.status is OutcomeStatus.OK else "error"
             except (ReadOnlyError, InvalidInput) as exc:
                 message, severity = getattr(exc, "message", str(exc)), "warning"
-            except Exception as exc:  # never a traceback on screen
-                message = self.target.scrub(f"{description} failed: {type(exc).__name__}: {exc}")
+            except Exception as exc:  # a bug of ours: logged, never a traceback on screen
+                log.exception("internal error in %s", self.target.scrub(description))
+                message = self.target.scrub(f"{description} failed: {type(exc).__name__}: {exc}"
+                                            " (details in the console's log)")
                 severity = "error"
             self.call_from_thread(self._action_done, message, severity)
 
         self.run_worker(job, thread=True, group="actions", exit_on_error=False,
                         description=description)
 
-    def _action_done(self, message: str, severity: str) -> None:
+    def _action_done(self, message: str, severity: SeverityLevel) -> None:
         self.notify(message, severity=severity, timeout=8)
         self.monitor.refresh_now()  # fresh depths and inspections after a change
         self.update_header()

@@ -5,6 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from functools import lru_cache
 
+from rich.text import Text
+
+from ..core.views import WorkerState, WorkerView
+from ..text import literal, literal_block, one_line, safe_block, short_name
+
 STATE_STYLES = {
     "PENDING": "dim", "RECEIVED": "cyan", "STARTED": "bold yellow",
     "RETRY": "magenta", "SUCCESS": "green", "FAILURE": "bold red",
@@ -49,41 +54,19 @@ def count(value) -> str:
     return str(value)
 
 
-# Control characters would move the terminal's cursor or start escape
-# sequences: whitespace becomes a space, the rest a visible placeholder.
-_CONTROL = {i: "\ufffd" for i in (*range(32), 127)}
-# C1 controls too (U+009B is a CSI to some terminals), and the bidi
-# overrides/isolates that let a payload reorder the rest of the row.
-_CONTROL.update({i: "\ufffd" for i in (*range(0x80, 0xA0), *range(0x202A, 0x202F),
-                                      *range(0x2066, 0x206A))})
-_CONTROL.update({9: " ", 10: " ", 13: " "})
-# Multi-line text (tracebacks) keeps its line breaks, nothing else.
-_BLOCK_CONTROL = dict(_CONTROL)
-del _BLOCK_CONTROL[10]
+# The markup-safe helpers live in console/text.py (used by `console status`
+# too); re-exported here for the screens' convenience.
+__all__ = ["STATE_STYLES", "ago", "clock_time", "count", "literal", "literal_block",
+           "one_line", "safe_block", "short_name", "status_text"]
 
 
-def one_line(value, width: int | None = None) -> str:
-    """Single-line, terminal-safe preview: never wraps a table row."""
-    if value is None:
-        return ""
-    text = str(value)
-    if width is not None and len(text) > width * 4:
-        text = text[: width * 4]  # don't translate a megabyte to show 40 chars
-    text = text.translate(_CONTROL)
-    if width is None or len(text) <= width:
-        return text
-    return text[: max(0, width - 1)] + "…"
-
-
-def safe_block(value) -> str:
-    """Terminal-safe multi-line text: like ``one_line`` but keeps newlines."""
-    return "" if value is None else str(value).translate(_BLOCK_CONTROL)
-
-
-def short_name(name, width: int) -> str:
-    """Task names are dotted paths whose tail says the most:
-    ``console.companion.tasks.render_report`` -> ``…tasks.render_report``."""
-    text = one_line(name)
-    if len(text) <= width:
-        return text
-    return "…" + text[-(width - 1):] if width > 1 else "…"
+def status_text(view: WorkerView, now: float, long: bool = False) -> Text:
+    """The worker's status (core's one rule) as the screens show it."""
+    status = view.status
+    if status.state is WorkerState.ONLINE:
+        return Text("online", style="bold green")
+    if status.state is WorkerState.UNKNOWN:
+        return Text("unknown: seen by inspection only, no heartbeat yet" if long
+                    else "unknown", style="yellow")
+    since = status.since if status.since is not None else now
+    return Text(f"{'offline for' if long else 'off'} {ago(now - since)}", style="bold red")

@@ -8,6 +8,7 @@ from rich.text import Text
 from ...core.actions import valid_rate, valid_task_name, valid_time_limits
 from ...core.workerinfo import registered, task_names
 from ..widgets.form import Field, FormDialog
+from ..format import literal
 from .common import ALL_ONLINE, destination, worker_choices, worker_line
 from .workers import confirm_pool_restart
 
@@ -28,7 +29,7 @@ def _limits_lines(app, hosts, task_name: str, keys: tuple[str, ...]) -> list:
         if task_name in known:
             limits = known[task_name]
             shown = ", ".join(f"{k}={limits[k]}" for k in keys if k in limits) or "no limit"
-            line.append(f"  now: {shown}", style="yellow")
+            line.append_text(literal(f"  now: {shown}", style="yellow"))
         elif known:
             line.append("  task not registered here", style="dim")
         else:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Callable
 
 from ...core.actions import valid_autoscale, valid_count, valid_queue
-from ...core.workerinfo import consumed_queues, reply
+from ...core.workerinfo import consumed_queues
 from ..widgets.form import Field, FormDialog
 from .common import worker_line
 
@@ -39,11 +39,10 @@ def ask_pool_resize(app, hosts: list[str], grow: bool) -> None:
 
 
 def ask_autoscale(app, hosts: list[str]) -> None:
-    current = reply(app.state, hosts[0], "stats")
-    stats = current[1] if current and isinstance(current[1], dict) else {}
+    view = app.state.worker_view(hosts[0])
+    stats = view.stats if view is not None else {}
     scaler = stats.get("autoscaler") if isinstance(stats.get("autoscaler"), dict) else {}
-    size = (stats.get("pool") or {}).get("max-concurrency") if isinstance(
-        stats.get("pool"), dict) else None
+    size = view.pool.concurrency if view is not None and view.pool else None
 
     def validate(values: dict) -> dict:
         high, low = valid_autoscale(values["max"], values["min"])
@@ -61,8 +60,7 @@ def ask_autoscale(app, hosts: list[str]) -> None:
 
 
 def ask_add_consumer(app, hosts: list[str]) -> None:
-    with app.state.lock:
-        known = sorted(app.state.queues)
+    known = app.state.queue_names()
     consuming = {q for h in hosts for q in consumed_queues(app.state, h)}
     suggestions = [q for q in known if q not in consuming]
 
@@ -120,9 +118,8 @@ def confirm_pool_restart(app, hosts: list[str], then: Callable | None = None,
 
 
 def confirm_shutdown(app, hosts: list[str]) -> None:
-    with app.state.lock:
-        busy = {h: app.state.workers[h].active for h in hosts if h in app.state.workers}
-    running = sum(n for n in busy.values() if isinstance(n, int))
+    views = [app.state.worker_view(h) for h in hosts]
+    running = sum(v.active for v in views if v is not None and isinstance(v.active, int))
     app.push_screen(FormDialog(
         f"Shut down {_named(hosts)}?", [worker_line(app, h) for h in hosts], "Shut down",
         note=f"Warm shutdown: {running} running task(s) finish first. The worker does not "

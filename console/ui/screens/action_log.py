@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 from rich.text import Text
 from textual.app import ComposeResult
 
-from ..format import one_line
+from ...core.views import Topic
+from ..format import literal
 from ..widgets.status_line import STATUS_STYLES
 from ..widgets.vim_table import VimTable
 from .base import ConsoleScreen
@@ -17,7 +18,7 @@ COLUMNS = (("time", 8), ("action", 12), ("targets", 28), ("status", 8), ("outcom
 
 class ActionLogScreen(ConsoleScreen):
     TITLE = "Action log"
-    WATCHES = ("actions",)
+    WATCHES = (Topic.ACTIONS,)
 
     def compose_body(self) -> ComposeResult:
         table = VimTable(id="action-log", cursor_type="row", zebra_stripes=True)
@@ -26,17 +27,16 @@ class ActionLogScreen(ConsoleScreen):
         yield table
 
     def refresh_view(self, now: float) -> None:
-        with self.model.lock:
-            actions = list(self.model.actions)
+        actions = self.model.action_views()
         table = self.query_one(VimTable)
         table.clear()
-        for i, action in enumerate(reversed(actions)):
-            when = datetime.fromtimestamp(action.get("at") or 0, timezone.utc)
-            status = action.get("status", "")
+        for i, action in enumerate(actions):
+            when = datetime.fromtimestamp(action.at or 0, timezone.utc)
+            status = action.status.value
             table.add_row(
-                when.strftime("%H:%M:%S"), action.get("action", ""),
-                one_line(", ".join(action.get("targets") or []), 60),
+                when.strftime("%H:%M:%S"), literal(action.action, 40),
+                literal(", ".join(action.targets), 60),
                 Text(status, style=STATUS_STYLES.get(status, "")),
-                one_line(action.get("summary", ""), 300), key=str(i))
+                literal(action.summary, 300), key=str(i))
         if not actions:
             table.add_row("", "", Text("no actions yet this session", style="dim"), "", "")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from textual.css.query import NoMatches
 
+from ...core.state import ClusterState
+from ...core.views import Topic
 from .frame import FramedScreen
 
 
@@ -12,7 +14,7 @@ class ConsoleScreen(FramedScreen):
     ``WATCHES`` moved; with no ``WATCHES``, every tick (ages keep changing)."""
 
     TITLE = "Console"
-    WATCHES: tuple[str, ...] = ()
+    WATCHES: tuple[Topic, ...] = ()
     filter_text: str = ""
 
     def __init__(self) -> None:
@@ -20,12 +22,12 @@ class ConsoleScreen(FramedScreen):
         self._seen: tuple[int, ...] | None = None
 
     @property
-    def model(self):
-        return self.app.state
+    def model(self) -> ClusterState:
+        return self.app.state  # type: ignore[attr-defined, no-any-return]
 
     def versions(self) -> tuple[int, ...]:
         versions = self.model.versions
-        return tuple(versions[name] for name in self.WATCHES)
+        return tuple(versions.get(topic) for topic in self.WATCHES)
 
     def tick(self, now: float, force: bool = False) -> None:
         current = self.versions()

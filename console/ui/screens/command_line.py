@@ -7,6 +7,8 @@ from textual.binding import Binding
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
+from ..format import literal
+
 # Command words and aliases, to the screen (mode) they open.
 SCREENS = {
     "workers": "workers", "worker": "workers", "w": "workers",
@@ -56,7 +58,7 @@ class CommandLine(ModalScreen[tuple[str, str] | None]):
         try:
             self.dismiss(parse_command(event.value))
         except ValueError as exc:
-            self.query_one("#command-error", Label).update(str(exc))
+            self.query_one("#command-error", Label).update(literal(str(exc)))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import RichLog, Static
 
+from ...core.views import Topic
 from ..format import STATE_STYLES, clock_time, one_line
 from ..widgets.filter_bar import FilterBar
 from .base import ConsoleScreen
@@ -16,7 +20,7 @@ TAIL_LINES = 1000
 
 class EventsScreen(ConsoleScreen):
     TITLE = "Events"
-    WATCHES = ("events",)
+    WATCHES = (Topic.EVENTS,)
     BINDINGS = [
         Binding("slash", "filter", "Filter", key_display="/", id="events.filter",
                 tooltip="Show only event types containing the text (task-failed, worker-)"),
@@ -52,30 +56,27 @@ class EventsScreen(ConsoleScreen):
         self._shown = 0  # model event counter at the last line we wrote
 
     def refresh_view(self, now: float) -> None:
-        model = self.model
-        with model.lock:
-            total = model.counters.events
-            new = min(total - self._shown, len(model.events), TAIL_LINES)
-            entries = list(model.events)[-new:] if new > 0 else []
-        self._shown = total
+        tail = self.model.event_tail(self._shown, TAIL_LINES)
+        self._shown = tail.total
         title = Text(no_wrap=True)
-        title.append(f" {total:,} events received", style="bold")
-        with model.lock:
-            malformed = model.counters.malformed
-        if malformed:
-            title.append(f"  {malformed:,} malformed (skipped)", style="yellow")
+        title.append(f" {tail.total:,} events received", style="bold")
+        if tail.malformed:
+            title.append(f"  {tail.malformed:,} malformed (skipped)", style="yellow")
+        if tail.internal_errors:
+            title.append(f"  {tail.internal_errors:,} internal errors (see the log)",
+                         style="bold red")
         if self.filter_text:
-            title.append(f"  filter: {self.filter_text}", style="bold yellow")
+            title.append(f"  filter: {one_line(self.filter_text)}", style="bold yellow")
         self.query_one("#events-title", Static).update(title)
         log = self.query_one(RichLog)
         wanted = self.filter_text.lower()
-        for entry in entries:
+        for entry in tail.entries:
             if wanted and wanted not in str(entry.get("type", "")).lower():
                 continue
             log.write(_line(entry))
 
 
-def _line(entry: dict) -> Text:
+def _line(entry: Mapping[str, Any]) -> Text:
     kind = one_line(entry.get("type", "?"), 64)  # junk types reach the tail too
     subject = kind.partition("-")[2].upper()
     state = {"SUCCEEDED": "SUCCESS", "FAILED": "FAILURE",

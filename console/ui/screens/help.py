@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label
+
+from ..format import literal
 
 NAVIGATION = (
     ("j k ↑ ↓", "move"), ("g G", "first / last row"), ("PgUp PgDn", "page"),
@@ -30,15 +33,15 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(f"[b]{self.help_title}[/b] — keys")
+            yield Label(Text.assemble(literal(self.help_title, style="bold"), " — keys"))
             table = DataTable(show_cursor=False, zebra_stripes=True)
             table.add_column("key", width=14)
             table.add_column("does", width=52)
             for key, description in self.keys + list(NAVIGATION):
-                table.add_row(key, description)
+                table.add_row(literal(key), literal(description))
             table.styles.height = table.row_count + 1
             yield table
-            yield Label("[dim]escape or ? closes[/dim]")
+            yield Label(Text("escape or ? closes", style="dim"))
 
     def action_close(self) -> None:
         self.dismiss(None)

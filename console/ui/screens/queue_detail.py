@@ -8,9 +8,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Label, Sparkline, Static
 
-from ..format import ago, count, one_line
+from ..format import ago, count, literal
 from .detail import DetailScreen
-from .queues import consumers_of, net_rate
 
 
 class QueueDetailScreen(DetailScreen):
@@ -32,34 +31,30 @@ class QueueDetailScreen(DetailScreen):
         yield Sparkline([], id="queue-history")
 
     def draw(self) -> None:
-        model = self.app.state
-        now = self.app.now()
-        with model.lock:
-            queue = dict(model.queues.get(self.queue_name) or {"name": self.queue_name})
-            history = list(model.queue_history.get(self.queue_name, ()))
-            workers = consumers_of(model, self.queue_name)
+        now = self.app.now()  # type: ignore[attr-defined]
+        queue = self.app.state.queue_view(self.queue_name)  # type: ignore[attr-defined]
+        history = queue.history
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold")
         table.add_column()
-        exists = queue.get("exists")
-        rate = net_rate(history)
+        rate = queue.net_rate
         for label, value in (
             ("queue", self.queue_name),
-            ("messages", "missing on the broker" if exists is False else count(queue.get("messages"))),
-            ("consumers", count(queue.get("consumers"))),
-            ("consumed by", ", ".join(workers) or "no worker (from inspections)"),
-            ("known from", ", ".join(queue.get("sources") or []) or "—"),
+            ("messages", "missing on the broker" if queue.exists is False
+             else count(queue.messages)),
+            ("consumers", count(queue.consumers)),
+            ("consumed by", ", ".join(queue.consumed_by) or "no worker (from inspections)"),
+            ("known from", ", ".join(queue.sources) or "—"),
             ("net change", "—" if rate is None else f"{rate:+.1f} messages/s over 30 s"),
-            ("probed", ago(now - queue["probed_at"]) + " ago" if queue.get("probed_at") else "—"),
-            ("error", queue.get("error") or "—"),
+            ("probed", ago(now - queue.probed_at) + " ago" if queue.probed_at else "—"),
+            ("error", queue.error or "—"),
         ):
-            # Text, not str: a str cell is Rich markup, and a queue name or
-            # broker error holding "[/x]" would raise MarkupError.
-            table.add_row(label, Text(one_line(value)))
+            # Literal: a queue name or broker error holding "[/x]" is data.
+            table.add_row(label, literal(value))
         self.query_one("#queue-info", Static).update(table)
         depths = [m for _, m in history]
         span = ago(now - history[0][0]) if history else "—"
-        self.query_one("#history-label", Label).update(
+        self.query_one("#history-label", Label).update(Text(
             f"depth, last {span}: now {count(depths[-1]) if depths else '—'}, "
-            f"peak {count(max(depths)) if depths else '—'}")
+            f"peak {count(max(depths)) if depths else '—'}"))
         self.query_one(Sparkline).data = depths

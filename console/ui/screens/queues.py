@@ -7,7 +7,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from ..format import ago, count
+from ...core.views import QueueView, Topic
+from ..format import ago, count, literal, one_line
 from ..widgets.confirm import ConfirmDialog
 from ..widgets.filter_bar import FilterBar
 from ..widgets.vim_table import VimTable
@@ -15,43 +16,11 @@ from .base import ConsoleScreen
 
 COLUMNS = (("", 1), ("queue", 22), ("messages", 10), ("consumers", 9),
            ("trend", 12), ("net/s", 7), ("consumed by", 30), ("probed", 6))
-SPARK = "▁▂▃▄▅▆▇█"
-
-
-def trend(history) -> str:
-    values = [m for _, m in list(history)[-12:]]
-    if not values:
-        return ""
-    low, high = min(values), max(values)
-    span = (high - low) or 1
-    return "".join(SPARK[int((v - low) / span * (len(SPARK) - 1))] for v in values)
-
-
-def net_rate(history, seconds: float = 30.0) -> float | None:
-    """Messages per second added (positive) or drained (negative)."""
-    points = list(history)
-    if len(points) < 2:
-        return None
-    end_t, end_m = points[-1]
-    start = next(((t, m) for t, m in points if end_t - t <= seconds), points[0])
-    if end_t - start[0] <= 0:
-        return None
-    return (end_m - start[1]) / (end_t - start[0])
-
-
-def consumers_of(model, name: str) -> list[str]:
-    workers = []
-    for host, kinds in model.inspections.items():
-        entry = kinds.get("active_queues")
-        if entry and isinstance(entry[1], list) and any(
-                isinstance(q, dict) and q.get("name") == name for q in entry[1]):
-            workers.append(host)
-    return sorted(workers)
 
 
 class QueuesScreen(ConsoleScreen):
     TITLE = "Queues"
-    WATCHES = ("queues", "inspect")
+    WATCHES = (Topic.QUEUES, Topic.INSPECT)
     MUTATING = frozenset({"purge", "purge_many"})
     BINDINGS = [
         Binding("p", "purge", "Purge", id="queues.purge",
@@ -85,47 +54,36 @@ class QueuesScreen(ConsoleScreen):
     def table(self) -> DataTable:
         return self.query_one(DataTable)
 
-    def visible_queues(self) -> list[dict]:
-        with self.model.lock:
-            queues = [dict(q) for q in self.model.queues.values()]
+    def visible_queues(self) -> list[QueueView]:
         wanted = self.filter_text.lower()
-        queues = [q for q in queues if wanted in q["name"].lower()]
+        queues = [q for q in self.model.queue_views() if wanted in q.name.lower()]
         if self.by_depth:
-            queues.sort(key=lambda q: (-(q.get("messages") or 0), q["name"]))
-        else:
-            queues.sort(key=lambda q: q["name"])
+            queues.sort(key=lambda q: (-(q.messages or 0), q.name))
         return queues
 
     def refresh_view(self, now: float) -> None:
-        model = self.model
         queues = self.visible_queues()
-        with model.lock:
-            histories = {q["name"]: list(model.queue_history.get(q["name"], ())) for q in queues}
-            consumed = {q["name"]: consumers_of(model, q["name"]) for q in queues}
         table = self.table
         cursor = self._cursor_name()
         table.clear()
         for queue in queues:
-            name = queue["name"]
-            rate = net_rate(histories[name])
-            consumers = queue.get("consumers")
-            if consumers is None and consumed[name]:
-                consumers = len(consumed[name])
-            flag = Text("●", style="bold yellow") if name in self.marks else ""
+            rate = queue.net_rate
+            flag = Text("●", style="bold yellow") if queue.name in self.marks else ""
             table.add_row(
-                flag, name, _messages(queue), _consumers(queue, consumers),
-                trend(histories[name]), "" if rate is None else f"{rate:+.1f}",
-                ", ".join(consumed[name]) or Text("—", style="dim"),
-                ago(now - queue["probed_at"]) if queue.get("probed_at") else "—", key=name)
+                flag, literal(queue.name), _messages(queue), _consumers(queue),
+                queue.trend, "" if rate is None else f"{rate:+.1f}",
+                literal(", ".join(queue.consumed_by)) if queue.consumed_by
+                else Text("—", style="dim"),
+                ago(now - queue.probed_at) if queue.probed_at else "—", key=queue.name)
         if cursor is not None and cursor in table.rows:
             table.move_cursor(row=table.get_row_index(cursor), animate=False)
         self._draw_title(queues)
 
-    def _draw_title(self, queues) -> None:
+    def _draw_title(self, queues: list[QueueView]) -> None:
         line = Text(no_wrap=True, overflow="ellipsis")
         if self.filter_text:
-            line.append(f" filter: {self.filter_text} ", style="bold yellow")
-        total = sum(q.get("messages") or 0 for q in queues)
+            line.append(f" filter: {one_line(self.filter_text)} ", style="bold yellow")
+        total = sum(q.messages or 0 for q in queues)
         line.append(f" {len(queues)} queues, {total:,} messages", style="bold")
         if self.marks:
             line.append(f"  marked: {len(self.marks)}", style="bold")
@@ -168,9 +126,8 @@ class QueuesScreen(ConsoleScreen):
     def action_open(self) -> None:
         name = self._cursor_name()
         if name:
-            from .queue_detail import QueueDetailScreen
-
-            self.app.push_screen(QueueDetailScreen(name))
+            # The app opens detail screens: no screen imports another.
+            self.app.open_queue(name)  # type: ignore[attr-defined]
 
     def action_purge(self) -> None:
         name = self._cursor_name()
@@ -181,9 +138,7 @@ class QueuesScreen(ConsoleScreen):
         if self.marks:
             names = sorted(self.marks)
         else:
-            with self.model.lock:
-                names = sorted(n for n, q in self.model.queues.items()
-                               if q.get("exists") is not False)
+            names = [q.name for q in self.model.queue_views() if q.exists is not False]
         if names:
             self.confirm_purge(names)
 
@@ -192,10 +147,14 @@ class QueuesScreen(ConsoleScreen):
         note = (f"{len(hidden)} of them hidden by the filter: {', '.join(hidden)}"
                 if hidden and self.filter_text else "")
         single = len(names) == 1
-        title = (f"Purge every message in queue {names[0]}?" if single
-                 else f"Purge every message in these {len(names)} queues?")
+        # The queue's name as it is: a title read as markup showed
+        # "evil[b]q[red]x" as "evilqx", and the operator confirmed a name
+        # that is not the queue's.
+        title = (Text.assemble("Purge every message in queue ", literal(names[0]),
+                               "?") if single
+                 else Text(f"Purge every message in these {len(names)} queues?"))
         app = self.app
-        reading = [Text.assemble((f"{n:<28}", "bold"), ("reading count from the broker…", "dim"))
+        reading = [Text.assemble(_name_cell(n), ("reading count from the broker…", "dim"))
                    for n in names]
 
         def fresh_counts() -> list:
@@ -204,12 +163,12 @@ class QueuesScreen(ConsoleScreen):
             for name in names:
                 depth = depths[name]
                 if depth.error:
-                    status = Text(f"error: {depth.error}", style="bold red")
+                    status = literal(f"error: {depth.error}", style="bold red")
                 elif depth.exists is False:
                     status = Text("missing on the broker: will be refused", style="yellow")
                 else:
                     status = Text(f"{depth.messages:,} messages now", style="bold")
-                lines.append(Text.assemble((f"{name:<28}", "bold"), status))
+                lines.append(Text.assemble(_name_cell(name), status))
             return lines
 
         def done(confirmed: bool | None) -> None:
@@ -221,17 +180,22 @@ class QueuesScreen(ConsoleScreen):
             note=note, loader=fresh_counts), done)
 
 
-def _messages(queue: dict):
-    if queue.get("error"):
-        return Text("error", style="bold red")
-    if queue.get("exists") is False:
-        return Text("missing", style="yellow")
-    messages = queue.get("messages")
-    return Text(count(messages), style="bold" if messages else "")
-
-
-def _consumers(queue: dict, consumers) -> Text:
-    text = Text(count(consumers))
-    if queue.get("messages") and not consumers:
-        text = Text(f"{count(consumers)} ⚠", style="bold red")  # waiting, nobody reading
+def _name_cell(name: str) -> Text:
+    text = literal(name, 27, style="bold")
+    text.pad_right(28 - text.cell_len)
     return text
+
+
+def _messages(queue: QueueView) -> Text:
+    if queue.error:
+        return Text("error", style="bold red")
+    if queue.exists is False:
+        return Text("missing", style="yellow")
+    return Text(count(queue.messages), style="bold" if queue.messages else "")
+
+
+def _consumers(queue: QueueView) -> Text:
+    consumers = queue.consumer_count
+    if queue.unattended:
+        return Text(f"{count(consumers)} ⚠", style="bold red")  # waiting, nobody reading
+    return Text(count(consumers))

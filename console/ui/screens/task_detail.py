@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import ast
 from datetime import datetime, timezone
+from typing import Any
 
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.pretty import Pretty
 from rich.syntax import Syntax
 from rich.table import Table
@@ -17,12 +18,11 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from ...core.records import shown_exception
-from ..format import STATE_STYLES, ago, one_line, safe_block
+from ...core.views import TaskView
+from ..format import STATE_STYLES, ago, literal, one_line, safe_block
 from .detail import DetailScreen
 from .task_keys import TASK_BINDINGS, TASK_MUTATING, TaskKeys
 
-TIMELINE = ("sent", "received", "started", "retried", "succeeded", "failed",
-            "revoked", "rejected")
 MAX_CHILDREN_LISTED = 200
 
 
@@ -40,7 +40,7 @@ def pretty(value):
         try:
             return Pretty(ast.literal_eval(value), max_length=50, max_string=500)
         except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
-            return Text(one_line(value, 2000))
+            return literal(value, 2000)
     return Pretty(value, max_length=50, max_string=500)
 
 
@@ -74,13 +74,13 @@ class TaskDetailScreen(TaskKeys, DetailScreen):
             yield OptionList(id="children")
 
     def draw(self) -> None:
-        model = self.app.state
-        task = model.task(self.uuid)
-        now = self.app.now()
+        model = self.app.state  # type: ignore[attr-defined]
+        task = model.task_view(self.uuid)
+        now = self.app.now()  # type: ignore[attr-defined]
         summary = self.query_one("#summary", Static)
         if task is None:
-            summary.update(Text(f"Task {self.uuid} is no longer held (evicted or never seen).",
-                                style="yellow"))
+            summary.update(Text.assemble("Task ", literal(self.uuid), " is no longer held "
+                                         "(evicted or never seen).", style="yellow"))
             return
         summary.update(self._summary(task))
         self.query_one("#timeline", Static).update(self._timeline(task, now))
@@ -90,9 +90,9 @@ class TaskDetailScreen(TaskKeys, DetailScreen):
             Text("result", style="bold"), pretty(task.result)))
         failure = self.query_one("#failure", Static)
         if task.exception or task.traceback:
-            parts = [Text("exception", style="bold red"),
-                     Text(one_line(shown_exception(task.exception, task.traceback), 2000),
-                          style="red")]
+            parts: list[RenderableType] = [
+                Text("exception", style="bold red"),
+                literal(shown_exception(task.exception, task.traceback), 2000, style="red")]
             if task.traceback:
                 parts += [Text("traceback", style="bold red"),
                           Syntax(safe_block(task.traceback), "pytb", theme="ansi_dark",
@@ -103,14 +103,14 @@ class TaskDetailScreen(TaskKeys, DetailScreen):
             failure.display = False
         self._draw_children(model)
 
-    def _summary(self, task) -> Table:
+    def _summary(self, task: TaskView) -> Table:
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold", no_wrap=True)
         table.add_column()
         state = Text(task.state, style=STATE_STYLES.get(task.state, ""))
         if task.worker_lost:
             state.append("  worker lost", style="bold red")
-        rows = [
+        rows: list[tuple[str, object]] = [
             ("name", one_line(task.name, 200)), ("uuid", task.uuid), ("state", state),
             ("worker", task.worker or "—"), ("sent by", task.client or "—"),
             ("queue", task.queue or task.routing_key or "—"),
@@ -118,8 +118,8 @@ class TaskDetailScreen(TaskKeys, DetailScreen):
             ("eta", str(task.eta or "—")), ("expires", str(task.expires or "—")),
             ("runtime", f"{task.runtime:.3f} s" if isinstance(task.runtime, (int, float))
              else "—"),
-            ("parent", (task.parent_id or "—") + ("  (p opens)" if task.parent_id else "")),
-            ("root", (task.root_id or "—")
+            ("parent", f"{task.parent_id or '—'}" + ("  (p opens)" if task.parent_id else "")),
+            ("root", f"{task.root_id or '—'}"
              + ("  (o opens)" if task.root_id and task.root_id != task.uuid else "")),
         ]
         if task.state == "REVOKED":
@@ -128,32 +128,30 @@ class TaskDetailScreen(TaskKeys, DetailScreen):
         for label, value in rows:
             # A str cell would be read as Rich markup: a task name holding
             # "[/b]" raised MarkupError and took the app down.
-            table.add_row(label, value if isinstance(value, Text) else Text(one_line(value)))
+            table.add_row(label, literal(value))
         return table
 
-    def _timeline(self, task, now: float) -> Table:
+    def _timeline(self, task: TaskView, now: float) -> Table:
         table = Table(title="timeline", title_justify="left", title_style="bold",
                       box=None, padding=(0, 2), show_edge=False)
         table.add_column("event")
         table.add_column("at (UTC)")
         table.add_column("since first", justify="right")
         table.add_column("ago", justify="right")
-        stamps = [(name, getattr(task, name)) for name in TIMELINE
-                  if isinstance(getattr(task, name), (int, float))]
-        stamps.sort(key=lambda item: item[1])
+        stamps = task.timeline
         first = stamps[0][1] if stamps else None
         for name, stamp in stamps:
             table.add_row(name, absolute(stamp), f"+{stamp - first:.3f}s", ago(now - stamp))
         return table
 
-    def _draw_children(self, model) -> None:
-        children = model.children_of(self.uuid)[:MAX_CHILDREN_LISTED]
+    def _draw_children(self, model: Any) -> None:
+        children = model.children_views(self.uuid, MAX_CHILDREN_LISTED)
         options = self.query_one("#children", OptionList)
         wanted = [c.uuid for c in children]
         current = [options.get_option_at_index(i).id for i in range(options.option_count)]
         if wanted != current:
             options.clear_options()
-            options.add_options(Option(f"{c.uuid[:8]}  {one_line(c.name, 50)}  {c.state}",
+            options.add_options(Option(literal(f"{c.uuid[:8]}  {one_line(c.name, 50)}  {c.state}"),
                                        id=c.uuid) for c in children)
             if children:
                 options.highlighted = 0
@@ -161,24 +159,27 @@ class TaskDetailScreen(TaskKeys, DetailScreen):
         options.display = bool(children)
 
     # ------------------------------------------------------------- actions
-    def selected_tasks(self) -> tuple[list, int]:
-        task = self.app.state.task(self.uuid)
-        return ([task] if task is not None else []), 0
+    def selected_tasks(self) -> tuple[list[TaskView], int]:
+        return self.app.state.task_views([self.uuid]), 0  # type: ignore[attr-defined]
 
     def _open(self, uuid: str | None) -> None:
         if not uuid or uuid == self.uuid:
             return
-        if self.app.state.task(uuid) is None:
-            self.notify(f"task {uuid[:8]} is not held", severity="warning")
+        if self.app.state.task_view(uuid) is None:  # type: ignore[attr-defined]
+            self.notify(f"task {one_line(uuid, 36)} is not held", severity="warning",
+                        markup=False)
             return
         self.app.push_screen(TaskDetailScreen(uuid))
 
+    def _held(self) -> TaskView | None:
+        return self.app.state.task_view(self.uuid)  # type: ignore[attr-defined, no-any-return]
+
     def action_parent(self) -> None:
-        task = self.app.state.task(self.uuid)
+        task = self._held()
         self._open(task.parent_id if task else None)
 
     def action_root(self) -> None:
-        task = self.app.state.task(self.uuid)
+        task = self._held()
         self._open(task.root_id if task else None)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:

@@ -12,6 +12,7 @@ from textual.widgets import Static
 from ...core.filters import FilterError, TaskFilter
 from ...core.newest import NewestFirst, Reversed
 from ...core.records import STATES, rank
+from ...core.views import TaskView, Topic
 from ..format import STATE_STYLES, clock_time, one_line, short_name
 from ..widgets.filter_bar import FilterBar
 from ..widgets.live_table import Column, LiveTable
@@ -67,7 +68,7 @@ SORTABLE = [c for c in COLUMNS if c.sort_key is not None]
 
 class TasksScreen(TaskKeys, ConsoleScreen):
     TITLE = "Tasks"
-    WATCHES = ("tasks",)
+    WATCHES = (Topic.TASKS,)
     BINDINGS = [
         Binding("slash", "filter", "Filter", key_display="/", id="tasks.filter",
                 tooltip="Filter: text, state:, name:, worker:, queue:, args:, kwargs:, result:"),
@@ -141,9 +142,7 @@ class TasksScreen(TaskKeys, ConsoleScreen):
         return rows
 
     def _draw_counts(self) -> None:
-        model = self.model
-        with model.lock:
-            held = dict(model.held_by_state)
+        held = self.model.held_counts()
         line = Text(no_wrap=True, overflow="ellipsis")
         for state in STATES:
             line.append(f" {state} ", style=STATE_STYLES.get(state, ""))
@@ -157,9 +156,9 @@ class TasksScreen(TaskKeys, ConsoleScreen):
         if self.frozen:
             line.append(" ❄ FROZEN (f follows) ", style="bold reverse cyan")
         if self.filter_error:
-            line.append(f" {self.filter_error} ", style="bold red")
+            line.append(f" {one_line(self.filter_error)} ", style="bold red")
         if self.task_filter.text:
-            line.append(f" filter: {self.task_filter.text} ", style="bold yellow")
+            line.append(f" filter: {one_line(self.task_filter.text)} ", style="bold yellow")
         line.append(f" {len(table.rows):,} tasks", style="bold")
         if self.marks:
             line.append(f"  marked: {len(self.marks)}", style="bold")
@@ -224,18 +223,16 @@ class TasksScreen(TaskKeys, ConsoleScreen):
     def action_open(self) -> None:
         record = self.table.cursor_record
         if record is not None:
-            from .task_detail import TaskDetailScreen
+            # The app opens detail screens: no screen imports another.
+            self.app.open_task(record.uuid)  # type: ignore[attr-defined]
 
-            self.app.push_screen(TaskDetailScreen(record.uuid))
-
-    def selected_tasks(self) -> tuple[list, int]:
-        """The marked tasks still held (or the cursor's), and how many of
-        them the filter hides."""
+    def selected_tasks(self) -> tuple[list[TaskView], int]:
+        """The marked tasks still held (or the cursor's), as copies taken
+        now, and how many of them the filter hides."""
         if not self.marks:
             record = self.table.cursor_record
-            return ([record] if record is not None else []), 0
-        model = self.model
-        held = [t for t in (model.task(uuid) for uuid in sorted(self.marks)) if t is not None]
+            return self.model.task_views([record.uuid] if record is not None else []), 0
+        held = self.model.task_views(sorted(self.marks))
         visible = {t.uuid for t in self.table.rows} if self.task_filter else None
         hidden = sum(1 for t in held if t.uuid not in visible) if visible is not None else 0
         return held, hidden

@@ -3,7 +3,9 @@ inspection say, each piece with how old it is."""
 
 from __future__ import annotations
 
-from rich.console import Group
+from typing import Any
+
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -12,11 +14,9 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from ...core.secrets import mask_url
-from ...core.status import pool_name
-from ...core.workerinfo import parse_registered, queue_names
-from ..format import ago, clock_time, count, one_line, short_name
+from ...core.views import InspectionEntry, WorkerView, parse_registered, pool_view, queue_names
+from ..format import ago, clock_time, count, literal, one_line, short_name, status_text
 from .detail import DetailScreen
-from .workers import worker_status
 from .worker_keys import WORKER_BINDINGS, WORKER_MUTATING, WorkerKeys
 
 MAX_LISTED = 50  # per task list; the heading gives the full count
@@ -24,17 +24,16 @@ SECTIONS = ("summary", "pool", "queues", "totals", "active", "reserved", "schedu
             "revoked", "registered", "conf")
 
 
-def section_title(title: str, entry, now: float) -> Text:
+def section_title(title: str, entry: InspectionEntry | None, now: float) -> Text:
     """``pool · stats 3.0s ago``, or why the data is missing or old."""
     text = Text(title, style="bold")
     if entry is None:
         return text.append("  not inspected yet (ctrl+r asks now)", style="dim")
-    at, reply, error = entry
-    if reply is None:
-        return text.append(f"  {error or 'no reply'}", style="bold red")
-    text.append(f"  {ago(now - at)} ago", style="dim")
-    if error:
-        text.append(f"  last round: {error}", style="yellow")
+    if entry.reply is None:
+        return text.append(f"  {one_line(entry.error or 'no reply', 200)}", style="bold red")
+    text.append(f"  {ago(now - entry.at)} ago", style="dim")
+    if entry.error:
+        text.append(f"  last round: {one_line(entry.error, 200)}", style="yellow")
     return text
 
 
@@ -52,8 +51,8 @@ def _table(*columns: str) -> Table:
     return table
 
 
-def _reply(entry):
-    return entry[1] if entry else None
+def _reply(entry: InspectionEntry | None) -> Any:
+    return entry.reply if entry is not None else None
 
 
 class WorkerDetailScreen(WorkerKeys, DetailScreen):
@@ -79,13 +78,11 @@ class WorkerDetailScreen(WorkerKeys, DetailScreen):
                 yield Static(id=name, classes="section" if name != "summary" else "")
 
     def draw(self) -> None:
-        model, now = self.app.state, self.app.now()
-        with model.lock:
-            worker = model.workers.get(self.hostname)
-            kinds = dict(model.inspections.get(self.hostname, {}))
-            counts = dict(worker.counts) if worker else {}
-        self._show("summary", self._summary(worker, counts, now))
-        self._show("pool", self._pool(worker, kinds.get("stats"), now))
+        now = self.app.now()  # type: ignore[attr-defined]
+        worker = self.app.state.worker_view(self.hostname, now)  # type: ignore[attr-defined]
+        kinds = worker.inspections if worker is not None else {}
+        self._show("summary", self._summary(worker, now))
+        self._show("pool", self._pool(kinds.get("stats"), now))
         self._show("queues", self._queues(kinds.get("active_queues"), now))
         self._show("totals", self._totals(kinds.get("stats"), now))
         for kind in ("active", "reserved", "scheduled"):
@@ -98,57 +95,60 @@ class WorkerDetailScreen(WorkerKeys, DetailScreen):
         self.query_one(f"#{section}", Static).update(renderable)
 
     # ------------------------------------------------------------ sections
-    def _summary(self, worker, counts: dict, now: float):
+    def _summary(self, worker: WorkerView | None, now: float) -> RenderableType:
         if worker is None:
-            return Text(f"Worker {self.hostname} is not known (yet): no heartbeat and no "
-                        "inspection reply.", style="yellow")
+            return Text.assemble("Worker ", literal(self.hostname), " is not known (yet): no "
+                                 "heartbeat and no inspection reply.", style="yellow")
         grid = _grid()
-        status = worker_status(worker, now, long=True)
+        counts = worker.counts
+        status = status_text(worker, now, long=True)
         beat = (f"{ago(now - worker.last_heartbeat)} ago (every {worker.freq:g}s)"
                 if worker.last_heartbeat else "—")
         load = worker.loadavg
-        grid.add_row("worker", Text(self.hostname, style="bold"))
+        grid.add_row("worker", literal(self.hostname, style="bold"))
         grid.add_row("status", status)
-        grid.add_row("heartbeat", beat)
-        grid.add_row("load average", " ".join(f"{x:.2f}" for x in load)
-                     if isinstance(load, (list, tuple)) else "—")
-        grid.add_row("tasks", f"active {count(worker.active)}   processed (worker's "
-                     f"lifetime) {count(worker.processed)}   seen this session: "
-                     f"ok {counts.get('succeeded', 0):,} failed {counts.get('failed', 0):,} "
-                     f"retried {counts.get('retried', 0):,}")
-        software = " ".join(str(p) for p in (worker.sw_ident, worker.sw_ver, worker.sw_sys) if p)
-        grid.add_row("software", software or "—")
-        grid.add_row("known from", ", ".join(sorted(worker.seen_by)) or "—")
+        grid.add_row("heartbeat", Text(beat))
+        grid.add_row("load average", Text(" ".join(f"{x:.2f}" for x in load)
+                                          if load else "—"))
+        grid.add_row("tasks", Text(
+            f"active {count(worker.active)}   processed (worker's "
+            f"lifetime) {count(worker.processed)}   seen this session: "
+            f"ok {counts.get('succeeded', 0):,} failed {counts.get('failed', 0):,} "
+            f"retried {counts.get('retried', 0):,}"))
+        grid.add_row("software", literal(worker.software, empty="—"))
+        grid.add_row("known from", literal(", ".join(worker.seen_by), empty="—"))
         return grid
 
-    def _pool(self, worker, entry, now: float):
+    def _pool(self, entry: InspectionEntry | None, now: float) -> RenderableType:
         stats = _reply(entry)
         title = section_title("Pool and process", entry, now)
         if not isinstance(stats, dict):
             return title
-        pool = stats.get("pool") if isinstance(stats.get("pool"), dict) else {}
+        pool = pool_view(stats)
         grid = _grid()
-        processes = pool.get("processes")
-        grid.add_row("pool", f"{pool_name(pool.get('implementation')) or '—'}, "
-                     f"concurrency {pool.get('max-concurrency', '—')}")
-        grid.add_row("processes", " ".join(str(p) for p in processes)
-                     if isinstance(processes, list) else "—")
+        raw = stats["pool"] if isinstance(stats.get("pool"), dict) else {}
+        grid.add_row("pool", literal(f"{(pool.name if pool else None) or '—'}, "
+                                     f"concurrency {raw.get('max-concurrency', '—')}"))
+        grid.add_row("processes", literal(" ".join(str(p) for p in pool.processes)
+                                          if pool and pool.processes else "—"))
         scaler = stats.get("autoscaler")
         if isinstance(scaler, dict):
-            grid.add_row("autoscale", f"max {scaler.get('max')}  min {scaler.get('min')}  "
-                         f"now {scaler.get('qty')}")
-        grid.add_row("prefetch", count(stats.get("prefetch_count")))
-        grid.add_row("max tasks/child", str(pool.get("max-tasks-per-child", "—")))
-        grid.add_row("main pid", f"{stats.get('pid', '—')}   uptime "
-                     f"{ago(stats['uptime']) if isinstance(stats.get('uptime'), (int, float)) else '—'}")
+            grid.add_row("autoscale", literal(f"max {scaler.get('max')}  min "
+                                              f"{scaler.get('min')}  now {scaler.get('qty')}"))
+        grid.add_row("prefetch", literal(count(stats.get("prefetch_count"))))
+        grid.add_row("max tasks/child", literal(raw.get("max-tasks-per-child", "—")))
+        uptime = stats.get("uptime")
+        grid.add_row("main pid", literal(
+            f"{stats.get('pid', '—')}   uptime "
+            f"{ago(uptime) if isinstance(uptime, (int, float)) else '—'}"))
         broker = stats.get("broker") if isinstance(stats.get("broker"), dict) else {}
         if broker:
-            grid.add_row("broker", f"{broker.get('transport', '?')} "
-                         f"{broker.get('hostname', '?')}:{broker.get('port', '?')} "
-                         f"vhost {broker.get('virtual_host', '?')}")
+            grid.add_row("broker", literal(
+                f"{broker.get('transport', '?')} {broker.get('hostname', '?')}:"
+                f"{broker.get('port', '?')} vhost {broker.get('virtual_host', '?')}"))
         rusage = stats.get("rusage")
         if isinstance(rusage, dict):
-            grid.add_row("rusage", _rusage(rusage))
+            grid.add_row("rusage", literal(_rusage(rusage)))
         return Group(title, grid)
 
     def _queues(self, entry, now: float):
@@ -157,8 +157,8 @@ class WorkerDetailScreen(WorkerKeys, DetailScreen):
         if not isinstance(queues, list):
             return title
         names = [one_line(name, 60) for name in queue_names(queues)]
-        return Group(title, Text(", ".join(names) or "none: this worker takes no tasks",
-                                 style="" if names else "bold red"))
+        return Group(title, literal(", ".join(names), style="" if names else "bold red",
+                                    empty="none: this worker takes no tasks"))
 
     def _totals(self, entry, now: float):
         stats = _reply(entry)
@@ -168,7 +168,7 @@ class WorkerDetailScreen(WorkerKeys, DetailScreen):
             return title
         table = _table("task", "executed")
         for name, n in sorted(total.items(), key=lambda item: (-_int(item[1]), item[0])):
-            table.add_row(short_name(name, 60), count(n))
+            table.add_row(literal(short_name(name, 60)), literal(count(n)))
         return Group(title, table) if total else Group(title, Text("none yet", style="dim"))
 
     def _requests(self, kind: str, entry, now: float):
@@ -186,12 +186,15 @@ class WorkerDetailScreen(WorkerKeys, DetailScreen):
             if not isinstance(item, dict):
                 continue
             request = item.get("request") if isinstance(item.get("request"), dict) else item
+            delivery = request.get("delivery_info")
             when = (clock_time(request.get("time_start")) if kind == "active"
                     else one_line(item.get("eta"), 25) if kind == "scheduled"
-                    else one_line((request.get("delivery_info") or {}).get("routing_key"), 20))
-            table.add_row(one_line(request.get("id"), 36), short_name(request.get("name"), 36),
-                          one_line(request.get("args"), 30), when,
-                          one_line(request.get("worker_pid") or "—", 10))
+                    else one_line(delivery.get("routing_key") if isinstance(delivery, dict)
+                                  else None, 20))
+            table.add_row(literal(request.get("id"), 36),
+                          literal(short_name(request.get("name"), 36)),
+                          literal(request.get("args"), 30), literal(when),
+                          literal(request.get("worker_pid") or "—", 10))
         more = [Text(f"… and {len(requests) - MAX_LISTED} more", style="bold")] \
             if len(requests) > MAX_LISTED else []
         return Group(title, table, *more)
@@ -203,7 +206,7 @@ class WorkerDetailScreen(WorkerKeys, DetailScreen):
         title = section_title(f"Revoked (held by the worker): {len(revoked)}", entry, now)
         shown = ", ".join(one_line(r, 36) for r in revoked[:8])
         more = f" … and {len(revoked) - 8} more" if len(revoked) > 8 else ""
-        return Group(title, Text(shown + more, style="dim")) if revoked else title
+        return Group(title, literal(shown + more, style="dim")) if revoked else title
 
     def _registered(self, entry, now: float):
         registered = _reply(entry)
@@ -212,8 +215,9 @@ class WorkerDetailScreen(WorkerKeys, DetailScreen):
             return title
         table = _table("task", "rate limit", "soft limit", "hard limit")
         for name, limits in (parse_registered(e) for e in registered):
-            table.add_row(short_name(name, 50), limits.get("rate_limit", "—"),
-                          limits.get("soft_time_limit", "—"), limits.get("time_limit", "—"))
+            table.add_row(literal(short_name(name, 50)), literal(limits.get("rate_limit", "—")),
+                          literal(limits.get("soft_time_limit", "—")),
+                          literal(limits.get("time_limit", "—")))
         return Group(title, table)
 
     def _conf(self, entry, now: float):
@@ -225,7 +229,7 @@ class WorkerDetailScreen(WorkerKeys, DetailScreen):
         for key in sorted(conf):
             # Celery censors secrets in its own reply; URLs are masked again
             # in case a setting it does not know holds one.
-            grid.add_row(one_line(key, 40), one_line(mask_url(str(conf[key])), 160))
+            grid.add_row(literal(key, 40), literal(mask_url(str(conf[key])), 160))
         return Group(title, grid)
 
 

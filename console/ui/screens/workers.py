@@ -8,9 +8,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Label, Sparkline
 
-from ...core.status import pool_name
-from ..format import ago, count
-from ..widgets.vim_table import VimTable
+from ..format import ago, count, literal, status_text
+from ..widgets.vim_table import VimTable, plain_cell
 from .base import ConsoleScreen
 from .worker_keys import WORKER_BINDINGS, WORKER_MUTATING, WorkerKeys
 
@@ -56,28 +55,21 @@ class WorkersScreen(WorkerKeys, ConsoleScreen):
                 yield Label("", id="failed-label")
                 yield Sparkline([], id="failed-spark")
 
-    def rows(self, now: float) -> list[tuple[str, tuple]]:
-        model = self.model
-        with model.lock:
-            rows = []
-            for hostname, worker in sorted(model.workers.items()):
-                inspections = model.inspections.get(hostname, {})
-                stats = _reply(inspections.get("stats")) or {}
-                queues = _reply(inspections.get("active_queues")) or []
-                pool = stats.get("pool") or {}
-                status = worker_status(worker, now)
-                counts = worker.counts
-                load = worker.loadavg
-                flag = Text("●", style="bold yellow") if hostname in self.marks else ""
-                rows.append((hostname, (
-                    flag, hostname, status, count(worker.active),
-                    count(worker.processed), count(counts.get("succeeded", 0)),
-                    count(counts.get("failed", 0)), count(counts.get("retried", 0)),
-                    f"{load[0]:.2f}" if isinstance(load, (list, tuple)) and load else "—",
-                    ago(now - worker.last_heartbeat) if worker.last_heartbeat else "—",
-                    _pool(pool),
-                    ", ".join(sorted(q.get("name", "?") for q in queues if isinstance(q, dict))),
-                )))
+    def rows(self, now: float) -> list[tuple[str, tuple[object, ...]]]:
+        rows = []
+        for view in self.model.worker_views(now):
+            counts = view.counts
+            load = view.loadavg
+            flag = Text("●", style="bold yellow") if view.hostname in self.marks else ""
+            rows.append((view.hostname, (
+                flag, literal(view.hostname), status_text(view, now), count(view.active),
+                count(view.processed), count(counts.get("succeeded", 0)),
+                count(counts.get("failed", 0)), count(counts.get("retried", 0)),
+                f"{load[0]:.2f}" if load else "—",
+                ago(now - view.last_heartbeat) if view.last_heartbeat else "—",
+                view.pool.label if view.pool else "—",
+                literal(", ".join(view.queues)),
+            )))
         return rows
 
     def refresh_view(self, now: float) -> None:
@@ -91,7 +83,7 @@ class WorkersScreen(WorkerKeys, ConsoleScreen):
                 table.add_row(*values, key=hostname)
                 continue
             for key, value in zip(keys, values):
-                if table.get_cell(hostname, key) != value:
+                if table.get_cell(hostname, key) != plain_cell(value):
                     table.update_cell(hostname, key, value)
         gone = present - {h for h, _ in rows}
         for hostname in gone:
@@ -103,8 +95,7 @@ class WorkersScreen(WorkerKeys, ConsoleScreen):
         return self.query_one(VimTable).cursor_key
 
     def selected_workers(self) -> list[str]:
-        with self.model.lock:
-            known = set(self.model.workers)
+        known = set(self.model.known_workers())
         marked = sorted(self.marks & known)
         if marked:
             return marked
@@ -126,40 +117,14 @@ class WorkersScreen(WorkerKeys, ConsoleScreen):
     def action_open(self) -> None:
         host = self._cursor_host()
         if host:
-            from .worker_detail import WorkerDetailScreen
-
-            self.app.push_screen(WorkerDetailScreen(host))
+            # The app opens detail screens: no screen imports another.
+            self.app.open_worker(host)  # type: ignore[attr-defined]
 
     def _draw_throughput(self, now: float) -> None:
-        model = self.model
-        with model.lock:
-            ok = model.state_rates["SUCCESS"].history(now, SPARK_SECONDS)
-            failed = model.state_rates["FAILURE"].history(now, SPARK_SECONDS)
+        ok, failed = self.model.throughput(now, SPARK_SECONDS)
         self.query_one("#ok-spark", Sparkline).data = ok
         self.query_one("#failed-spark", Sparkline).data = failed
         self.query_one("#ok-label", Label).update(
             f"succeeded/s, last {SPARK_SECONDS // 60} min: now {ok[-1]}, peak {max(ok)}")
         self.query_one("#failed-label", Label).update(
             f"failed/s, last {SPARK_SECONDS // 60} min: now {failed[-1]}, peak {max(failed)}")
-
-
-def worker_status(worker, now: float, long: bool = False) -> Text:
-    if worker.alive(now):
-        return Text("online", style="bold green")
-    if worker.last_heartbeat is None and worker.offline_since is None:
-        return Text("unknown: seen by inspection only, no heartbeat yet" if long
-                    else "unknown", style="yellow")
-    since = worker.offline_since or worker.heartbeat_expires() or now
-    return Text(f"{'offline for' if long else 'off'} {ago(now - since)}", style="bold red")
-
-
-def _reply(entry):
-    return entry[1] if entry else None
-
-
-def _pool(pool: dict) -> str:
-    name = pool_name(pool.get("implementation"))
-    size = pool.get("max-concurrency")
-    if not name:
-        return "—"
-    return f"{name} ×{size}" if size else name

@@ -8,6 +8,7 @@ the UI thread while the dialog is open.
 
 from __future__ import annotations
 
+import logging
 from typing import Callable
 
 from rich.text import Text
@@ -17,18 +18,21 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from ..format import literal, literal_block
+
+log = logging.getLogger(__name__)
 
 MAX_LISTED = 14
 
 
-def targets_text(targets: list) -> Text:
+def targets_text(targets: list[Text | str]) -> Text:
     """One line per target; a long list ends with "… and N more"."""
     text = Text()
     shown = targets if len(targets) <= MAX_LISTED else targets[: MAX_LISTED - 1]
     for i, target in enumerate(shown):
         if i:
             text.append("\n")
-        text.append_text(target if isinstance(target, Text) else Text(str(target)))
+        text.append_text(literal(target))
     if len(shown) < len(targets):
         text.append(f"\n… and {len(targets) - len(shown)} more", style="bold")
     return text
@@ -48,9 +52,9 @@ class ConfirmDialog(ModalScreen[bool]):
     ConfirmDialog Button { margin: 0 0 0 2; }
     """
 
-    def __init__(self, title: str, targets: list, confirm_label: str, *,
-                 require: str | None = None, note: str = "",
-                 loader: Callable[[], list] | None = None):
+    def __init__(self, title: str | Text, targets: list[Text | str], confirm_label: str, *,
+                 require: str | None = None, note: str | Text = "",
+                 loader: Callable[[], list[Text | str]] | None = None):
         super().__init__()
         self.dialog_title = title
         self.targets = targets
@@ -61,13 +65,14 @@ class ConfirmDialog(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.dialog_title, id="confirm-title")
+            # Titles and notes name queues and workers: literal text.
+            yield Label(literal_block(self.dialog_title), id="confirm-title")
             # No scroll container: it would take focus between Cancel and the
             # box. Long lists end with "… and N more" instead.
             yield Static(targets_text(self.targets), id="confirm-list")
-            yield Static(self.note, id="confirm-note")
+            yield Static(literal_block(self.note), id="confirm-note")
             if self.require is not None:
-                yield Label(Text.assemble("Type ", (self.require, "bold"),
+                yield Label(Text.assemble("Type ", literal(self.require, style="bold"),
                                           " to enable ", (self.confirm_label, "bold"), ":"))
                 yield Input(placeholder="type it here", id="confirm-typed",
                             select_on_focus=False)
@@ -82,14 +87,16 @@ class ConfirmDialog(ModalScreen[bool]):
             self.run_worker(self._load, thread=True, group="confirm", exit_on_error=False)
 
     def _load(self) -> None:
+        assert self.loader is not None
         try:
             targets = self.loader()
         except Exception as exc:  # the dialog stays usable; say what failed
-            targets = self.targets + [Text(f"could not read fresh counts: {exc}",
-                                           style="bold red")]
+            log.exception("reading fresh counts for a confirmation")
+            targets = self.targets + [literal(f"could not read fresh counts: {exc}",
+                                              style="bold red")]
         self.app.call_from_thread(self._show_targets, targets)
 
-    def _show_targets(self, targets: list) -> None:
+    def _show_targets(self, targets: list[Text | str]) -> None:
         self.targets = targets
         self.query_one("#confirm-list", Static).update(targets_text(targets))
 

@@ -10,7 +10,7 @@ frame; the others open on their first field, since they are typed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -22,6 +22,7 @@ from textual.suggester import SuggestFromList
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from ...core.actions import InvalidInput
+from ..format import literal, literal_block
 from .confirm import targets_text
 
 
@@ -40,7 +41,7 @@ class Field:
     suggestions: list[str] | None = None
 
 
-class FormDialog(ModalScreen[dict | None]):
+class FormDialog(ModalScreen["dict[str, Any] | None"]):
     """Dismisses with the validated arguments, or ``None`` on cancel."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -61,10 +62,10 @@ class FormDialog(ModalScreen[dict | None]):
     FormDialog Button { margin: 0 0 0 2; }
     """
 
-    def __init__(self, title: str, targets: list, confirm_label: str, *,
-                 fields: list[Field] | tuple = (), note: str = "",
-                 validate: Callable[[dict], dict] | None = None,
-                 describe: Callable[[dict], list] | None = None,
+    def __init__(self, title: str | Text, targets: list[Text | str], confirm_label: str, *,
+                 fields: list[Field] | tuple[Field, ...] = (), note: str | Text = "",
+                 validate: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+                 describe: Callable[[dict[str, Any]], list[Text | str]] | None = None,
                  destructive: bool = False):
         super().__init__(classes="destructive" if destructive else "")
         self.dialog_title = title
@@ -81,11 +82,13 @@ class FormDialog(ModalScreen[dict | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.dialog_title, id="form-title")
+            # Titles, notes and choices name workers, tasks and queues:
+            # literal text, never markup.
+            yield Label(literal_block(self.dialog_title), id="form-title")
             # No scroll container: it would take focus between the fields and
             # the buttons. Long lists end with "… and N more" instead.
             yield Static(targets_text(self.targets), id="form-list")
-            yield Static(self.note, id="form-note")
+            yield Static(literal_block(self.note), id="form-note")
             for spec in self.fields:
                 with Horizontal(classes="form-row"):
                     if spec.flag:
@@ -94,7 +97,8 @@ class FormDialog(ModalScreen[dict | None]):
                         continue
                     yield Label(spec.label)
                     if spec.choices is not None:
-                        yield Select(spec.choices, value=spec.value or spec.choices[0][1],
+                        yield Select([(literal(shown), value) for shown, value in spec.choices],
+                                     value=spec.value or spec.choices[0][1],
                                      allow_blank=False, id=f"field-{spec.key}",
                                      compact=True)
                     else:
@@ -118,11 +122,11 @@ class FormDialog(ModalScreen[dict | None]):
             # already hold a sensible default.
             self.query_one(f"#field-{(typed or self.fields)[0].key}").focus()
 
-    def values(self) -> dict:
+    def values(self) -> dict[str, Any]:
         out = {}
         for spec in self.fields:
             widget = self.query_one(f"#field-{spec.key}")
-            out[spec.key] = widget.value
+            out[spec.key] = widget.value  # type: ignore[attr-defined]
         return out
 
     def submit(self) -> None:
@@ -130,7 +134,7 @@ class FormDialog(ModalScreen[dict | None]):
             arguments = self.validate(self.values())
         except InvalidInput as exc:
             self.error = str(exc)
-            self.query_one("#form-error", Static).update(Text(f"✗ {exc}"))
+            self.query_one("#form-error", Static).update(literal_block(f"✗ {exc}"))
             return
         self.dismiss(arguments)
 

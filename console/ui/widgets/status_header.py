@@ -10,7 +10,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from ..format import ago
+from ...core.views import HeaderView
+from ..format import ago, literal
 
 
 class StatusHeader(Static):
@@ -23,13 +24,13 @@ class StatusHeader(Static):
     }
     """
 
-    def show(self, *, url: str, connection, now: float, online: int,
-             total: int, tasks_per_s: float, events_on: bool,
+    def show(self, *, url: str, view: HeaderView, now: float, events_on: bool,
              read_only: bool, screen_title: str) -> None:
+        connection, online, total = view.connection, view.online, view.total
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(f" {screen_title} ", style="bold reverse")
         text.append(" ")
-        text.append(url)
+        text.append_text(literal(url))
         text.append(" │ ", style="dim")
         state = connection.state
         if state == "connected":
@@ -48,7 +49,7 @@ class StatusHeader(Static):
         text.append(f"{online}/{total} workers",
                     style="bold" if online else "yellow")
         text.append(" │ ", style="dim")
-        text.append(f"{tasks_per_s:.1f} tasks/s")
+        text.append(f"{view.tasks_per_s:.1f} tasks/s")
         if read_only:
             text.append(" │ ", style="dim")
             text.append("🔒 read-only", style="bold yellow")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from ...core.views import HeaderView
 from ..format import ago, one_line
 
 STATUS_STYLES = {"ok": "green", "partial": "yellow", "error": "bold red",
@@ -23,15 +24,15 @@ class StatusLine(Static):
     StatusLine { height: 1; padding: 0 1; background: $boost; }
     """
 
-    def show(self, *, connection, last_action: dict | None, now: float) -> None:
+    def show(self, *, view: HeaderView, now: float) -> None:
         line = Text(no_wrap=True, overflow="ellipsis")
+        connection, last_action = view.connection, view.last_action
         if connection.state in ("reconnecting", "connecting") and connection.error:
             line.append("broker unreachable: ", style="bold red")
             line.append(one_line(connection.error, 300))
             line.append(f"  (retrying, down {ago(now - connection.since)})", style="dim")
-        elif last_action and now - last_action.get("at", 0) < OUTCOME_SECONDS:
-            status = last_action.get("status", "ok")
-            line.append(f"{last_action.get('action', 'action')}: ", style="bold")
-            line.append(one_line(last_action.get("summary", ""), 300),
-                        style=STATUS_STYLES.get(status, ""))
+        elif last_action is not None and now - last_action.at < OUTCOME_SECONDS:
+            line.append(f"{one_line(last_action.action, 40)}: ", style="bold")
+            line.append(one_line(last_action.summary, 300),
+                        style=STATUS_STYLES.get(last_action.status.value, ""))
         self.update(line)

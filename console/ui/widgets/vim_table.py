@@ -3,19 +3,21 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
+from typing import Any
+
 from textual.binding import Binding
 from textual.widgets import DataTable
+from textual.widgets.data_table import CellDoesNotExist
 
-from ..format import one_line
+from ..format import literal
 
 
-def _plain(cell):
+def plain_cell(cell: Any) -> Any:
     """DataTable reads a str cell as Rich markup: a hostname or queue name
     holding "[/x]" raised MarkupError and took the whole app down, and a
-    control character would reach the terminal. Still a str, so a screen
-    comparing get_cell() with its value sees no change for plain text."""
-    return escape(one_line(cell)) if isinstance(cell, str) else cell
+    control character would reach the terminal. Every str cell becomes
+    literal text; compare a new value with ``get_cell`` through this too."""
+    return literal(cell) if isinstance(cell, str) else cell
 
 
 class VimTable(DataTable):
@@ -33,11 +35,11 @@ class VimTable(DataTable):
             return None
         try:
             return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        except Exception:  # the cursor is between rows while they change
+        except CellDoesNotExist:  # the cursor is between rows while they change
             return None
 
-    def add_row(self, *cells, **kwargs):
-        return super().add_row(*map(_plain, cells), **kwargs)
+    def add_row(self, *cells: Any, **kwargs: Any) -> Any:
+        return super().add_row(*map(plain_cell, cells), **kwargs)
 
-    def update_cell(self, row_key, column_key, value, **kwargs):
-        return super().update_cell(row_key, column_key, _plain(value), **kwargs)
+    def update_cell(self, row_key: Any, column_key: Any, value: Any, **kwargs: Any) -> None:
+        super().update_cell(row_key, column_key, plain_cell(value), **kwargs)
