@@ -39,7 +39,8 @@ def verdict(values: list[float], limit: float) -> str:
 def spread(values: list[float], fmt: str) -> str:
     if not values:
         return "—"
-    return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}–{fmt.format(max(values))})"
+    low, high = fmt.format(min(values)), fmt.format(max(values))
+    return f"{fmt.format(statistics.median(values))} ({low}–{high})"
 
 
 def main() -> None:
@@ -116,7 +117,8 @@ def main() -> None:
             ours = [r["limit_s"] * 1000 for r in rounds]
             fixed = [r["fixed_s"] * 1000 for r in rounds]
             rows.append((f"inspection round, 2 workers (ms): {kind}", spread(ours, "{:,.0f}"),
-                         f"fixed-timeout round (Flower, celery inspect): {spread(fixed, '{:,.0f}')}"))
+                         "fixed-timeout round (Flower, celery inspect): "
+                         f"{spread(fixed, '{:,.0f}')}"))
 
     if not args.no_brokers and "e2e" in only:
         for kind in ("rabbitmq", "redis"):

@@ -13,6 +13,7 @@ import click
 from . import __version__
 from .core.connection import EX_SOFTWARE, ConsoleError, Target, load_app
 from .core.secrets import scrub
+from .text import one_line, safe_block
 
 
 @dataclass
@@ -27,6 +28,7 @@ class Options:
     queues: tuple[str, ...] = ()
     demo: bool = False
     audit_log: str | None = None
+    log_file: str | None = None
 
 
 class _Seconds(click.FloatRange):
@@ -41,7 +43,7 @@ class _Seconds(click.FloatRange):
 
 
 def _split_queues(ctx, param, value) -> tuple[str, ...]:
-    names = []
+    names: list[str] = []
     for item in value or ():
         names.extend(q.strip() for q in item.split(",") if q.strip())
     return tuple(dict.fromkeys(names))
@@ -76,10 +78,13 @@ def _split_queues(ctx, param, value) -> tuple[str, ...]:
 @click.option("--audit-log", metavar="PATH", type=click.Path(dir_okay=False),
               help="Audit file, one JSON line per action "
                    "(default: ~/.local/state/celery-console/audit.jsonl).")
+@click.option("--log-file", metavar="PATH", type=click.Path(dir_okay=False),
+              help="The console's own log: internal errors with tracebacks "
+                   "(default: ~/.local/state/celery-console/console.log).")
 @click.version_option(__version__, "-V", "--version", prog_name="celery-console")
 @click.pass_context
 def cli(ctx, app_name, broker, demo, read_only, max_tasks, enable_events,
-        inspect_interval, probe_interval, queues, audit_log):
+        inspect_interval, probe_interval, queues, audit_log, log_file):
     """An operator console for Celery: live workers, tasks and queues, with
     remote control and purge behind confirmations."""
     celery_app = getattr(ctx.obj, "app", None)  # set by `celery -A proj`
@@ -87,6 +92,7 @@ def cli(ctx, app_name, broker, demo, read_only, max_tasks, enable_events,
     ctx.meta["console.queues"] = queues
     ctx.meta["console.read_only"] = read_only
     ctx.meta["console.audit_log"] = audit_log
+    ctx.meta["console.log_file"] = log_file
     if ctx.invoked_subcommand is not None:
         if demo:
             raise click.UsageError("--demo starts the console; it does not combine with a command.")
@@ -94,7 +100,7 @@ def cli(ctx, app_name, broker, demo, read_only, max_tasks, enable_events,
     options = Options(read_only=read_only, max_tasks=max_tasks,
                       enable_events=enable_events, inspect_interval=inspect_interval,
                       probe_interval=probe_interval, queues=queues, demo=demo,
-                      audit_log=audit_log)
+                      audit_log=audit_log, log_file=log_file)
     if demo:
         from .demo import DemoCluster
         with DemoCluster() as cluster:
@@ -107,12 +113,25 @@ def _target(ctx) -> Target:
     app_name, broker, celery_app = ctx.find_root().meta["console.connect"]
     if app_name:
         celery_app = None  # an explicit -A wins over the plugin's app
-    return load_app(app_name, broker, app=celery_app)
+    target = load_app(app_name, broker, app=celery_app)
+    _setup_logging(ctx.find_root().meta.get("console.log_file"), target)
+    return target
+
+
+def _setup_logging(path: str | None, target: Target) -> None:
+    from .core.logs import setup_logging
+
+    try:
+        setup_logging(path, target.broker_url)
+    except OSError as exc:
+        raise ConsoleError(f"cannot write the log file {path or '(default)'}: "
+                           f"{exc.strerror or exc}", EX_SOFTWARE) from None
 
 
 def _run_tui(target: Target, options: Options) -> None:
     from .ui.app import ConsoleApp  # Textual loads only for the TUI
 
+    _setup_logging(options.log_file, target)
     ConsoleApp(target, options).run()
 
 
@@ -187,10 +206,11 @@ def purge(ctx, queues, yes):
         click.confirm(f"Purge {len(names)} queue(s) listed above?", abort=True)
     outcome = actions.purge(names)
     for name, result in outcome.results.items():
-        if "purged" in result:
-            click.echo(f"{name}: purged {result['purged']:,}")
+        if result.ok:
+            click.echo(f"{name}: purged {result.count or 0:,}")
         else:
-            click.echo(f"{name}: FAILED: {next(iter(result.values()))}", err=True)
+            click.echo(f"{name}: FAILED ({result.kind.value}): {one_line(result.text)}",
+                       err=True)
     if outcome.status != "ok":
         raise ConsoleError(outcome.summary, 1)
 
@@ -200,7 +220,7 @@ def main(argv=None) -> None:
     try:
         cli.main(args=argv, prog_name="console", standalone_mode=False)
     except ConsoleError as exc:
-        click.echo(f"console: {exc.message}", err=True)
+        click.echo(f"console: {safe_block(exc.message)}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         sys.exit(130)
@@ -214,7 +234,7 @@ def main(argv=None) -> None:
             raise
         broker = os.environ.get("CELERY_BROKER_URL", "")
         click.echo(f"console: unexpected error: {type(exc).__name__}: "
-                   f"{scrub(exc, broker)} (set CONSOLE_DEBUG=1 for a traceback)",
+                   f"{one_line(scrub(exc, broker))} (set CONSOLE_DEBUG=1 for a traceback)",
                    err=True)
         sys.exit(EX_SOFTWARE)
     else:
@@ -229,7 +249,7 @@ class _CeleryPlugin(click.Group):
         try:
             return super().invoke(ctx)
         except ConsoleError as exc:
-            click.echo(f"console: {exc.message}", err=True)
+            click.echo(f"console: {safe_block(exc.message)}", err=True)
             ctx.exit(exc.exit_code)
 
 

@@ -18,6 +18,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from types import FrameType
+from typing import IO, Any
 
 from .core.connection import Target
 
@@ -51,13 +54,14 @@ class DemoCluster:
         self.root = root
         self._own_root = root is None
         self.processes: dict[str, subprocess.Popen] = {}
-        self._logs = []
-        self._previous_handlers: dict[int, object] = {}
+        self._logs: list[IO[bytes]] = []
+        self._previous_handlers: dict[
+            int, Callable[[int, FrameType | None], Any] | int | signal.Handlers | None] = {}
         self._closed = False
         self._closing = False
 
     # ------------------------------------------------------------ lifecycle
-    def __enter__(self) -> "DemoCluster":
+    def __enter__(self) -> DemoCluster:
         self.start()
         return self
 
@@ -104,6 +108,7 @@ class DemoCluster:
         }
 
     def _spawn(self, name: str, argv: list[str], env: dict) -> None:
+        assert self.root is not None  # start() made it, or it was given
         log = open(os.path.join(self.root, f"{name.split('@')[0]}.log"), "ab")
         self._logs.append(log)
         # Output goes to files: nothing a worker prints reaches the screen.
@@ -157,10 +162,7 @@ class DemoCluster:
             for signum, handler in self._previous_handlers.items():
                 signal.signal(signum, handler)
             self._previous_handlers.clear()
-        try:
-            atexit.unregister(self.close)
-        except Exception:
-            pass
+        atexit.unregister(self.close)
 
     def _on_signal(self, signum, frame):
         # Unwinds through the `with` block (and Textual's run loop), so

@@ -117,7 +117,7 @@ def _sample_inspections(state: ClusterState) -> None:
         "revoked", "conf")}
     running = [t for t in state.tasks_newest_first() if t.state == "STARTED"]
     queued = [t for t in state.tasks_newest_first() if t.state == "RECEIVED"]
-    for i, (host, names, concurrency, load) in enumerate(WORKERS[:2]):
+    for i, (host, names, concurrency, _load) in enumerate(WORKERS[:2]):
         mine = [t for t in running if t.worker == host]
         processes = list(range(5100 + 10 * i, 5100 + 10 * i + concurrency))
         replies["stats"][host] = {

@@ -9,6 +9,7 @@ CI=true it fails.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -188,7 +189,8 @@ def running_worker(broker: BrokerEnv, log_dir: Path, queues: str = "default,emai
                    extra_args: tuple[str, ...] = ()):
     """A real `celery worker` of the companion app; yields its hostname."""
     hostname = f"{name}-{uuid.uuid4().hex[:6]}@test"
-    log_path = log_dir / f"{hostname.split('@')[0]}.log"
+    # The hostname may hold anything a test needs ("w[/b]"): not the file name.
+    log_path = log_dir / (re.sub(r"[^\w.-]", "_", hostname.split("@")[0]) + ".log")
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "console.companion", "worker",

@@ -97,6 +97,6 @@ async def test_pool_grow_from_the_worker_detail_screen(real_broker, tmp_path):
                 a.action == "pool_grow" for a in state.actions), 15)
             outcome = [a for a in state.actions if a.action == "pool_grow"][-1]
             assert outcome.status == "ok", outcome
-            assert outcome["arguments"] == {"n": 2}
+            assert outcome.arguments == {"n": 2}
             await pilot.press("q")
         assert wait_until(lambda: processes() == 3, 15)

@@ -13,9 +13,9 @@ from textual.widgets import Checkbox, Input, Select, Static
 
 from console.sample import sample_app
 from console.ui.commands import palette_entries
-from console.ui.screens.task_keys import TASK_BINDINGS
+from console.ui.keys.tasks import TASK_BINDINGS
 from console.ui.screens.worker_detail import WorkerDetailScreen
-from console.ui.screens.worker_keys import WORKER_BINDINGS
+from console.ui.keys.workers import WORKER_BINDINGS
 from console.ui.widgets.form import FormDialog
 
 SIZE = (120, 36)

@@ -711,3 +711,15 @@ def test_reliability_table_names_real_tests():
         for name in re.findall(r"^(?:async )?def (test_\w+)\(", (root / path).read_text(), re.M):
             if name != "test_reliability_table_names_real_tests":
                 assert (path, name) in named, f"{path}::{name} is missing from the table"
+
+
+def test_backoff_stays_capped_through_a_long_outage():
+    """Hours of failed reconnects: the delay stays within the cap (2**attempt
+    once overflowed and killed the capture thread)."""
+    import random
+
+    from console.core.capture import BACKOFF_CAP, backoff_delay
+
+    rng = random.Random(7)
+    for attempt in (0, 3, 10, 1_023, 1_024, 100_000):
+        assert 0 < backoff_delay(attempt, rng) <= BACKOFF_CAP

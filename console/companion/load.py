@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 import time
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from kombu.exceptions import OperationalError
 
@@ -31,43 +31,47 @@ class Pick(NamedTuple):
     countdown: float | None = None
 
 
-def _numbers(rng):
+# A task's (args, kwargs).
+Arguments = tuple[tuple[Any, ...], dict[str, Any]]
+
+
+def _numbers(rng: random.Random) -> Arguments:
     return (rng.randrange(100), rng.randrange(100)), {}
 
 
-def _email(rng):
+def _email(rng: random.Random) -> Arguments:
     user = rng.choice(("ana", "bo", "chen", "dara", "eli", "fay", "gus"))
     subject = rng.choice(("Welcome", "Receipt", "Password reset", "Digest"))
     return (f"{user}{rng.randrange(1000)}@example.com",
             f"{subject} #{rng.randrange(10**6)}"), {}
 
 
-def _report(rng):
+def _report(rng: random.Random) -> Arguments:
     return (f"rpt-{rng.randrange(10**5):05d}",), {"pages": rng.randint(1, 20)}
 
 
-def _crunch(rng):
+def _crunch(rng: random.Random) -> Arguments:
     return (rng.randrange(2_000, 50_000),), {}
 
 
-def _flaky(rng):
+def _flaky(rng: random.Random) -> Arguments:
     # 4 exceeds max_retries=3, so some flaky tasks end in FAILURE.
     return (rng.randrange(1000),), {"fail_times": rng.choice((1, 1, 2, 4))}
 
 
-def _one_int(rng):
+def _one_int(rng: random.Random) -> Arguments:
     return (rng.randrange(1000),), {}
 
 
-def _slow(rng):
+def _slow(rng: random.Random) -> Arguments:
     return (round(rng.uniform(1, 3), 1),), {}
 
 
-def _nothing(rng):
+def _nothing(rng: random.Random) -> Arguments:
     return (), {}
 
 
-def _later(rng):
+def _later(rng: random.Random) -> float:
     return round(rng.uniform(2, 6), 1)
 
 
@@ -161,7 +165,7 @@ def _positive(value: str) -> float:
     try:
         number = float(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {value!r}")
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
     if not number > 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
     return number
@@ -172,7 +176,7 @@ def _non_negative(kind):
         try:
             number = kind(value)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {value!r}")
+            raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
         if number < 0:
             raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
         return number

@@ -37,7 +37,7 @@ class InvalidInput(ValueError):
 
 
 # ----------------------------------------------------------------- validation
-def valid_rate(text) -> str | None:
+def valid_rate(text: object) -> str | None:
     """``10/s``, ``100/m``, ``5/h``, ``3`` (per second); empty removes it."""
     text = "" if text is None else str(text).strip()
     if not text:
@@ -48,7 +48,7 @@ def valid_rate(text) -> str | None:
     return text.replace(" ", "")
 
 
-def valid_signal(text) -> str:
+def valid_signal(text: object) -> str:
     name = str(text or "").strip().upper()
     if name.isdigit():
         try:
@@ -63,7 +63,7 @@ def valid_signal(text) -> str:
     return name
 
 
-def valid_seconds(text, what: str, allow_empty: bool = True) -> float | None:
+def valid_seconds(text: object, what: str, allow_empty: bool = True) -> float | None:
     text = "" if text is None else str(text).strip()
     if not text:
         if allow_empty:
@@ -78,7 +78,7 @@ def valid_seconds(text, what: str, allow_empty: bool = True) -> float | None:
     return value
 
 
-def valid_time_limits(soft, hard) -> tuple[float | None, float | None]:
+def valid_time_limits(soft: object, hard: object) -> tuple[float | None, float | None]:
     soft_s = valid_seconds(soft, "soft limit")
     hard_s = valid_seconds(hard, "hard limit")
     if soft_s is None and hard_s is None:
@@ -88,7 +88,7 @@ def valid_time_limits(soft, hard) -> tuple[float | None, float | None]:
     return soft_s, hard_s
 
 
-def valid_count(text, what: str = "count", minimum: int = 1) -> int:
+def valid_count(text: object, what: str = "count", minimum: int = 1) -> int:
     try:
         value = int(str(text).strip())
     except ValueError:
@@ -100,7 +100,7 @@ def valid_count(text, what: str = "count", minimum: int = 1) -> int:
     return value
 
 
-def valid_autoscale(max_concurrency, min_concurrency) -> tuple[int, int]:
+def valid_autoscale(max_concurrency: object, min_concurrency: object) -> tuple[int, int]:
     high = valid_count(max_concurrency, "max")
     low = valid_count(min_concurrency, "min", minimum=0)
     if low > high:
@@ -108,7 +108,7 @@ def valid_autoscale(max_concurrency, min_concurrency) -> tuple[int, int]:
     return high, low
 
 
-def valid_queue(text) -> str:
+def valid_queue(text: object) -> str:
     name = str(text or "").strip()
     if not _QUEUE.match(name):
         if not name:
@@ -119,7 +119,7 @@ def valid_queue(text) -> str:
     return name
 
 
-def valid_task_name(text) -> str:
+def valid_task_name(text: object) -> str:
     name = str(text or "").strip()
     if not name or len(name) > 512 or any(c.isspace() for c in name):
         raise InvalidInput("a task name is required, without spaces")
@@ -200,7 +200,9 @@ class Actions:
         self.timeout = timeout
 
     # ------------------------------------------------------------ plumbing
-    def _begin(self, action: str, targets: Iterable[str], arguments: dict[str, Any]) -> Outcome:
+    def _begin(self, action: str, targets: Iterable[str], arguments: dict[str, Any],
+               workers: list[str] | None = None) -> Outcome:
+        """Refuse (read-only, or no worker to send to), or audit the attempt."""
         outcome = Outcome(action, list(targets), arguments, at=time.time())
         if self.read_only:
             self.audit.refused(action, outcome.targets, arguments, self.target.masked_url,
@@ -208,6 +210,9 @@ class Actions:
             outcome.status, outcome.summary = OutcomeStatus.REFUSED, "refused: read-only"
             self.state.record_action(outcome.view())
             raise ReadOnlyError(action)
+        if workers is not None and not workers:
+            raise InvalidInput("no worker online to send it to: nothing sent "
+                               "(ctrl+r looks for workers)")
         outcome.audit_id = self.audit.attempt(action, outcome.targets, arguments,
                                               self.target.masked_url)
         return outcome
@@ -231,9 +236,10 @@ class Actions:
         return outcome
 
     def _workers(self, destination: Iterable[str] | None) -> list[str]:
-        if destination:
-            return list(destination)
-        return self.state.workers_online()
+        """The workers an action goes to: the ones named, or every online
+        worker. Never "whoever is out there": with none known, nothing is
+        sent (the dialog said nobody would act on it)."""
+        return list(destination) if destination else self.state.workers_online()
 
     def _broadcast(self, outcome: Outcome, command: str, expected: list[str],
                    **arguments: Any) -> None:
@@ -249,7 +255,7 @@ class Actions:
                 # Connect before sending: a broker we cannot reach means the
                 # command never left (not sent), not an unknown outcome.
                 conn.ensure_connection(max_retries=1, timeout=self.timeout)
-                conn.default_channel  # Redis connects lazily
+                conn.default_channel  # noqa: B018 -- Redis connects lazily
                 sent = True
                 # Replies are kept as they arrive (callback), so a connection
                 # lost while waiting keeps the ones that came.
@@ -260,7 +266,7 @@ class Actions:
         except Exception as exc:
             text = self.target.scrub(f"{type(exc).__name__}: {exc}")
             self._sort_replies(outcome, replies, expected)
-            for worker in expected or ["(all workers)"]:
+            for worker in expected:
                 outcome.results.setdefault(worker, TargetResult(
                     ResultKind.UNKNOWN if sent else ResultKind.NOT_SENT, text))
             return
@@ -271,14 +277,13 @@ class Actions:
 
     @staticmethod
     def _sort_replies(outcome: Outcome, replies: list[Any], expected: list[str]) -> None:
-        """Keep the replies of the workers asked; with nobody named (no
-        worker known), every reply is an answer."""
+        """Keep the replies of the workers asked, and only those."""
         asked = set(expected)
         for reply in replies:
             if not isinstance(reply, dict):
                 continue
             for worker, body in reply.items():
-                if not isinstance(worker, str) or (asked and worker not in asked):
+                if not isinstance(worker, str) or worker not in asked:
                     continue
                 if isinstance(body, dict) and "error" in body:
                     outcome.results[worker] = TargetResult(ResultKind.ERROR, str(body["error"]))
@@ -291,7 +296,7 @@ class Actions:
                  destination: Iterable[str] | None, arguments: dict[str, Any],
                  note: str = "") -> Outcome:
         expected = self._workers(destination)
-        outcome = self._begin(action, expected, arguments)
+        outcome = self._begin(action, expected, arguments, workers=expected)
         self._broadcast(outcome, command, expected, **arguments)
         return self._finish(outcome, verb, note, timeout=self.timeout)
 
@@ -307,7 +312,8 @@ class Actions:
         if terminate:
             arguments["signal"] = valid_signal(signal)
         expected = self._workers(None)
-        outcome = self._begin("terminate" if terminate else "revoke", ids, arguments)
+        outcome = self._begin("terminate" if terminate else "revoke", ids, arguments,
+                              workers=expected)
         self._broadcast(outcome, "revoke", expected, **arguments)
         return self._finish(outcome, "terminated" if terminate else "revoked",
                             timeout=self.timeout)

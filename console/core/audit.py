@@ -14,7 +14,9 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from .secrets import scrub
 
@@ -34,7 +36,7 @@ def _user() -> str:
 
 
 class AuditLog:
-    def __init__(self, path: str | os.PathLike | None = None,
+    def __init__(self, path: str | os.PathLike[str] | None = None,
                  broker_url: str | None = None):
         self.path = Path(path) if path else default_audit_path()
         self.broker_url = broker_url
@@ -42,7 +44,7 @@ class AuditLog:
         self.user = _user()
         self.host = socket.gethostname()
 
-    def _write(self, record: dict) -> None:
+    def _write(self, record: dict[str, Any]) -> None:
         line = json.dumps(record, default=str, ensure_ascii=False)
         line = scrub(line, self.broker_url) + "\n"
         with self._lock:
@@ -55,7 +57,8 @@ class AuditLog:
             finally:
                 os.close(fd)
 
-    def attempt(self, action: str, targets, arguments: dict, broker: str) -> str:
+    def attempt(self, action: str, targets: Iterable[str], arguments: dict[str, Any],
+                broker: str) -> str:
         """Record an action about to be sent; returns its id."""
         action_id = uuid.uuid4().hex[:12]
         self._write({"id": action_id, "phase": "attempt", "time": time.time(),
@@ -63,13 +66,14 @@ class AuditLog:
                      "action": action, "targets": list(targets), "arguments": arguments})
         return action_id
 
-    def outcome(self, action_id: str, action: str, status: str, summary: str,
-                per_target: dict) -> None:
+    def outcome(self, action_id: str | None, action: str, status: str, summary: str,
+                per_target: dict[str, Any]) -> None:
         self._write({"id": action_id, "phase": "outcome", "time": time.time(),
                      "user": self.user, "host": self.host, "action": action,
                      "status": status, "summary": summary, "outcome": per_target})
 
-    def refused(self, action: str, targets, arguments: dict, broker: str,
+    def refused(self, action: str, targets: Iterable[str], arguments: dict[str, Any],
+                broker: str,
                 reason: str) -> None:
         self._write({"id": uuid.uuid4().hex[:12], "phase": "refused", "time": time.time(),
                      "user": self.user, "host": self.host, "broker": broker,

@@ -13,10 +13,12 @@ import json
 import logging
 import os
 from collections.abc import Iterable
-from typing import Any
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from celery import Celery
 
 from .connection import Target
 from .state import ClusterState
@@ -40,7 +42,7 @@ class QueueDepth:
     probed_at: float = 0.0
     sources: list[str] = field(default_factory=list)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "messages": self.messages,
                 "consumers": self.consumers, "exists": self.exists,
                 "error": self.error, "sources": self.sources,
@@ -52,12 +54,12 @@ def is_internal(name: str) -> bool:
             or name.endswith(_INTERNAL_SUFFIXES) or "pidbox" in name)
 
 
-def discover_queues(app, state: ClusterState | None = None,
+def discover_queues(app: Celery, state: ClusterState | None = None,
                     extra: tuple[str, ...] = ()) -> dict[str, list[str]]:
     """Every task queue we know of, with where we learned of it."""
     found: dict[str, list[str]] = {}
 
-    def add(name, source):
+    def add(name: object, source: str) -> None:
         if isinstance(name, str) and name and not is_internal(name):
             found.setdefault(name, [])
             if source not in found[name]:
@@ -86,7 +88,7 @@ class QueueProbe:
         self._bindings_cache: tuple[float, set[str]] | None = None
         self._fresh = False
 
-    def probe(self, names) -> dict[str, QueueDepth]:
+    def probe(self, names: Iterable[str]) -> dict[str, QueueDepth]:
         names = list(names)
         now = time.time()
         try:
@@ -172,7 +174,7 @@ class QueueProbe:
         finally:
             _close(channel)
 
-    def _probe_with(self, conn, names) -> dict[str, QueueDepth]:
+    def _probe_with(self, conn: Any, names: list[str]) -> dict[str, QueueDepth]:
         kind = conn.transport.driver_type
         if kind == "amqp":
             return self._amqp(conn, names)
@@ -183,8 +185,8 @@ class QueueProbe:
         return self._generic(conn, names)
 
     # ---------------------------------------------------------------- AMQP
-    def _amqp(self, conn, names) -> dict[str, QueueDepth]:
-        depths = {}
+    def _amqp(self, conn: Any, names: list[str]) -> dict[str, QueueDepth]:
+        depths: dict[str, QueueDepth] = {}
         channel = conn.channel()
         try:
             for name in names:
@@ -204,7 +206,7 @@ class QueueProbe:
         return depths
 
     # --------------------------------------------------------------- Redis
-    def _redis(self, conn, names) -> dict[str, QueueDepth]:
+    def _redis(self, conn: Any, names: list[str]) -> dict[str, QueueDepth]:
         channel = conn.default_channel
         client = channel.client
         bound = self._redis_bindings(channel, fresh=self._fresh)
@@ -217,7 +219,7 @@ class QueueProbe:
                 for key in keys:
                     pipe.llen(key)
             counts = iter(pipe.execute())
-        depths = {}
+        depths: dict[str, QueueDepth] = {}
         for name, keys in keys_by_queue.items():
             messages = sum(next(counts) for _ in keys)
             # An emptied Redis list no longer exists: bindings say whether
@@ -227,7 +229,7 @@ class QueueProbe:
                 name, messages if exists else None, None, exists)
         return depths
 
-    def _redis_bindings(self, channel, fresh: bool = False) -> set[str]:
+    def _redis_bindings(self, channel: Any, fresh: bool = False) -> set[str]:
         """Queues named in kombu's binding sets. SCAN walks the whole
         keyspace, so on a big production db the result is reused for
         BINDINGS_TTL seconds (purge asks for a fresh one)."""
@@ -239,11 +241,11 @@ class QueueProbe:
         return queues
 
     @staticmethod
-    def _scan_redis_bindings(channel) -> set[str]:
+    def _scan_redis_bindings(channel: Any) -> set[str]:
         client = channel.client
         prefix = channel.keyprefix_queue % ""
         global_prefix = getattr(channel, "global_keyprefix", "") or ""
-        queues = set()
+        queues: set[str] = set()
         for key in client.scan_iter(match=f"{global_prefix}{prefix}*", count=500):
             if isinstance(key, bytes):
                 key = key.decode()
@@ -255,7 +257,7 @@ class QueueProbe:
         return queues
 
     # ---------------------------------------------------------- filesystem
-    def _filesystem(self, conn, names) -> dict[str, QueueDepth]:
+    def _filesystem(self, conn: Any, names: list[str]) -> dict[str, QueueDepth]:
         options = conn.transport_options
         folder = options.get("data_folder_in", "data_in")
         counts: dict[str, int] = {}
@@ -271,7 +273,7 @@ class QueueProbe:
             queue = filename.partition(".")[2][:-4]
             counts[queue] = counts.get(queue, 0) + 1
         bound = self._fs_bindings(conn)
-        depths = {}
+        depths: dict[str, QueueDepth] = {}
         for name in names:
             exists = name in bound or name in counts
             depths[name] = QueueDepth(
@@ -279,9 +281,9 @@ class QueueProbe:
         return depths
 
     @staticmethod
-    def _fs_bindings(conn) -> set[str]:
+    def _fs_bindings(conn: Any) -> set[str]:
         control = Path(conn.transport_options.get("control_folder", "control"))
-        queues = set()
+        queues: set[str] = set()
         for table in control.glob("*.exchange"):
             try:
                 for entry in json.loads(table.read_text() or "[]"):
@@ -291,8 +293,8 @@ class QueueProbe:
         return queues
 
     # ------------------------------------------------------------- others
-    def _generic(self, conn, names) -> dict[str, QueueDepth]:
-        depths = {}
+    def _generic(self, conn: Any, names: list[str]) -> dict[str, QueueDepth]:
+        depths: dict[str, QueueDepth] = {}
         for name in names:
             channel = conn.channel()
             try:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 import random
-import socket
 import threading
 import time
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from celery import uuid as new_uuid
 
@@ -29,9 +30,15 @@ BACKOFF_BASE = 0.5
 BACKOFF_CAP = 4.0
 
 
-def backoff_delay(attempt: int, rng: random.Random = random) -> float:
+class _Uniform(Protocol):
+    def uniform(self, a: float, b: float) -> float: ...
+
+
+def backoff_delay(attempt: int, rng: _Uniform = random) -> float:
     """Full-jitter exponential backoff: spreads reconnects of many consoles."""
-    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** max(0, attempt)))
+    # The exponent is capped too: after ~1,000 failed reconnects (an hour or
+    # two down) 2**attempt overflowed a float and killed the capture thread.
+    ceiling: float = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** min(max(0, attempt), 16)))
     return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 
@@ -54,7 +61,7 @@ class Capture:
         self._events_this_connection = 0
 
     # ---------------------------------------------------------------- control
-    def start(self) -> "Capture":
+    def start(self) -> Capture:
         self._thread = threading.Thread(
             target=self._run, name="console-capture", daemon=True)
         self._thread.start()
@@ -113,7 +120,7 @@ class Capture:
             finally:
                 self._delete_queue(queue)
 
-    def _drain(self, conn, channel) -> None:
+    def _drain(self, conn: Any, channel: Any) -> None:
         next_enable = 0.0
         next_heartbeat = time.monotonic() + 2.0
         next_sweep = 0.0
@@ -134,7 +141,7 @@ class Capture:
                 next_heartbeat = now + 2.0
             try:
                 conn.drain_events(timeout=DRAIN_TIMEOUT)
-            except socket.timeout:
+            except TimeoutError:
                 pass
             except (ValueError, UnicodeDecodeError):
                 # A message that does not decode (some transports raise it
@@ -142,20 +149,20 @@ class Capture:
                 # connection errors are worth a reconnect.
                 self.state.count_malformed()
 
-    def _make_callback(self, receiver):
+    def _make_callback(self, receiver: Any) -> Callable[[Any, Any], None]:
         from_message = receiver.event_from_message
         apply_many = self.state.apply_many
         state = self.state
 
-        def decode(body):
+        def decode(body: Any) -> Any:
             try:
                 return from_message(body)[1]
             except Exception:  # not an event: let the model count it
                 return body
 
-        def on_message(body, message):
+        def on_message(body: Any, message: Any) -> None:
             if isinstance(body, list):  # workers batch events (celery >= 4)
-                events = [decode(item) for item in body]
+                events: list[Any] = [decode(item) for item in body]
             else:
                 events = [decode(body)]
             apply_many(events)
@@ -164,7 +171,7 @@ class Capture:
                 state.set_connection("connected")
         return on_message
 
-    def _on_decode_error(self, message, exc) -> None:
+    def _on_decode_error(self, message: Any, exc: BaseException) -> None:
         # Wrong content type or not JSON: count it, drop it, keep going.
         self.state.count_malformed()
         try:
@@ -172,7 +179,7 @@ class Capture:
         except Exception as ack_error:  # no_ack consumers may refuse it
             log.debug("could not ack an undecodable message: %s", ack_error)
 
-    def _delete_queue(self, queue) -> None:
+    def _delete_queue(self, queue: Any) -> None:
         """Remove our event queue and its binding so nothing piles up."""
         try:
             queue.delete()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from celery import Celery
 from kombu import Connection
@@ -53,21 +55,24 @@ class Target:
     def transport(self) -> str:
         return transport_name(self.broker_url)
 
-    def scrub(self, text) -> str:
+    def scrub(self, text: object) -> str:
         return scrub(text, self.broker_url)
 
-    def connection_for_read(self, **kwargs):
-        return self.app.connection_for_read(url=self.url, **kwargs)
+    def connection_for_read(self, **kwargs: Any) -> Connection:
+        conn: Connection = self.app.connection_for_read(url=self.url, **kwargs)
+        return conn
 
-    def connection_for_write(self, **kwargs):
-        return self.app.connection_for_write(url=self.url, **kwargs)
+    def connection_for_write(self, **kwargs: Any) -> Connection:
+        conn: Connection = self.app.connection_for_write(url=self.url, **kwargs)
+        return conn
 
 
 def transport_name(url: str) -> str:
     """The kombu transport's short name (``amqp``, ``redis``, ``filesystem``)."""
     try:
-        return Connection(url).transport.driver_type
-    except Exception:
+        driver: str = Connection(url).transport.driver_type
+        return driver
+    except Exception:  # a URL kombu cannot parse: validate_url says why
         return url.split("://", 1)[0] if "://" in url else "unknown"
 
 
@@ -91,7 +96,7 @@ def load_app(app_name: str | None = None, broker: str | None = None,
     return target
 
 
-def _import_app(app_name: str, urls=()) -> Celery:
+def _import_app(app_name: str, urls: Iterable[str | None] = ()) -> Celery:
     from celery.app.utils import find_app
 
     # Celery resolves -A relative to the working directory.
@@ -131,7 +136,7 @@ def _import_app(app_name: str, urls=()) -> Celery:
 def validate_url(target: Target) -> None:
     url = target.broker_url
     try:
-        Connection(url).transport  # resolves and imports the transport
+        Connection(url).transport  # noqa: B018 -- resolves and imports the transport
     except ImportError as exc:
         raise missing_library(target, exc) from None
     except Exception as exc:
@@ -148,7 +153,7 @@ def check_broker(target: Target, timeout: float = 5.0) -> None:
         with target.connection_for_read(connect_timeout=timeout) as conn:
             conn.ensure_connection(max_retries=1, timeout=timeout)
             # Redis connects lazily: make it really talk to the server.
-            conn.default_channel
+            conn.default_channel  # noqa: B018
     except ImportError as exc:
         raise missing_library(target, exc) from None
     except Exception as exc:

@@ -9,8 +9,10 @@ accepts a comma list (``state:failure,retry``).
 from __future__ import annotations
 
 import shlex
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from operator import attrgetter
+from typing import Protocol, TypeVar
 
 FIELDS = ("state", "name", "worker", "queue", "args", "kwargs", "result", "uuid")
 
@@ -19,19 +21,34 @@ class FilterError(ValueError):
     pass
 
 
+class Filterable(Protocol):
+    """What a filter reads by name (a TaskRecord, a TaskView); the other
+    fields are read with ``getattr``, None when missing."""
+
+    @property
+    def state(self) -> object: ...
+    @property
+    def queue(self) -> object: ...
+    @property
+    def routing_key(self) -> object: ...
+
+
+T = TypeVar("T", bound=Filterable)
+
+
 @dataclass(frozen=True)
 class TaskFilter:
     text: str = ""
     terms: tuple[tuple[str | None, str], ...] = field(default_factory=tuple)
 
     @classmethod
-    def parse(cls, text: str) -> "TaskFilter":
+    def parse(cls, text: str) -> TaskFilter:
         text = (text or "").strip()
         try:
             words = shlex.split(text)
         except ValueError as exc:  # an unbalanced quote
             raise FilterError(f"cannot read filter: {exc}") from None
-        terms = []
+        terms: list[tuple[str | None, str]] = []
         for word in words:
             key, sep, value = word.partition(":")
             if sep and key.lower() in FIELDS:
@@ -45,7 +62,7 @@ class TaskFilter:
     def __bool__(self) -> bool:
         return bool(self.terms)
 
-    def matches(self, task) -> bool:
+    def matches(self, task: Filterable) -> bool:
         for key, value in self.terms:
             if key is None:
                 if not any(value in _low(getattr(task, f, None))
@@ -61,7 +78,7 @@ class TaskFilter:
                 return False
         return True
 
-    def select(self, tasks) -> list:
+    def select(self, tasks: Iterable[T]) -> list[T]:
         """``[t for t in tasks if self.matches(t)]``, three times faster: one
         pass per term over the tasks the earlier terms kept, each a tight
         loop. Per task and term, ``matches`` calls a generator and lowercases
@@ -80,7 +97,7 @@ class TaskFilter:
         return rows
 
 
-def _low(value) -> str:
+def _low(value: object) -> str:
     return "" if value is None else str(value).lower()
 
 
@@ -92,14 +109,14 @@ _FREE_FIELDS = attrgetter("name", "uuid", "args", "worker")
 _JOIN = "\0".join
 
 
-def _free_match(task, value: str) -> bool:
+def _free_match(task: object, value: str) -> bool:
     return any(value in _low(getattr(task, f, None)) for f in ("name", "uuid", "args", "worker"))
 
 
-def _select_free(rows: list, value: str) -> list:
+def _select_free(rows: list[T], value: str) -> list[T]:
     if "\0" in value:
         return [t for t in rows if _free_match(t, value)]
-    out = []
+    out: list[T] = []
     keep = out.append
     for task in rows:
         try:
@@ -113,8 +130,8 @@ def _select_free(rows: list, value: str) -> list:
     return out
 
 
-def _select_state(rows: list, states: frozenset) -> list:
-    out = []
+def _select_state(rows: list[T], states: frozenset[str]) -> list[T]:
+    out: list[T] = []
     keep = out.append
     for task in rows:
         state = task.state
@@ -123,8 +140,8 @@ def _select_state(rows: list, states: frozenset) -> list:
     return out
 
 
-def _select_queue(rows: list, value: str) -> list:
-    out = []
+def _select_queue(rows: list[T], value: str) -> list[T]:
+    out: list[T] = []
     keep = out.append
     for task in rows:
         queue, key = task.queue, task.routing_key
@@ -134,8 +151,8 @@ def _select_queue(rows: list, value: str) -> list:
     return out
 
 
-def _select_field(rows: list, name: str, value: str) -> list:
-    out = []
+def _select_field(rows: list[T], name: str, value: str) -> list[T]:
+    out: list[T] = []
     keep = out.append
     for task in rows:
         field_value = getattr(task, name, None)

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from kombu import Connection
 
 from .connection import Target
 from .state import ClusterState
@@ -22,7 +27,7 @@ INSPECT_KINDS = ("stats", "active_queues", "registered", "active",
 @dataclass
 class RoundResult:
     kind: str
-    replies: dict = field(default_factory=dict)
+    replies: dict[str, Any] = field(default_factory=dict)
     expected: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     error: str | None = None
@@ -41,18 +46,18 @@ class Inspector:
         self._in_flight = {kind: threading.Lock()
                            for kind in INSPECT_KINDS + ("ping",)}
 
-    def ping(self, connection=None) -> RoundResult:
+    def ping(self, connection: Connection | None = None) -> RoundResult:
         """Find workers without knowing any: waits the whole timeout."""
         return self._round("ping", expected=[], limit=None,
                            connection=connection)
 
-    def run(self, kinds=INSPECT_KINDS, destination: list[str] | None = None,
-            connection=None) -> list[RoundResult]:
+    def run(self, kinds: Iterable[str] = INSPECT_KINDS, destination: list[str] | None = None,
+            connection: Connection | None = None) -> list[RoundResult]:
         expected = list(destination or self.state.workers_online())
         # Ask exactly these: with limit= set, a reply from a worker we did
         # not count would end the round before one we did replied.
         scope, limit = pidbox_scope(expected)
-        results = []
+        results: list[RoundResult] = []
         with self._connection(connection) as conn:
             for kind in kinds:
                 results.append(self._round(
@@ -60,13 +65,14 @@ class Inspector:
                     destination=scope, connection=conn))
         return results
 
-    def _connection(self, connection):
+    def _connection(self, connection: Connection | None) -> AbstractContextManager[Any]:
         if connection is not None:
             return _Borrowed(connection)
         return self.target.connection_for_write(connect_timeout=self.timeout * 4)
 
     def _round(self, kind: str, expected: list[str], limit: int | None,
-               destination=None, connection=None) -> RoundResult:
+               destination: list[str] | None = None,
+               connection: Connection | None = None) -> RoundResult:
         result = RoundResult(kind=kind, expected=expected)
         lock = self._in_flight[kind]
         if not lock.acquire(blocking=False):
@@ -99,11 +105,11 @@ class Inspector:
 class _Borrowed:
     """A context manager over a connection we must not close."""
 
-    def __init__(self, connection):
+    def __init__(self, connection: Connection):
         self.connection = connection
 
-    def __enter__(self):
+    def __enter__(self) -> Connection:
         return self.connection
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         return False

@@ -6,6 +6,7 @@ The TUI owns one Monitor; it only reads the model and calls ``refresh_now``.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
 from .broker import QueueProbe, discover_queues
 from .capture import Capture
@@ -37,7 +38,7 @@ class Monitor:
                                    probe_interval)
         self.started = False
 
-    def start(self) -> "Monitor":
+    def start(self) -> Monitor:
         self.capture.start()
         self.inspect_poller.start()
         self.probe_poller.start()
@@ -70,7 +71,7 @@ class Monitor:
             self._last_inspect = now
             self.inspect_round()
 
-    def inspect_round(self, kinds=INSPECT_KINDS,
+    def inspect_round(self, kinds: Iterable[str] = INSPECT_KINDS,
                       require_connection: bool = True) -> None:
         if require_connection and self.state.connection.state != "connected":
             return  # capture reports the outage; don't pile up timeouts

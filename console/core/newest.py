@@ -12,18 +12,26 @@ the last tick (a few hundred new and evicted tasks at 5,000 events/s).
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, SupportsIndex, TypeVar, overload
+
+from .records import TaskRecord
+
+if TYPE_CHECKING:
+    from .state import ClusterState
+
+T = TypeVar("T")
 
 
-def _descending(task) -> int:
+def _descending(task: TaskRecord) -> int:
     return -task.seq
 
 
-class TaskRows(list):
+class TaskRows(list[TaskRecord]):
     """Tasks in descending creation number (newest first seen first): finds a
     task by bisection rather than by comparing it with every row."""
 
-    def index(self, task, *args) -> int:
+    def index(self, task: TaskRecord, *args: SupportsIndex) -> int:
         if args or not isinstance(getattr(task, "seq", None), int):
             return super().index(task, *args)
         i = bisect_left(self, -task.seq, key=_descending)
@@ -37,7 +45,7 @@ class NewestFirst:
     safe: one reader (the UI thread) calls ``update``; the list it returns
     changes in place at the next ``update`` and at no other time."""
 
-    def __init__(self, state) -> None:
+    def __init__(self, state: ClusterState) -> None:
         self.state = state
         self.rows = TaskRows()
         self._seq = -1
@@ -72,16 +80,21 @@ class NewestFirst:
         rows[start:] = [t for t in rows[start:] if t.seq not in drop]
 
 
-class Reversed(Sequence):
+class Reversed(Sequence[T]):
     """A list read back to front, without copying it (oldest first)."""
 
-    def __init__(self, rows: list) -> None:
+    def __init__(self, rows: list[T]) -> None:
         self._rows = rows
 
     def __len__(self) -> int:
         return len(self._rows)
 
-    def __getitem__(self, index):
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[T]: ...
+
+    def __getitem__(self, index: int | slice) -> T | list[T]:
         if isinstance(index, slice):
             return list(self)[index]
         size = len(self._rows)
@@ -91,21 +104,22 @@ class Reversed(Sequence):
             raise IndexError("index out of range")
         return self._rows[size - 1 - index]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[T]:
         return reversed(self._rows)
 
-    def __reversed__(self):
+    def __reversed__(self) -> Iterator[T]:
         return iter(self._rows)
 
-    def index(self, task, *args) -> int:
+    def index(self, task: Any, *args: Any) -> int:
         if args:
             return super().index(task, *args)
         return len(self._rows) - 1 - self._rows.index(task)
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         if isinstance(other, (list, tuple, Sequence)) and not isinstance(other, str):
             return len(self) == len(other) and all(a is b or a == b
-                                                   for a, b in zip(self, other))
+                                                   for a, b in zip(self, other, strict=False))
         return NotImplemented
 
-    __hash__ = None
+    # Unhashable, as a list; typeshed types object.__hash__ as a method.
+    __hash__ = None  # type: ignore[assignment]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ class Poller:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def start(self) -> "Poller":
+    def start(self) -> Poller:
         self._thread.start()
         return self
 
@@ -45,7 +45,8 @@ class Poller:
             try:
                 self.job()
             except Exception as exc:  # keep polling whatever one round did
-                log.debug("%s round failed: %s", self.name, exc)
+                # Rounds report broker trouble themselves: what escapes is ours.
+                log.exception("internal error in a %s round", self.name)
                 if self.on_error is not None:
                     self.on_error(exc)
             self.rounds += 1

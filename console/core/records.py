@@ -8,6 +8,7 @@ task); we keep only the fields the screens show, with long values clipped.
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
 # Celery's own precedence (celery.states.PRECEDENCE): a lower index wins. A
 # state that ranks below the current one "happened before" it and is merged
@@ -68,7 +69,7 @@ def rank(state: str | None) -> int:
     return _PRECEDENCE_INDEX.get(state, _UNKNOWN_RANK)
 
 
-def clip(value, limit: int = MAX_VALUE_CHARS):
+def clip(value: object, limit: int = MAX_VALUE_CHARS) -> str | int | float | None:
     """Bound free-text values so one huge event cannot grow memory."""
     if isinstance(value, str):
         if len(value) > limit:
@@ -93,6 +94,44 @@ class TaskRecord:
         # find a task by bisection and catch up on changes (core/newest.py).
         "seq",
     )
+    uuid: str
+    state: str
+    # Hostnames, checked on intake (a string of at most MAX_ID_CHARS).
+    worker: str | None
+    client: str | None
+    worker_lost: bool
+    seq: int
+    # Local receive time of the last event.
+    updated: float | None
+    # The rest is copied from the cluster's events as sent (clipped): any JSON.
+    name: Any
+    sent: Any
+    received: Any
+    started: Any
+    succeeded: Any
+    failed: Any
+    retried: Any
+    revoked: Any
+    rejected: Any
+    timestamp: Any
+    args: Any
+    kwargs: Any
+    result: Any
+    exception: Any
+    traceback: Any
+    retries: Any
+    eta: Any
+    expires: Any
+    parent_id: Any
+    root_id: Any
+    runtime: Any
+    exchange: Any
+    routing_key: Any
+    queue: Any
+    clock: Any
+    terminated: Any
+    signum: Any
+    expired: Any
 
     def __init__(self, uuid: str):
         for name in self.__slots__:
@@ -102,7 +141,7 @@ class TaskRecord:
         self.clock = 0
         self.worker_lost = False
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
 
     def __repr__(self) -> str:
@@ -115,6 +154,17 @@ class WorkerRecord:
         "sw_ident", "sw_ver", "sw_sys", "heartbeats", "last_heartbeat",
         "online_since", "offline_since", "counts", "seen_by",
     )
+    hostname: str
+    # Copied from the worker's heartbeats as sent: any JSON.
+    pid: Any
+    freq: Any
+    clock: Any
+    active: Any
+    processed: Any
+    loadavg: Any
+    sw_ident: Any
+    sw_ver: Any
+    sw_sys: Any
 
     def __init__(self, hostname: str):
         self.hostname = hostname
@@ -149,11 +199,12 @@ class WorkerRecord:
         return f"<WorkerRecord {self.hostname}>"
 
 
-def shown_exception(exception, traceback) -> str | None:
+def shown_exception(exception: object, traceback: object) -> object:
     """The exception to show a person. Celery reports hard time limits and
     other pool-side errors as ``ExceptionWithTraceback()``; the real one
     (``TimeLimitExceeded(1,)``) is the traceback's last line. The model keeps
-    Celery's value; screens show this."""
+    Celery's value; screens show this. Anything else is returned as it is
+    (a string, or None, from Celery's workers)."""
     if (isinstance(exception, str) and exception.startswith("ExceptionWithTraceback")
             and isinstance(traceback, str) and traceback.strip()):
         return traceback.strip().rsplit("\n", 1)[-1].strip()

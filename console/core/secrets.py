@@ -15,7 +15,7 @@ _USERINFO = re.compile(
     r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:@/\s;]*):(?P<password>[^\s;]*)@")
 
 
-def mask_url(url) -> str:
+def mask_url(url: object) -> str:
     """The URL with any password replaced by ``****``.
 
     Works on lists of failover URLs separated by ``;`` and leaves URLs
@@ -29,11 +29,11 @@ def mask_url(url) -> str:
     return _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", url)
 
 
-def passwords_in(url) -> list[str]:
+def passwords_in(url: object) -> list[str]:
     """The passwords in a broker URL (raw and percent-decoded)."""
     if not isinstance(url, str):
         return []
-    found = set()
+    found: set[str] = set()
     for match in _USERINFO.finditer(url):
         password = match["password"]
         if password:
@@ -42,15 +42,15 @@ def passwords_in(url) -> list[str]:
     return sorted(found, key=len, reverse=True)
 
 
-def scrub(text, *urls) -> str:
+def scrub(text: object, *urls: object) -> str:
     """Mask URLs in ``text`` and remove the passwords of ``urls`` wherever
     they appear, e.g. inside a driver's error message."""
-    text = mask_url(str(text))
+    scrubbed = mask_url(str(text))
     for url in urls:
         for password in passwords_in(url):
             # URLs are masked whatever the password; replacing a 1-3
             # character password everywhere in free text would only mangle
             # the message ("amqp" -> "amq****") without hiding anything.
             if len(password) >= MIN_FREE_TEXT_PASSWORD:
-                text = text.replace(password, MASK)
-    return text
+                scrubbed = scrubbed.replace(password, MASK)
+    return scrubbed

@@ -16,7 +16,7 @@ __all__ = ["collect_status", "summarize", "pool_name"]
 def collect_status(target: Target, wait: float = 3.0,
                    inspect_timeout: float = 1.0,
                    extra_queues: tuple[str, ...] = (),
-                   enable_events: bool = True) -> dict:
+                   enable_events: bool = True) -> dict[str, Any]:
     """Listen for ``wait`` seconds, run one inspection round and one queue
     probe, and return a JSON-ready summary."""
     check_broker(target)

@@ -35,6 +35,13 @@ class Versions:
     raises, where a dict key typo silently read 0."""
 
     __slots__ = tuple(t.value for t in Topic)
+    tasks: int
+    workers: int
+    events: int
+    connection: int
+    inspect: int
+    queues: int
+    actions: int
 
     def __init__(self) -> None:
         for name in self.__slots__:

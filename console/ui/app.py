@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
+from textual import events
 from textual.app import App, ScreenStackError
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
@@ -18,6 +19,7 @@ from ..core.broker import QueueDepth, QueueProbe
 from ..core.monitor import Monitor
 from ..core.state import ClusterState
 from ..core.views import OutcomeStatus
+from ..text import one_line, safe_block
 from .commands import BindingCommands, console_bindings
 from .screens.action_log import ActionLogScreen
 from .screens.base import ConsoleScreen
@@ -55,7 +57,8 @@ class ConsoleApp(App):
     BINDINGS = [
         Binding("1", "show('workers')", "Workers", show=False, id="screen.workers",
                 tooltip="Workers screen"),
-        Binding("2", "show('tasks')", "Tasks", show=False, id="screen.tasks", tooltip="Tasks screen"),
+        Binding("2", "show('tasks')", "Tasks", show=False, id="screen.tasks",
+                tooltip="Tasks screen"),
         Binding("3", "show('queues')", "Queues", show=False, id="screen.queues",
                 tooltip="Queues screen"),
         Binding("4", "show('events')", "Events", show=False, id="screen.events",
@@ -134,12 +137,21 @@ class ConsoleApp(App):
         for line in screen.query(StatusLine):
             line.show(view=view, now=now)
 
+    async def on_event(self, event: events.Event) -> None:
+        # A paste is text from the clipboard, often copied from the cluster:
+        # made terminal-safe once here, for every Input (the palette's too).
+        if isinstance(event, events.Paste) and not event.is_forwarded:
+            clean = safe_block(event.text)
+            if clean != event.text:
+                event = events.Paste(clean)
+        await super().on_event(event)
+
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = False) -> None:
         """Every toast is literal text: its message names hostnames, queues
         and broker errors, and Textual would read them as markup."""
-        super().notify(message, title=title, severity=severity, timeout=timeout,
-                       markup=False)
+        super().notify(safe_block(message), title=one_line(title), severity=severity,
+                       timeout=timeout, markup=False)
 
     # --------------------------------------------------------------- actions
     def action_show(self, mode: str, filter_text: str | None = None) -> None:
@@ -217,7 +229,9 @@ class ConsoleApp(App):
         self.monitor.refresh_now()  # fresh depths and inspections after a change
         self.update_header()
 
-    def action_quit(self) -> None:
+    # Synchronous, unlike Textual's coroutine (an action may be either): the
+    # command line's `:quit` calls it directly.
+    def action_quit(self) -> None:  # type: ignore[override]
         # Threads are daemons and stop() waits at most ~1 s, so quitting
         # never hangs on a broker that stopped answering.
         self.monitor.stop(timeout=1.0)

@@ -3,33 +3,36 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
+from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.dom import DOMNode
 
 
-def console_bindings(screen) -> list[tuple[str, object, object]]:
+def console_bindings(screen) -> list[tuple[str, Binding, DOMNode]]:
     """(keys, binding, node) for the console's own active bindings, one
     entry per action with its keys joined ("q, ctrl+c").
 
     Ours all carry an ``id``; Textual's built-ins and widgets' scroll keys
     do not, and would only bury the keys an operator needs."""
-    by_action: dict[str, list] = {}
+    by_action: dict[str, list[Any]] = {}  # [keys, binding, node]
     for key, active in screen.active_bindings.items():
         binding = active.binding
         if not binding.id or not binding.description:
             continue
-        entry = by_action.setdefault(binding.action, [[], binding, active.node])
+        slot = by_action.setdefault(binding.action, [[], binding, active.node])
         shown = binding.key_display or key
-        if binding.show and entry[1] is not binding and not entry[1].show:
-            entry[1], entry[2] = binding, active.node  # describe by the shown key
+        if binding.show and slot[1] is not binding and not slot[1].show:
+            slot[1], slot[2] = binding, active.node  # describe by the shown key
         if binding.show:
-            entry[0].insert(0, shown)
+            slot[0].insert(0, shown)
         else:
-            entry[0].append(shown)
+            slot[0].append(shown)
     return [(", ".join(keys), binding, node) for keys, binding, node in by_action.values()]
 
 
-def palette_entries(screen) -> list[tuple[str, str, object]]:
+def palette_entries(screen) -> list[tuple[str, str, tuple[DOMNode, str]]]:
     """(title, help, (node, action)) for each of the console's bindings."""
     return [(binding.description, f"key {key}", (node, binding.action))
             for key, binding, node in console_bindings(screen)]

@@ -84,7 +84,8 @@ def ask_rate_limit(app, task_name: str | None = None, workers: list[str] | None 
 
 def ask_time_limit(app, task_name: str | None = None, workers: list[str] | None = None) -> None:
     fields = _common_fields(app, workers, task_name)
-    fields[1:1] = [Field("soft", "soft limit (s)", placeholder="e.g. 60: raises SoftTimeLimitExceeded"),
+    fields[1:1] = [Field("soft", "soft limit (s)",
+                         placeholder="e.g. 60: raises SoftTimeLimitExceeded"),
                    Field("hard", "hard limit (s)", placeholder="e.g. 90: the process is killed")]
     fields.append(Field("apply_now", "restart the pools now, so the limits apply at once",
                         flag=True))

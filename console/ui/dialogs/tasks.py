@@ -37,7 +37,8 @@ def ask_revoke(app, tasks: list, hidden: int = 0, terminate: bool = False) -> No
     else:
         notes.append("Workers skip a revoked task when it arrives; a running one finishes.")
     notes.append(f"Sent to every online worker ({len(online)}): "
-                 + (", ".join(online[:4]) + (" …" if len(online) > 4 else "") if online
+                 + (", ".join(one_line(h, 40) for h in online[:4])
+                    + (" …" if len(online) > 4 else "") if online
                     else "none online, so nobody will act on it") + ".")
     fields = [Field("signal", "signal", "SIGTERM",
                     placeholder="SIGTERM, SIGKILL, SIGINT, SIGUSR1 or a number")] \

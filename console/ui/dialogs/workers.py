@@ -3,16 +3,19 @@ cancel consumer (`c` `C`), pool restart (`R`) and shutdown (`ctrl+d`)."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ...core.actions import valid_autoscale, valid_count, valid_queue
 from ...core.workerinfo import consumed_queues
 from ..widgets.form import Field, FormDialog
+from ..format import one_line
 from .common import worker_line
 
 
 def _named(hosts: list[str]) -> str:
-    return hosts[0] if len(hosts) == 1 else f"{len(hosts)} workers"
+    # One line: a hostname holding a line break must not add lines to a
+    # confirmation's title.
+    return one_line(hosts[0], 60) if len(hosts) == 1 else f"{len(hosts)} workers"
 
 
 def _perform(app, description: str, fn, **arguments) -> Callable:
@@ -41,7 +44,8 @@ def ask_pool_resize(app, hosts: list[str], grow: bool) -> None:
 def ask_autoscale(app, hosts: list[str]) -> None:
     view = app.state.worker_view(hosts[0])
     stats = view.stats if view is not None else {}
-    scaler = stats.get("autoscaler") if isinstance(stats.get("autoscaler"), dict) else {}
+    scaler = stats.get("autoscaler")
+    scaler = scaler if isinstance(scaler, dict) else {}
     size = view.pool.concurrency if view is not None and view.pool else None
 
     def validate(values: dict) -> dict:
@@ -72,7 +76,8 @@ def ask_add_consumer(app, hosts: list[str]) -> None:
         "Add consumer",
         fields=[Field("queue", "queue", placeholder="queue name (→ completes a known queue)",
                       suggestions=suggestions)],
-        note=("Consuming now: " + ", ".join(sorted(consuming))) if consuming else "",
+        note=("Consuming now: " + ", ".join(one_line(q, 40) for q in sorted(consuming)))
+        if consuming else "",
         validate=validate),
         _perform(app, f"add consumer {_named(hosts)}", app.actions.add_consumer,
                  destination=hosts))

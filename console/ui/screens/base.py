@@ -23,7 +23,7 @@ class ConsoleScreen(FramedScreen):
 
     @property
     def model(self) -> ClusterState:
-        return self.app.state  # type: ignore[attr-defined, no-any-return]
+        return self.app.state
 
     def versions(self) -> tuple[int, ...]:
         versions = self.model.versions

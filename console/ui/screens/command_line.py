@@ -8,6 +8,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
 from ..format import literal
+from ..widgets.safe_input import SafeInput
 
 # Command words and aliases, to the screen (mode) they open.
 SCREENS = {
@@ -51,7 +52,7 @@ class CommandLine(ModalScreen[tuple[str, str] | None]):
 
         with Vertical(id="command-box"):
             yield Label("", id="command-error")
-            yield Input(placeholder=":workers  :tasks state:FAILURE  :queues  :events  :log",
+            yield SafeInput(placeholder=":workers  :tasks state:FAILURE  :queues  :events  :log",
                         id="command-input")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

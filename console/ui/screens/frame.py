@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import Screen
@@ -10,6 +12,11 @@ from textual.widgets import Footer
 from ..widgets.status_header import StatusHeader
 from ..widgets.status_line import StatusLine
 
+if TYPE_CHECKING:
+    from textual import getters
+
+    from ..app import ConsoleApp
+
 
 class FramedScreen(Screen):
     """Subclasses give their content in ``compose_body``."""
@@ -17,6 +24,11 @@ class FramedScreen(Screen):
     # Actions that change the cluster: under --read-only their keys vanish
     # from the footer, help and palette (core refuses them anyway).
     MUTATING: frozenset[str] = frozenset()
+
+    if TYPE_CHECKING:
+        # Textual types the running app as App; a console screen runs only in
+        # the ConsoleApp.
+        app = getters.app(ConsoleApp)
 
     def check_action(self, action: str, parameters) -> bool | None:
         if action in self.MUTATING and self.app.options.read_only:

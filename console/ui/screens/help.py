@@ -34,7 +34,7 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(Text.assemble(literal(self.help_title, style="bold"), " — keys"))
-            table = DataTable(show_cursor=False, zebra_stripes=True)
+            table: DataTable[Text] = DataTable(show_cursor=False, zebra_stripes=True)
             table.add_column("key", width=14)
             table.add_column("does", width=52)
             for key, description in self.keys + list(NAVIGATION):

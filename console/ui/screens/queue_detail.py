@@ -31,8 +31,8 @@ class QueueDetailScreen(DetailScreen):
         yield Sparkline([], id="queue-history")
 
     def draw(self) -> None:
-        now = self.app.now()  # type: ignore[attr-defined]
-        queue = self.app.state.queue_view(self.queue_name)  # type: ignore[attr-defined]
+        now = self.app.now()
+        queue = self.app.state.queue_view(self.queue_name)
         history = queue.history
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold")

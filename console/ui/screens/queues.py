@@ -127,7 +127,7 @@ class QueuesScreen(ConsoleScreen):
         name = self._cursor_name()
         if name:
             # The app opens detail screens: no screen imports another.
-            self.app.open_queue(name)  # type: ignore[attr-defined]
+            self.app.open_queue(name)
 
     def action_purge(self) -> None:
         name = self._cursor_name()
@@ -144,7 +144,8 @@ class QueuesScreen(ConsoleScreen):
 
     def confirm_purge(self, names: list[str]) -> None:
         hidden = [n for n in names if self.filter_text.lower() not in n.lower()]
-        note = (f"{len(hidden)} of them hidden by the filter: {', '.join(hidden)}"
+        note = (f"{len(hidden)} of them hidden by the filter: "
+                f"{', '.join(one_line(n, 40) for n in hidden)}"
                 if hidden and self.filter_text else "")
         single = len(names) == 1
         # The queue's name as it is: a title read as markup showed
@@ -154,8 +155,9 @@ class QueuesScreen(ConsoleScreen):
                                "?") if single
                  else Text(f"Purge every message in these {len(names)} queues?"))
         app = self.app
-        reading = [Text.assemble(_name_cell(n), ("reading count from the broker…", "dim"))
-                   for n in names]
+        reading: list[Text | str] = [
+            Text.assemble(_name_cell(n), ("reading count from the broker…", "dim"))
+            for n in names]
 
         def fresh_counts() -> list:
             depths = app.read_depths(names)

@@ -21,7 +21,7 @@ from ...core.records import shown_exception
 from ...core.views import TaskView
 from ..format import STATE_STYLES, ago, literal, one_line, safe_block
 from .detail import DetailScreen
-from .task_keys import TASK_BINDINGS, TASK_MUTATING, TaskKeys
+from ..keys.tasks import TASK_BINDINGS, TASK_MUTATING, TaskKeys
 
 MAX_CHILDREN_LISTED = 200
 
@@ -74,9 +74,9 @@ class TaskDetailScreen(TaskKeys, DetailScreen):
             yield OptionList(id="children")
 
     def draw(self) -> None:
-        model = self.app.state  # type: ignore[attr-defined]
+        model = self.app.state
         task = model.task_view(self.uuid)
-        now = self.app.now()  # type: ignore[attr-defined]
+        now = self.app.now()
         summary = self.query_one("#summary", Static)
         if task is None:
             summary.update(Text.assemble("Task ", literal(self.uuid), " is no longer held "
@@ -139,7 +139,7 @@ class TaskDetailScreen(TaskKeys, DetailScreen):
         table.add_column("since first", justify="right")
         table.add_column("ago", justify="right")
         stamps = task.timeline
-        first = stamps[0][1] if stamps else None
+        first = stamps[0][1] if stamps else 0.0  # not read when there are none
         for name, stamp in stamps:
             table.add_row(name, absolute(stamp), f"+{stamp - first:.3f}s", ago(now - stamp))
         return table
@@ -160,19 +160,19 @@ class TaskDetailScreen(TaskKeys, DetailScreen):
 
     # ------------------------------------------------------------- actions
     def selected_tasks(self) -> tuple[list[TaskView], int]:
-        return self.app.state.task_views([self.uuid]), 0  # type: ignore[attr-defined]
+        return self.app.state.task_views([self.uuid]), 0
 
     def _open(self, uuid: str | None) -> None:
         if not uuid or uuid == self.uuid:
             return
-        if self.app.state.task_view(uuid) is None:  # type: ignore[attr-defined]
+        if self.app.state.task_view(uuid) is None:
             self.notify(f"task {one_line(uuid, 36)} is not held", severity="warning",
                         markup=False)
             return
         self.app.push_screen(TaskDetailScreen(uuid))
 
     def _held(self) -> TaskView | None:
-        return self.app.state.task_view(self.uuid)  # type: ignore[attr-defined, no-any-return]
+        return self.app.state.task_view(self.uuid)
 
     def action_parent(self) -> None:
         task = self._held()

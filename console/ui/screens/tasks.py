@@ -17,7 +17,7 @@ from ..format import STATE_STYLES, clock_time, one_line, short_name
 from ..widgets.filter_bar import FilterBar
 from ..widgets.live_table import Column, LiveTable
 from .base import ConsoleScreen
-from .task_keys import TASK_BINDINGS, TASK_MUTATING, TaskKeys
+from ..keys.tasks import TASK_BINDINGS, TASK_MUTATING, TaskKeys
 
 # With a filter or a sort, the whole view is rebuilt (O(n)) at most this
 # often; in between, the visible rows still show each task's live state.
@@ -60,7 +60,8 @@ COLUMNS = [
     Column("started", 8, lambda t: (clock_time(t.started), "dim"),
            lambda t: _number(t.started)),
     Column("runtime", 7, _runtime, lambda t: _number(t.runtime)),
-    Column("retry", 5, lambda t: (str(t.retries or ""), ""), lambda t: _number(t.retries)),
+    Column("retry", 5, lambda t: (one_line(t.retries, 5) if t.retries else "", ""),
+           lambda t: _number(t.retries)),
     Column("args", 0, lambda t: (one_line(t.args, 200), "dim"), lambda t: _text(t.args)),
 ]
 SORTABLE = [c for c in COLUMNS if c.sort_key is not None]
@@ -73,7 +74,8 @@ class TasksScreen(TaskKeys, ConsoleScreen):
         Binding("slash", "filter", "Filter", key_display="/", id="tasks.filter",
                 tooltip="Filter: text, state:, name:, worker:, queue:, args:, kwargs:, result:"),
         Binding("s", "sort", "Sort", id="tasks.sort", tooltip="Sort by the next column"),
-        Binding("S", "reverse", "Reverse", show=False, id="tasks.reverse", tooltip="Reverse the order"),
+        Binding("S", "reverse", "Reverse", show=False, id="tasks.reverse",
+                tooltip="Reverse the order"),
         Binding("f", "freeze", "Freeze", id="tasks.freeze",
                 tooltip="Freeze / follow: stop the table changing while you read it"),
         Binding("space", "mark", "Mark", id="tasks.mark", tooltip="Mark / unmark the task"),
@@ -224,7 +226,7 @@ class TasksScreen(TaskKeys, ConsoleScreen):
         record = self.table.cursor_record
         if record is not None:
             # The app opens detail screens: no screen imports another.
-            self.app.open_task(record.uuid)  # type: ignore[attr-defined]
+            self.app.open_task(record.uuid)
 
     def selected_tasks(self) -> tuple[list[TaskView], int]:
         """The marked tasks still held (or the cursor's), as copies taken

@@ -17,7 +17,7 @@ from ...core.secrets import mask_url
 from ...core.views import InspectionEntry, WorkerView, parse_registered, pool_view, queue_names
 from ..format import ago, clock_time, count, literal, one_line, short_name, status_text
 from .detail import DetailScreen
-from .worker_keys import WORKER_BINDINGS, WORKER_MUTATING, WorkerKeys
+from ..keys.workers import WORKER_BINDINGS, WORKER_MUTATING, WorkerKeys
 
 MAX_LISTED = 50  # per task list; the heading gives the full count
 SECTIONS = ("summary", "pool", "queues", "totals", "active", "reserved", "scheduled",
@@ -78,8 +78,8 @@ class WorkerDetailScreen(WorkerKeys, DetailScreen):
                 yield Static(id=name, classes="section" if name != "summary" else "")
 
     def draw(self) -> None:
-        now = self.app.now()  # type: ignore[attr-defined]
-        worker = self.app.state.worker_view(self.hostname, now)  # type: ignore[attr-defined]
+        now = self.app.now()
+        worker = self.app.state.worker_view(self.hostname, now)
         kinds = worker.inspections if worker is not None else {}
         self._show("summary", self._summary(worker, now))
         self._show("pool", self._pool(kinds.get("stats"), now))
@@ -185,7 +185,8 @@ class WorkerDetailScreen(WorkerKeys, DetailScreen):
         for item in requests[:MAX_LISTED]:
             if not isinstance(item, dict):
                 continue
-            request = item.get("request") if isinstance(item.get("request"), dict) else item
+            request = item.get("request")
+            request = request if isinstance(request, dict) else item
             delivery = request.get("delivery_info")
             when = (clock_time(request.get("time_start")) if kind == "active"
                     else one_line(item.get("eta"), 25) if kind == "scheduled"

@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Label, Sparkline
 from ..format import ago, count, literal, status_text
 from ..widgets.vim_table import VimTable, plain_cell
 from .base import ConsoleScreen
-from .worker_keys import WORKER_BINDINGS, WORKER_MUTATING, WorkerKeys
+from ..keys.workers import WORKER_BINDINGS, WORKER_MUTATING, WorkerKeys
 
 COLUMNS = (
     ("", "mark", 1), ("worker", "hostname", 18), ("status", "status", 11), ("active", "active", 6),
@@ -56,7 +56,7 @@ class WorkersScreen(WorkerKeys, ConsoleScreen):
                 yield Sparkline([], id="failed-spark")
 
     def rows(self, now: float) -> list[tuple[str, tuple[object, ...]]]:
-        rows = []
+        rows: list[tuple[str, tuple[object, ...]]] = []
         for view in self.model.worker_views(now):
             counts = view.counts
             load = view.loadavg
@@ -76,18 +76,19 @@ class WorkersScreen(WorkerKeys, ConsoleScreen):
         self._draw_throughput(now)
         table = self.query_one(DataTable)
         keys = [label for _, label, _ in COLUMNS]
-        present = {row.value for row in table.rows}
+        # Every row is added with its hostname as key: none is None.
+        present = {row.value for row in table.rows if row.value is not None}
         rows = self.rows(now)
         for hostname, values in rows:
             if hostname not in present:
                 table.add_row(*values, key=hostname)
                 continue
-            for key, value in zip(keys, values):
+            for key, value in zip(keys, values, strict=False):
                 if table.get_cell(hostname, key) != plain_cell(value):
                     table.update_cell(hostname, key, value)
         gone = present - {h for h, _ in rows}
-        for hostname in gone:
-            table.remove_row(hostname)
+        for row_key in gone:
+            table.remove_row(row_key)
 
 
     # ------------------------------------------------------------- actions
@@ -118,7 +119,7 @@ class WorkersScreen(WorkerKeys, ConsoleScreen):
         host = self._cursor_host()
         if host:
             # The app opens detail screens: no screen imports another.
-            self.app.open_worker(host)  # type: ignore[attr-defined]
+            self.app.open_worker(host)
 
     def _draw_throughput(self, now: float) -> None:
         ok, failed = self.model.throughput(now, SPARK_SECONDS)

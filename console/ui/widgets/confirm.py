@@ -9,7 +9,7 @@ the UI thread while the dialog is open.
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -19,6 +19,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from ..format import literal, literal_block
+from .safe_input import SafeInput
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class ConfirmDialog(ModalScreen[bool]):
             if self.require is not None:
                 yield Label(Text.assemble("Type ", literal(self.require, style="bold"),
                                           " to enable ", (self.confirm_label, "bold"), ":"))
-                yield Input(placeholder="type it here", id="confirm-typed",
+                yield SafeInput(placeholder="type it here", id="confirm-typed",
                             select_on_focus=False)
             with Horizontal():
                 yield Button("Cancel", id="cancel", variant="primary")

@@ -7,8 +7,10 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Input
 
+from .safe_input import SafeInput
 
-class FilterBar(Input):
+
+class FilterBar(SafeInput):
     BINDINGS = [Binding("escape", "close", "Cancel", show=False)]
     DEFAULT_CSS = """
     FilterBar, FilterBar:focus { dock: bottom; display: none; height: 1; border: none;
@@ -17,7 +19,7 @@ class FilterBar(Input):
     """
 
     class Applied(Message):
-        def __init__(self, bar: "FilterBar", text: str) -> None:
+        def __init__(self, bar: FilterBar, text: str) -> None:
             super().__init__()
             self.bar = bar
             self.text = text

@@ -9,8 +9,9 @@ frame; the others open on their first field, since they are typed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -22,7 +23,8 @@ from textual.suggester import SuggestFromList
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from ...core.actions import InvalidInput
-from ..format import literal, literal_block
+from ..format import literal, literal_block, one_line
+from .safe_input import SafeInput
 from .confirm import targets_text
 
 
@@ -102,9 +104,11 @@ class FormDialog(ModalScreen["dict[str, Any] | None"]):
                                      allow_blank=False, id=f"field-{spec.key}",
                                      compact=True)
                     else:
-                        suggester = (SuggestFromList(spec.suggestions, case_sensitive=False)
-                                     if spec.suggestions else None)
-                        yield Input(spec.value, placeholder=spec.placeholder,
+                        # Only suggestions that are their own safe form.
+                        safe = [s for s in spec.suggestions or () if s == one_line(s)]
+                        suggester = (SuggestFromList(safe, case_sensitive=False)
+                                     if safe else None)
+                        yield SafeInput(spec.value, placeholder=spec.placeholder,
                                     id=f"field-{spec.key}", compact=True,
                                     select_on_focus=False, suggester=suggester)
             yield Static("", id="form-error")

@@ -9,9 +9,11 @@ whatever the number of tasks held. The cursor follows a record, not an index.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -21,6 +23,8 @@ from textual.events import Click, MouseScrollDown, MouseScrollUp
 from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
+
+log = logging.getLogger(__name__)
 
 SEPARATOR = " "
 MARKER = "● "
@@ -55,7 +59,7 @@ class LiveTable(Widget, can_focus=True):
     """
 
     class CursorMoved(Message):
-        def __init__(self, table: "LiveTable", record) -> None:
+        def __init__(self, table: LiveTable, record) -> None:
             super().__init__()
             self.table = table
             self.record = record
@@ -220,6 +224,7 @@ class LiveTable(Widget, can_focus=True):
             try:
                 cells.append(column.cell(record))
             except Exception:  # one odd value must not break the table
+                _cell_error(column.label)
                 cells.append(("?", "red"))
         return self._strip(MARKER if marked else " " * len(MARKER), cells, widths,
                            style, width)
@@ -228,7 +233,7 @@ class LiveTable(Widget, can_focus=True):
         segments = [Segment(marker, style)]
         length = cell_len(marker)
         cell_styles = self._cell_styles
-        for (text, cell_style), cell_width in zip(cells, widths):
+        for (text, cell_style), cell_width in zip(cells, widths, strict=False):
             if text.isascii() and text.isprintable():
                 # One cell per character: what rich's cell_len/set_cell_size
                 # find the slow way, done by slicing.
@@ -259,6 +264,18 @@ _SEPARATOR_CELLS = cell_len(SEPARATOR)
 @lru_cache(maxsize=256)
 def _style(definition: str) -> Style:
     return Style.parse(definition)
+
+
+_cell_errors = 0
+
+
+def _cell_error(label: str) -> None:
+    """Intake type-checks what cells format, so a failing cell is our bug:
+    logged with its traceback (the first few; a redraw repeats them)."""
+    global _cell_errors
+    _cell_errors += 1
+    if _cell_errors <= 10:
+        log.exception("internal error drawing the %s column", label)
 
 
 def _crop(text: str, width: int) -> str:

@@ -3,10 +3,17 @@ tasks, or the one under the cursor) and the task detail screen."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.binding import Binding
 
 from ..dialogs import limits
 from ..dialogs.tasks import ask_revoke
+
+if TYPE_CHECKING:
+    from ..screens.frame import FramedScreen as _Screen  # what it is mixed into
+else:
+    _Screen = object
 
 TASK_BINDINGS = [
     Binding("x", "revoke", "Revoke", id="tasks.revoke",
@@ -21,7 +28,7 @@ TASK_BINDINGS = [
 TASK_MUTATING = frozenset(b.action for b in TASK_BINDINGS)
 
 
-class TaskKeys:
+class TaskKeys(_Screen):
     """Mixed into a screen that says which tasks its keys act on."""
 
     def selected_tasks(self) -> tuple[list, int]:

@@ -3,9 +3,16 @@ marked workers, or the one under the cursor) and the worker detail screen."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.binding import Binding
 
 from ..dialogs import limits, workers as dialogs
+
+if TYPE_CHECKING:
+    from ..screens.frame import FramedScreen as _Screen  # what it is mixed into
+else:
+    _Screen = object
 
 WORKER_BINDINGS = [
     Binding("plus", "pool_grow", "Pool +", key_display="+", id="workers.pool_grow",
@@ -31,7 +38,7 @@ WORKER_BINDINGS = [
 WORKER_MUTATING = frozenset(b.action for b in WORKER_BINDINGS)
 
 
-class WorkerKeys:
+class WorkerKeys(_Screen):
     """Mixed into a screen that says which workers its keys act on."""
 
     def selected_workers(self) -> list[str]:

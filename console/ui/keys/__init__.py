@@ -1,0 +1,1 @@
+"""Action keys shared by a top-level screen and its detail screen."""

@@ -1,0 +1,378 @@
+"""The view layer: cluster text is data, never markup, on every screen.
+
+Each hostile value goes in as a worker hostname, a task name and id, args,
+an exception, a traceback, a queue name, a registered task type, a conf
+value and an action's target; then every screen is visited and every
+dialog of every screen opened (each action dialog, both purge dialogs,
+help, the palette, the `:` line), and `console status` is rendered as a
+table and as JSON. Nothing may raise, the app must keep running, no control
+character may reach the terminal, and the value must be visible exactly
+(its terminal-safe form) where it is shown in full.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import io
+import json
+import pkgutil
+import re
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from textual import events
+from textual.command import CommandPalette
+from textual.widgets import Input
+
+from console.core.stores import ActionView
+from console.core.views import OutcomeStatus, ResultKind, TargetResult
+from console.sample import NOW, sample_app, sample_target
+from console.text import one_line
+from console.ui.screens.command_line import CommandLine
+from console.ui.screens.help import HelpScreen
+from console.ui.screens.queue_detail import QueueDetailScreen
+from console.ui.screens.task_detail import TaskDetailScreen
+from console.ui.screens.worker_detail import WorkerDetailScreen
+from console.ui.widgets.confirm import ConfirmDialog
+from console.ui.widgets.form import FormDialog
+from console.ui.widgets.live_table import LiveTable
+from console.ui.widgets.vim_table import VimTable
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZE = (160, 48)
+
+HOSTILE = {
+    "close-tag": "[/b]",
+    "colour": "[red]x[/red]",
+    "link": "[link=http://x]y[/link]",
+    "click": "[@click=app.quit]z[/]",
+    "ansi": "\x1b[31mRED\x1b[0m\x1b]0;pwned\x07\x1b[2J",
+    "carriage-return": "over\rwritten",
+    "rtl": "\u202eلا تثق\u202c",
+    "emoji": "🔥👩\u200d👩\u200d👧 e\u0301",
+    "10k": "L" * 10_000,
+}
+# What must never reach the terminal from a payload.
+FORBIDDEN = {chr(i) for i in (*range(32), 127, *range(0x80, 0xA0),
+                              *range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+WORKER_KEYS = ("plus", "minus", "a", "c", "C", "R", "l", "t", "ctrl+d")
+TASK_KEYS = ("x", "X", "l", "t")
+
+
+def names_for(value: str) -> dict[str, str]:
+    """The hostile value as each kind of name. Keys the model holds are
+    bounded (255 characters): a longer hostname or id is refused on intake,
+    so for the 10k value those carry a prefix of it."""
+    key = value if len(value) <= 200 else value[:200]
+    return {"host": f"{key}@evil", "uuid": f"{key}-task", "queue": value,
+            "name": value}
+
+
+def hostile_app(value: str):
+    app = sample_app()
+    state = app.state
+    n = names_for(value)
+    host, uuid, queue = n["host"], n["uuid"], n["queue"]
+    state.apply({"type": "worker-online", "hostname": host, "freq": 2.0,
+                 "sw_ident": value, "sw_ver": value, "timestamp": NOW})
+    state.apply({"type": "worker-heartbeat", "hostname": host, "freq": 2.0,
+                 "active": 1, "processed": 3, "loadavg": [0.5, 0.4, 0.3], "timestamp": NOW})
+    state.apply({"type": "task-received", "uuid": uuid, "hostname": host,
+                 "name": value, "args": repr((value,)), "kwargs": repr({value: value}),
+                 "queue": queue, "routing_key": queue, "parent_id": value,
+                 "root_id": value, "timestamp": NOW})
+    state.apply({"type": "task-started", "uuid": uuid, "hostname": host, "timestamp": NOW})
+    state.apply({"type": "task-failed", "uuid": uuid, "hostname": host,
+                 "exception": value, "traceback": f"Traceback (most recent call last):\n"
+                 f"  File \"x.py\", line 1, in run\n{value}", "timestamp": NOW})
+    state.record_inspection("stats", {host: {
+        "pid": 4242, "pool": {"implementation": value, "max-concurrency": 2,
+                              "processes": [value]},
+        "broker": {"hostname": value, "transport": value}, "total": {value: 3}}})
+    state.record_inspection("active_queues", {host: [{"name": queue}]})
+    state.record_inspection("registered", {host: [f"{value} [rate_limit={value}]"]})
+    state.record_inspection("active", {host: [{"id": uuid, "name": value, "args": value,
+                                               "time_start": NOW}]})
+    state.record_inspection("conf", {host: {value: value}})
+    queues = dict(state.queues)
+    queues[queue] = {"name": queue, "messages": 7, "consumers": 0, "exists": True,
+                     "error": None, "sources": [value], "probed_at": NOW}
+    state.record_queues(queues)
+    state.record_action(ActionView(value, (value,), {value: value},
+                                   {value: TargetResult(ResultKind.ERROR, value)},
+                                   OutcomeStatus.ERROR, value, NOW))
+    app.sent = []
+    app.perform = lambda description, fn, *a, **kw: app.sent.append(fn.__name__)
+    return app
+
+
+def screen_lines(app) -> list[str]:
+    update = app.screen._compositor.render_full_update()
+    return ["".join(seg.text for strip in line for seg in strip) for line in update.strips]
+
+
+def shown(app, where: str) -> str:
+    """The screen as text, checked for control characters; the app must
+    still be running."""
+    assert app.is_running, f"the app stopped at {where}"
+    lines = screen_lines(app)
+    for number, line in enumerate(lines):
+        assert not FORBIDDEN & set(line), (where, number, line[:200])
+    return "\n".join(lines)
+
+
+def expect(value: str, width: int | None = None) -> str:
+    """What the screen must show of ``value``: its terminal-safe form, and
+    only as much as fits where the screen cuts it."""
+    text = one_line(value)
+    return text if width is None else text[:width]
+
+
+async def press(pilot, *keys: str) -> None:
+    for key in keys:
+        await pilot.press(key)
+        await pilot.pause()
+
+
+async def cancel(pilot, kind) -> None:
+    assert isinstance(pilot.app.screen, kind), pilot.app.screen
+    await pilot.press("escape")
+    await pilot.pause()
+    assert not isinstance(pilot.app.screen, kind)
+
+
+def move_workers_cursor(app, host: str) -> None:
+    table = app.screen.query_one(VimTable)
+    table.move_cursor(row=table.get_row_index(host), animate=False)
+
+
+@pytest.mark.parametrize("value", list(HOSTILE.values()), ids=list(HOSTILE))
+async def test_hostile_text_on_every_screen_and_dialog(value):
+    app = hostile_app(value)
+    n = names_for(value)
+    async with app.run_test(size=SIZE) as pilot:
+        # ---------------------------------------------------------- Workers
+        await press(pilot, "1")
+        move_workers_cursor(app, n["host"])
+        await pilot.pause()
+        assert expect(n["host"], 10) in shown(app, "workers")
+        for key in WORKER_KEYS:
+            await press(pilot, key)
+            text = shown(app, f"workers {key}")
+            dialog = app.screen
+            assert isinstance(dialog, FormDialog), (key, dialog)
+            assert expect(n["host"], 20) in text, key
+            if key == "C":  # the worker's own queue is the choice
+                assert expect(n["queue"], 20) in text
+            await cancel(pilot, FormDialog)
+        await press(pilot, "enter")
+        assert isinstance(app.screen, WorkerDetailScreen)
+        text = shown(app, "worker detail")
+        assert expect(n["host"], 120) in text
+        assert expect(value, 40) in text  # software, pool, conf, registered type
+        for key in WORKER_KEYS:
+            await press(pilot, key)
+            assert expect(n["host"], 20) in shown(app, f"worker detail {key}")
+            await cancel(pilot, FormDialog)
+        await press(pilot, "escape")
+
+        # ------------------------------------------------------------ Tasks
+        await press(pilot, "2")
+        table = app.screen.query_one(LiveTable)
+        table.move_to(next(i for i, t in enumerate(table.rows) if t.uuid == n["uuid"]))
+        await pilot.pause()
+        shown(app, "tasks")
+        for key in TASK_KEYS:
+            await press(pilot, key)
+            text = shown(app, f"tasks {key}")
+            # Revoke lists the task; the limits name its type.
+            assert expect(n["uuid"] if key in "xX" else value, 20) in text, key
+            await cancel(pilot, FormDialog)
+        await press(pilot, "enter")
+        assert isinstance(app.screen, TaskDetailScreen)
+        text = shown(app, "task detail")
+        assert expect(n["uuid"], 100) in text and expect(value, 100) in text
+        for key in TASK_KEYS:
+            await press(pilot, key)
+            shown(app, f"task detail {key}")
+            await cancel(pilot, FormDialog)
+        await press(pilot, "p")  # the parent is not held: a toast names it
+        await press(pilot, "o")
+        shown(app, "task detail parent")
+        assert isinstance(app.screen, TaskDetailScreen)
+        await press(pilot, "escape")
+
+        # ----------------------------------------------------------- Queues
+        await press(pilot, "3")
+        move_workers_cursor(app, n["queue"])
+        await pilot.pause()
+        assert expect(n["queue"], 20) in shown(app, "queues")
+        await press(pilot, "p")
+        await pilot.pause(0.2)  # the fresh count is read off the UI thread
+        text = shown(app, "purge one")
+        assert expect(n["queue"], 60) in text  # the title names it exactly
+        await cancel(pilot, ConfirmDialog)
+        await press(pilot, "space", "P")
+        await pilot.pause(0.2)
+        assert expect(n["queue"], 20) in shown(app, "purge marked")
+        await cancel(pilot, ConfirmDialog)
+        move_workers_cursor(app, n["queue"])
+        await press(pilot, "enter")
+        assert isinstance(app.screen, QueueDetailScreen)
+        assert expect(n["queue"], 100) in shown(app, "queue detail")
+        await press(pilot, "escape")
+
+        # -------------------------------------------- Events and Action log
+        await press(pilot, "4")
+        shown(app, "events")
+        await press(pilot, "5")
+        assert expect(value, 40) in shown(app, "action log")
+
+        # ---------------------------------------- help, palette, `:` line
+        await press(pilot, "question_mark")
+        shown(app, "help")
+        await cancel(pilot, HelpScreen)
+        await press(pilot, "ctrl+p")
+        assert isinstance(app.screen, CommandPalette)
+        app.post_message(events.Paste(value[:200]))  # pasted from a copied row
+        await pilot.pause(0.2)
+        assert app.screen.query_one(Input).value == one_line(value[:200])
+        shown(app, "palette")
+        await cancel(pilot, CommandPalette)
+        await press(pilot, "colon")
+        assert isinstance(app.screen, CommandLine)
+        app.post_message(events.Paste(value[:200]))
+        await pilot.pause()
+        await press(pilot, "enter")
+        assert expect(value, 40) in shown(app, "command line error")
+        await cancel(pilot, CommandLine)
+        assert app.is_running
+    assert app.sent == []  # every dialog was cancelled: nothing sent
+
+
+@pytest.mark.parametrize("value", list(HOSTILE.values()), ids=list(HOSTILE))
+def test_hostile_text_in_console_status(value):
+    from console.core.status import summarize
+    from console.report import render_status
+
+    app = hostile_app(value)
+    n = names_for(value)
+    report = summarize(sample_target(), app.state)
+    out = io.StringIO()
+    render_status(report, Console(file=out, width=400, color_system=None,
+                                  force_terminal=False))
+    table = out.getvalue()
+    assert not FORBIDDEN - {"\n"} & set(table), table[:500]
+    assert expect(n["host"], 100) in table and expect(n["queue"], 100) in table
+    # JSON is data: every value round-trips exactly, escaped by json.
+    text = json.dumps(report, default=str)
+    assert not FORBIDDEN & set(text)
+    decoded = json.loads(text)
+    assert n["host"] in {w["hostname"] for w in decoded["workers"]}
+    assert n["queue"] in {q["name"] for q in decoded["queues"]}
+
+
+# ----------------------------------------------------------------- structure
+def test_core_modules_import_without_textual(monkeypatch):
+    """Every module of console.core, found by walking the package (not a
+    list), imports with Textual unavailable."""
+    import builtins
+    import sys
+
+    import console.core
+
+    real_import = builtins.__import__
+
+    def no_textual(name, *args, **kwargs):
+        if name == "textual" or name.startswith("textual."):
+            raise ImportError("textual is blocked in this test")
+        return real_import(name, *args, **kwargs)
+
+    names = [m.name for m in pkgutil.walk_packages(console.core.__path__, "console.core.")]
+    assert len(names) >= 15, names
+    for name in names:
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.setattr(builtins, "__import__", no_textual)
+    for name in names:
+        importlib.import_module(name)
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add("." * node.level + node.module)
+    return found
+
+
+def test_screens_read_views_not_the_model_lock():
+    """No module under console/ui takes the model's lock or indexes an
+    inspection reply tuple, and no screen module imports another."""
+    ui = ROOT / "console" / "ui"
+    for path in ui.rglob("*.py"):
+        source = path.read_text()
+        assert not re.search(r"\.lock\b", source), path
+        assert not re.search(r"\bentry\[\d\]|inspection\([^)]*\)\[\d\]", source), path
+    screens = {p.stem for p in (ui / "screens").glob("*.py")}
+    # Shared key mixins and the frame are not screens of their own.
+    shared = {"base", "frame", "detail", "__init__"}
+    for path in (ui / "screens").glob("*.py"):
+        for module in _imports(path):
+            if module.startswith(".") and not module.startswith(".."):
+                target = module.lstrip(".")
+                assert target not in screens - shared, f"{path.name} imports {module}"
+
+
+def test_versions_are_attributes_a_typo_fails():
+    from console.core.state import ClusterState
+    from console.core.views import Topic
+
+    state = ClusterState()
+    assert state.versions.get(Topic.TASKS) == 0
+    with pytest.raises(AttributeError):
+        state.versions.taks += 1  # type: ignore[attr-defined]
+    with pytest.raises(AttributeError):
+        Topic.TASK  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_internal_errors_are_counted_apart_and_logged(caplog, monkeypatch):
+    """An exception in the console's own intake code is not "malformed
+    input": it is counted on its own and logged with its traceback."""
+    from console.core.state import ClusterState
+
+    state = ClusterState()
+    state.apply("not an event")
+    assert state.counters.malformed == 1 and state.counters.internal_errors == 0
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in the console")
+
+    monkeypatch.setattr(state, "_task_event", broken)
+    with caplog.at_level("ERROR", logger="console.core.state"):
+        state.apply({"type": "task-received", "uuid": "u1"})
+    assert state.counters.internal_errors == 1 and state.counters.malformed == 1
+    record = caplog.records[-1]
+    assert record.exc_info and "a bug in the console" in str(record.exc_info[1])
+
+
+def test_log_file_is_private_and_masks_the_password(tmp_path):
+    import logging
+
+    from console.core.logs import setup_logging
+
+    url = "amqp://ops:s3cret-pw-123@rabbit:5672/prod"
+    path = setup_logging(tmp_path / "state" / "console.log", url)
+    logger = logging.getLogger("console.core.test")
+    try:
+        raise ConnectionError(f"cannot reach {url} (password s3cret-pw-123)")
+    except ConnectionError:
+        logger.exception("internal error talking to the broker")
+    for handler in logging.getLogger("console").handlers:
+        handler.flush()
+    text = path.read_text()
+    assert "internal error talking to the broker" in text and "Traceback" in text
+    assert "s3cret-pw-123" not in text and "ops:****@rabbit" in text
+    assert path.stat().st_mode & 0o777 == 0o600
