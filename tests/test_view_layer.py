@@ -13,10 +13,8 @@ character may reach the terminal, and the value must be visible exactly
 from __future__ import annotations
 
 import ast
-import importlib
 import io
 import json
-import pkgutil
 import re
 from pathlib import Path
 
@@ -275,30 +273,6 @@ def test_hostile_text_in_console_status(value):
 
 
 # ----------------------------------------------------------------- structure
-def test_core_modules_import_without_textual(monkeypatch):
-    """Every module of console.core, found by walking the package (not a
-    list), imports with Textual unavailable."""
-    import builtins
-    import sys
-
-    import console.core
-
-    real_import = builtins.__import__
-
-    def no_textual(name, *args, **kwargs):
-        if name == "textual" or name.startswith("textual."):
-            raise ImportError("textual is blocked in this test")
-        return real_import(name, *args, **kwargs)
-
-    names = [m.name for m in pkgutil.walk_packages(console.core.__path__, "console.core.")]
-    assert len(names) >= 15, names
-    for name in names:
-        monkeypatch.delitem(sys.modules, name, raising=False)
-    monkeypatch.setattr(builtins, "__import__", no_textual)
-    for name in names:
-        importlib.import_module(name)
-
-
 def _imports(path: Path) -> set[str]:
     tree = ast.parse(path.read_text())
     found = set()
@@ -376,3 +350,36 @@ def test_log_file_is_private_and_masks_the_password(tmp_path):
     assert "internal error talking to the broker" in text and "Traceback" in text
     assert "s3cret-pw-123" not in text and "ops:****@rabbit" in text
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+async def test_detail_screens_do_not_move_under_a_dialog():
+    """A worker detail screen with a dialog on top keeps what the operator
+    read; it catches up once the dialog closes."""
+    app = sample_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await press(pilot, "1", "enter")
+        assert isinstance(app.screen, WorkerDetailScreen)
+        detail = app.screen
+        host = detail.hostname
+
+        def summary() -> str:
+            return str(detail.query_one("#summary").render())
+
+        def active_is(n: int) -> bool:
+            return f"active {n} " in shown_text(detail)
+
+        def shown_text(screen) -> str:
+            console = Console(width=200, record=True, file=io.StringIO())
+            console.print(screen.query_one("#summary").content)
+            return console.export_text()
+
+        assert not active_is(7)
+        await press(pilot, "plus")
+        assert isinstance(app.screen, FormDialog)
+        app.state.apply({"type": "worker-heartbeat", "hostname": host, "freq": 2.0,
+                         "active": 7, "timestamp": NOW})
+        await pilot.pause(1.5)  # past the detail screen's 1 s redraw
+        assert not active_is(7), summary()  # nothing moved under the dialog
+        await cancel(pilot, FormDialog)
+        await pilot.pause(1.5)
+        assert active_is(7)

@@ -82,13 +82,25 @@ async def test_worker_named_with_markup_row_detail_and_pool_grow(real_broker, tm
         assert wait_until(lambda: processes(app, host) == 2, 15)
 
 
+def rate_limit_of(app, host: str, task: str) -> str | None:
+    registered = app.control.inspect(destination=[host], timeout=3).registered(
+        "rate_limit") or {}
+    for entry in registered.get(host, []):
+        name, _, info = entry.partition(" ")
+        if name == task:
+            return info.strip("[]").partition("=")[2] or None
+    return None
+
+
 def test_rounds_wait_for_the_workers_they_name_only(real_broker, tmp_path):
-    """Three workers; the console counts two. An action aimed at those two
-    gets exactly their two replies, and the third is never asked: a pidbox
-    round with ``limit=2`` names its destination, so the third's reply
-    cannot end the wait before a counted worker answered (the bug this
-    replaces: ``limit=len(expected)`` with no destination)."""
+    """Three workers; the console counts two online. An action aimed at
+    "every online worker" gets exactly their two replies, and the third is
+    never asked: a pidbox round with ``limit=2`` names its destination, so
+    the third's reply cannot end the wait before a counted worker answered.
+    (The bug this replaces sent ``limit=len(online)`` with no destination:
+    the third worker got the command too, and its reply could end the wait.)"""
     app = companion_app(real_broker)
+    task = "console.companion.tasks.add"
     with ExitStack() as stack:
         a, b, c = (stack.enter_context(running_worker(
             real_broker, tmp_path, queues="default", name=n, concurrency=1))
@@ -102,25 +114,30 @@ def test_rounds_wait_for_the_workers_they_name_only(real_broker, tmp_path):
 
         app.control.broadcast = recording
         state = ClusterState()
+        for host in (a, b):  # the console has heard from two of the three
+            state.apply({"type": "worker-heartbeat", "hostname": host, "freq": 30.0})
+        assert state.workers_online() == sorted([a, b])
         actions = Actions(Target(app), state, AuditLog(tmp_path / "audit.jsonl"),
                           timeout=5.0)
-        outcome = actions.pool_grow(1, destination=[a, b])
+        outcome = actions.rate_limit(task, "37/m")  # on every online worker
         assert set(outcome.results) == {a, b}, outcome.results
         assert all(r.kind is ResultKind.OK for r in outcome.results.values()), outcome
-        assert sent[-1] == ("pool_grow", [a, b], 2)
-        # The effect, on each worker: the two grew, the third was not asked.
-        assert wait_until(lambda: processes(app, a) == 2 and processes(app, b) == 2, 15)
-        assert processes(app, c) == 1
+        assert sent[-1] == ("rate_limit", sorted([a, b]), 2)
+        # The effect, on each worker: the two have it, the third was not asked.
+        assert rate_limit_of(app, a, task) == "37/m" and rate_limit_of(app, b, task) == "37/m"
+        assert rate_limit_of(app, c, task) is None
 
         # Inspections follow the same rule, and keep only who was asked.
         inspector = Inspector(Target(app), state, timeout=3.0)
-        (result,) = inspector.run(("stats",), destination=[a, b])
+        (result,) = inspector.run(("stats",))
         assert set(result.replies) == {a, b} and not result.missing
-        assert sent[-1] == ("stats", [a, b], 2)
+        assert sent[-1] == ("stats", sorted([a, b]), 2)
         assert state.inspection(c, "stats") is None
 
         # With no worker known, nothing goes to "whoever is out there".
+        empty = ClusterState()
+        nobody = Actions(Target(app), empty, AuditLog(tmp_path / "audit.jsonl"), timeout=5.0)
+        count = len(sent)
         with pytest.raises(InvalidInput, match="no worker online"):
-            actions.pool_shrink(1, destination=None)
-        assert "pool_shrink" not in {command for command, _, _ in sent}
-        assert processes(app, c) == 1
+            nobody.pool_shrink(1)
+        assert len(sent) == count and processes(app, c) == 1
