@@ -79,7 +79,15 @@ def test_rate_limit_shows_on_the_worker_and_slows_the_task(cluster):
                                   for r in results), 30)
     starts = sorted(state.task(r.id).started for r in results)
     assert starts[-1] - starts[0] >= 2.0  # 4 tasks at 1/s take about 3 s
-    assert actions.rate_limit(TASKS + "add", "", destination=[host]).status == "ok"
+    # Removing it is explicit, and the summary names the old and new value.
+    with pytest.raises(InvalidInput, match="nothing to do"):
+        actions.rate_limit(TASKS + "add", "", destination=[host])
+    removed = actions.rate_limit(TASKS + "add", "none", destination=[host], previous="60/m")
+    assert removed.status == "ok" and "60/m → no limit" in removed.summary, removed.summary
+    assert state.actions[-1].summary == removed.summary  # the Action log says it too
+    info = app.control.inspect(destination=[host], timeout=3).registered("rate_limit") or {}
+    assert not any("rate_limit=" in entry for entry in info[host]
+                   if entry.startswith(TASKS + "add "))
 
 
 def test_time_limit_makes_an_overlong_task_fail(cluster):
@@ -152,6 +160,8 @@ def test_invalid_input_is_refused_before_sending(cluster):
     app, state, actions, host, audit_path = cluster
     lines_before = audit_path.read_text().count("\n") if audit_path.exists() else 0
     for call in (lambda: actions.rate_limit(TASKS + "add", "abc"),
+                 lambda: actions.rate_limit(TASKS + "add", ""),
+                 lambda: actions.pool_grow(""),
                  lambda: actions.revoke(["x"], terminate=True, signal="SIGFOO"),
                  lambda: actions.pool_grow(-1), lambda: actions.pool_shrink("many"),
                  lambda: actions.time_limit(TASKS + "add", soft=5, hard=2),

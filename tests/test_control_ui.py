@@ -135,7 +135,7 @@ async def test_rate_limit_from_a_task_validates_and_targets_the_chosen_worker():
         await submit(pilot, dialog, rate="100/m", workers="beta@web-2")
         assert app.calls == [("rate_limit", (), {
             "task_name": "console.companion.tasks.send_email", "rate": "100/m",
-            "destination": ["beta@web-2"]})]
+            "destination": ["beta@web-2"], "previous": "10/s"})]
 
 
 async def test_time_limit_checks_order_and_asks_before_restarting_pools():
@@ -144,6 +144,9 @@ async def test_time_limit_checks_order_and_asks_before_restarting_pools():
         dialog = await open_dialog(pilot, "1", "t")  # alpha's registered types
         choices = [value for _, value in dialog.fields[0].choices]
         assert "console.companion.tasks.render_report" in choices
+        await submit(pilot, dialog, soft="30", hard="60")
+        assert "choose a task type" in error(dialog) and app.calls == []
+        dialog.query_one("#field-task", Select).value = "console.companion.tasks.render_report"
         await submit(pilot, dialog, soft="90", hard="60")
         assert "soft limit must be below the hard limit" in error(dialog)
         await submit(pilot, dialog, soft="-1", hard="")
@@ -184,7 +187,8 @@ async def test_autoscale_needs_min_not_above_max():
     app = recording_app()
     async with app.run_test(size=SIZE) as pilot:
         dialog = await open_dialog(pilot, "1", "a")
-        assert dialog.query_one("#field-max", Input).value == "4"  # the pool's size
+        field = dialog.query_one("#field-max", Input)
+        assert field.value == "" and "now 4" in field.placeholder  # typed, not prefilled
         await submit(pilot, dialog, max="2", min="5")
         assert app.screen is dialog and "min must not be above max" in error(dialog)
         await submit(pilot, dialog, max="6", min="2")
@@ -304,3 +308,88 @@ async def test_every_action_key_is_in_help_and_the_palette():
             assert all(b.tooltip in helped for b in bindings)
             await pilot.press("escape")
             await pilot.pause()
+
+
+# ------------------------------------- Enter never changes the cluster alone
+@pytest.mark.parametrize("keys", [
+    ("1", "plus"), ("1", "minus"), ("1", "a"), ("1", "c"), ("1", "C"), ("1", "l"),
+    ("1", "t"), ("2", "l"), ("2", "t"),
+], ids=lambda keys: "+".join(keys))
+async def test_enter_on_an_untouched_dialog_sends_nothing(keys):
+    """Every non-destructive dialog: Enter on what it opened with sends
+    nothing and says why; the dialog stays open."""
+    app = recording_app()
+    async with app.run_test(size=SIZE) as pilot:
+        dialog = await open_dialog(pilot, *keys)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.calls == []
+        assert app.screen is dialog, "an untouched dialog must not submit"
+        dialog.submit()  # the Set button, pressed on the untouched dialog
+        await pilot.pause()
+        assert app.calls == [] and app.screen is dialog and error(dialog)
+
+
+async def test_rate_limit_removal_is_explicit_and_names_old_and_new():
+    app = recording_app()
+    async with app.run_test(size=SIZE) as pilot:
+        dialog = await open_dialog(pilot, "1", "l")  # alpha: no type preselected
+        assert dialog.query_one("#field-task", Select).value is Select.NULL
+        dialog.query_one("#field-task", Select).value = "console.companion.tasks.send_email"
+        await pilot.pause()
+        assert "now: rate_limit=10/s" in listed(dialog) and "→" not in listed(dialog)
+        dialog.query_one("#field-rate", Input).value = "none"
+        await pilot.pause()
+        assert "now: rate_limit=10/s → no limit" in listed(dialog)
+        dialog.submit()
+        await pilot.pause()
+        assert app.calls == [("rate_limit", (), {
+            "task_name": "console.companion.tasks.send_email", "rate": None,
+            "destination": ["alpha@web-1"], "previous": "10/s"})]
+
+
+async def test_slash_filters_workers_and_a_burst_never_reaches_an_action():
+    """`/alpha` filters the Workers table; `/evil-1` and Enter typed in one
+    burst (as someone looking for a worker types) go into the filter, where
+    they used to open the rate-limit dialog and remove a limit."""
+    from console.ui.widgets.vim_table import VimTable
+
+    app = recording_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("1")
+        await pilot.pause()
+        await pilot.press("slash", *"alpha", "enter")  # no pause between keys
+        await pilot.pause()
+        table = app.screen.query_one(VimTable)
+        assert [row.value for row in table.rows] == ["alpha@web-1"]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert table.row_count == 3
+        await pilot.press("slash", *"status:offline", "enter")
+        await pilot.pause()
+        assert [row.value for row in table.rows] == ["gamma@batch-1"]
+        await pilot.press("escape")
+        await pilot.press("slash", *"evil-1", "enter")
+        await pilot.pause()
+        assert app.calls == [] and not isinstance(app.screen, FormDialog)
+        assert table.row_count == 0 and app.screen.filter_text == "evil-1"
+
+
+@pytest.mark.parametrize("screen", ["1", "2"])
+async def test_keys_typed_while_a_dialog_opens_never_reach_the_screen_below(screen):
+    """`l` then keys in one burst: they go into the dialog or are dropped,
+    never to the screen below, and Enter on what they left sends nothing
+    unless it is a valid value the operator typed."""
+    app = recording_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(screen)
+        await pilot.pause()
+        below = app.screen
+        await pilot.press("l", "slash", "x", "space", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, FormDialog)
+        assert app.calls == []
+        assert below.filter_text == "" and not below.marks  # nothing reached it
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is below and app.calls == []

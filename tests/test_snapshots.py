@@ -136,5 +136,19 @@ class TestRemoteControl:
         assert snap_compare(sample_app(), run_before=lambda p: _press(p, *keys),
                             terminal_size=(120, 36))
 
+    def test_rate_limit_removal_shows_now_and_new(self, snap_compare):
+        """The explicit removal: "now: rate_limit=10/s → no limit"."""
+        async def run(pilot):
+            from textual.widgets import Input, Select
+
+            await _press(pilot, "1", "l")
+            dialog = pilot.app.screen
+            dialog.query_one("#field-task", Select).value = \
+                "console.companion.tasks.send_email"
+            dialog.query_one("#field-rate", Input).value = "none"
+            await pilot.pause(0.2)
+
+        assert snap_compare(sample_app(), run_before=run, terminal_size=(120, 36))
+
     def test_workers_read_only(self, snap_compare):
         assert snap_compare(sample_app(read_only=True), press=["1"], terminal_size=(120, 36))

@@ -22,6 +22,12 @@ from .state import ClusterState
 from .stores import ActionView
 from .views import OutcomeStatus, ResultKind, TargetResult, pidbox_scope
 
+
+def one_line(value: object, width: int) -> str:
+    """A name in a summary: one line, bounded (the screens render it)."""
+    text = " ".join(str(value).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
 EX_NOPERM = 77
 _RATE = re.compile(r"^\s*\d+(\.\d+)?\s*(/\s*[smh])?\s*$")
 _QUEUE = re.compile(r"^[^\s\x00-\x1f\x7f]{1,255}$")
@@ -37,15 +43,28 @@ class InvalidInput(ValueError):
 
 
 # ----------------------------------------------------------------- validation
+# Words that remove a limit: removing one is an explicit choice, never what
+# an empty field means (a rate limit protects something downstream).
+REMOVE_WORDS = frozenset({"none", "off", "no limit", "unlimited"})
+NO_LIMIT = "no limit"
+
+
 def valid_rate(text: object) -> str | None:
-    """``10/s``, ``100/m``, ``5/h``, ``3`` (per second); empty removes it."""
-    text = "" if text is None else str(text).strip()
-    if not text:
+    """``10/s``, ``100/m``, ``5/h``, ``3`` (per second); ``none`` or ``off``
+    removes the limit (so does ``None`` from code). Empty is nothing to do:
+    refused, so an untouched field never changes the cluster."""
+    if text is None:
         return None
-    if not _RATE.match(text):
-        raise InvalidInput(f"rate {text!r} is not a rate: use N/s, N/m or N/h, "
-                           "or leave it empty to remove the limit")
-    return text.replace(" ", "")
+    rate = str(text).strip()
+    if not rate:
+        raise InvalidInput("nothing to do: type a rate (10/s, 100/m, 5/h), "
+                           "or none to remove the limit")
+    if rate.lower() in REMOVE_WORDS:
+        return None
+    if not _RATE.match(rate):
+        raise InvalidInput(f"rate {rate!r} is not a rate: use N/s, N/m or N/h, "
+                           "or none to remove the limit")
+    return rate.replace(" ", "")
 
 
 def valid_signal(text: object) -> str:
@@ -89,6 +108,8 @@ def valid_time_limits(soft: object, hard: object) -> tuple[float | None, float |
 
 
 def valid_count(text: object, what: str = "count", minimum: int = 1) -> int:
+    if text is None or not str(text).strip():
+        raise InvalidInput(f"nothing to do: type the {what}")
     try:
         value = int(str(text).strip())
     except ValueError:
@@ -319,11 +340,17 @@ class Actions:
                             timeout=self.timeout)
 
     def rate_limit(self, task_name: str, rate: str | None,
-                   destination: Iterable[str] | None = None) -> Outcome:
+                   destination: Iterable[str] | None = None,
+                   previous: str | None = None) -> Outcome:
+        """``previous``: the limit the operator saw before (the dialog's
+        "now"), named in the summary beside the new one."""
         name = valid_task_name(task_name)
         valid = valid_rate(rate)
+        change = f"{previous or '?'} → {valid or NO_LIMIT}" if previous is not None \
+            else f"now {valid or NO_LIMIT}"
         return self._control("rate_limit", "rate limit set", "rate_limit", destination,
-                             {"task_name": name, "rate_limit": valid})
+                             {"task_name": name, "rate_limit": valid},
+                             note=f"{one_line(name, 80)}: {change}")
 
     def time_limit(self, task_name: str, soft: object = None, hard: object = None,
                    destination: Iterable[str] | None = None,

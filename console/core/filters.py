@@ -12,13 +12,73 @@ import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from .views import WorkerView
 
 FIELDS = ("state", "name", "worker", "queue", "args", "kwargs", "result", "uuid")
 
 
 class FilterError(ValueError):
     pass
+
+
+def parse_terms(text: str, fields: Iterable[str]) -> tuple[tuple[str | None, str], ...]:
+    """Words ANDed: ``field:value`` for a known field, free text otherwise;
+    lowercased (matching is case-insensitive)."""
+    known = set(fields)
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:  # an unbalanced quote
+        raise FilterError(f"cannot read filter: {exc}") from None
+    terms: list[tuple[str | None, str]] = []
+    for word in words:
+        key, sep, value = word.partition(":")
+        if sep and key.lower() in known:
+            if not value:
+                raise FilterError(f"{key}: needs a value, e.g. {key}:something")
+            terms.append((key.lower(), value.lower()))
+        else:
+            terms.append((None, word.lower()))
+    return tuple(terms)
+
+
+WORKER_FIELDS = ("worker", "hostname", "status", "queue", "pool")
+
+
+@dataclass(frozen=True)
+class WorkerFilter:
+    """The Workers screen's `/`: the same language as the Tasks filter.
+    Free text matches the hostname, status, queues and pool; ``worker:`` (or
+    ``hostname:``), ``status:`` (a comma list), ``queue:`` and ``pool:``
+    narrow to one."""
+
+    text: str = ""
+    terms: tuple[tuple[str | None, str], ...] = field(default_factory=tuple)
+
+    @classmethod
+    def parse(cls, text: str) -> WorkerFilter:
+        text = (text or "").strip()
+        return cls(text, parse_terms(text, WORKER_FIELDS))
+
+    def __bool__(self) -> bool:
+        return bool(self.terms)
+
+    def matches(self, view: WorkerView) -> bool:
+        parts = {"worker": view.hostname.lower(), "status": view.status.state.value,
+                 "queue": " ".join(view.queues).lower(),
+                 "pool": view.pool.label.lower() if view.pool else ""}
+        for key, value in self.terms:
+            if key is None:
+                if not any(value in part for part in parts.values()):
+                    return False
+            elif key == "status":
+                if parts["status"] not in value.split(","):
+                    return False
+            elif value not in parts["worker" if key == "hostname" else key]:
+                return False
+        return True
 
 
 class Filterable(Protocol):
@@ -44,20 +104,7 @@ class TaskFilter:
     @classmethod
     def parse(cls, text: str) -> TaskFilter:
         text = (text or "").strip()
-        try:
-            words = shlex.split(text)
-        except ValueError as exc:  # an unbalanced quote
-            raise FilterError(f"cannot read filter: {exc}") from None
-        terms: list[tuple[str | None, str]] = []
-        for word in words:
-            key, sep, value = word.partition(":")
-            if sep and key.lower() in FIELDS:
-                if not value:
-                    raise FilterError(f"{key}: needs a value, e.g. {key}:something")
-                terms.append((key.lower(), value.lower()))
-            else:
-                terms.append((None, word.lower()))
-        return cls(text, tuple(terms))
+        return cls(text, parse_terms(text, FIELDS))
 
     def __bool__(self) -> bool:
         return bool(self.terms)

@@ -71,11 +71,6 @@ class InspectionStore:
                     for host, kinds in self.inspections.items()
                     if "active_queues" in kinds}
 
-    def consumers_of(self, queue: str) -> list[str]:
-        """The workers whose last ``active_queues`` reply names ``queue``."""
-        return sorted(host for host, names in self.consumed_queues().items()
-                      if queue in names)
-
 
 class QueueStore:
     lock: threading.RLock

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from ...core.actions import valid_rate, valid_task_name, valid_time_limits
+from ...core.actions import (
+    NO_LIMIT, InvalidInput, valid_rate, valid_task_name, valid_time_limits,
+)
 from ...core.workerinfo import registered, task_names
 from ..widgets.form import Field, FormDialog
 from ..format import literal
@@ -20,16 +22,22 @@ def _task_choices(app, hosts, current: str | None) -> list[tuple[str, str]]:
     return [(name, name) for name in names]
 
 
-def _limits_lines(app, hosts, task_name: str, keys: tuple[str, ...]) -> list:
-    """Each worker, with the limits it reported for this task type."""
+def _limits_lines(app, hosts, task_name: str, keys: tuple[str, ...],
+                  new: str | None = None) -> list:
+    """Each worker, with the limits it reported for this task type, and
+    ``→ new`` once a valid new value is typed."""
     lines = []
     for host in hosts:
         line = worker_line(app, host, pids=False)
         known = dict(registered(app.state, host))
-        if task_name in known:
+        if not task_name:
+            line.append("  choose a task type to see its limit", style="dim")
+        elif task_name in known:
             limits = known[task_name]
-            shown = ", ".join(f"{k}={limits[k]}" for k in keys if k in limits) or "no limit"
+            shown = ", ".join(f"{k}={limits[k]}" for k in keys if k in limits) or NO_LIMIT
             line.append_text(literal(f"  now: {shown}", style="yellow"))
+            if new is not None:
+                line.append_text(literal(f" → {new}", style="bold"))
         elif known:
             line.append("  task not registered here", style="dim")
         else:
@@ -50,7 +58,10 @@ def _common_fields(app, hosts_fixed, task_name) -> list[Field]:
     choices = _task_choices(app, hosts, task_name)
     if not choices:
         return [Field("task", "task type", task_name or "", placeholder="tasks.name")]
-    fields = [Field("task", "task type", task_name or choices[0][1], choices=choices)]
+    # From a task's row: its own type. Otherwise the operator chooses one;
+    # a default would be a type they never read.
+    fields = [Field("task", "task type", task_name or "", choices=choices,
+                    placeholder="choose a task type")]
     if hosts_fixed is None:
         fields.append(Field("workers", "on", ALL_ONLINE, choices=worker_choices(app)))
     return fields
@@ -59,16 +70,32 @@ def _common_fields(app, hosts_fixed, task_name) -> list[Field]:
 def ask_rate_limit(app, task_name: str | None = None, workers: list[str] | None = None) -> None:
     """``workers`` fixed (from the Workers screen), or chosen in the dialog."""
     fields = _common_fields(app, workers, task_name)
-    fields.insert(1, Field("rate", "rate", placeholder="10/s, 100/m, 5/h; empty removes it"))
+    fields.insert(1, Field("rate", "rate",
+                           placeholder="10/s, 100/m, 5/h; none removes the limit"))
+
+    def new_rate(values: dict) -> str | None:
+        try:
+            return valid_rate(values.get("rate", "")) or NO_LIMIT
+        except InvalidInput:
+            return None  # empty or half-typed: nothing shown yet
 
     def describe(values: dict) -> list:
         return _limits_lines(app, _hosts(app, workers, values), values["task"],
-                             ("rate_limit",))
+                             ("rate_limit",), new_rate(values))
+
+    def previous(values: dict, hosts: list[str]) -> str:
+        seen = {dict(registered(app.state, h)).get(values["task"], {}).get(
+            "rate_limit", NO_LIMIT) for h in hosts}
+        return ", ".join(sorted(seen)) if seen else "?"
 
     def validate(values: dict) -> dict:
-        return {"task_name": valid_task_name(values["task"]),
-                "rate": valid_rate(values["rate"]),
-                "destination": workers or destination(values)}
+        if not values["task"]:
+            raise InvalidInput("choose a task type")
+        arguments = {"task_name": valid_task_name(values["task"]),
+                     "rate": valid_rate(values["rate"]),
+                     "destination": workers or destination(values)}
+        arguments["previous"] = previous(values, _hosts(app, workers, values))
+        return arguments
 
     def done(arguments: dict | None) -> None:
         if arguments is not None:
@@ -95,6 +122,8 @@ def ask_time_limit(app, task_name: str | None = None, workers: list[str] | None 
                              ("soft_time_limit", "time_limit"))
 
     def validate(values: dict) -> dict:
+        if not values["task"]:
+            raise InvalidInput("choose a task type")
         soft, hard = valid_time_limits(values["soft"], values["hard"])
         return {"task_name": valid_task_name(values["task"]), "soft": soft, "hard": hard,
                 "destination": workers or destination(values),

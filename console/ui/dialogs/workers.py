@@ -33,7 +33,8 @@ def ask_pool_resize(app, hosts: list[str], grow: bool) -> None:
 
     app.push_screen(FormDialog(
         f"{verb} the pool of {_named(hosts)}", [worker_line(app, h) for h in hosts],
-        f"{verb} pool", fields=[Field("n", "processes", "1", placeholder="how many")],
+        f"{verb} pool", fields=[Field("n", "processes",
+                                      placeholder="how many processes (1 or more)")],
         note="" if grow else "A busy process finishes its task before it exits.",
         validate=validate),
         _perform(app, f"pool {verb.lower()} {_named(hosts)}",
@@ -54,10 +55,13 @@ def ask_autoscale(app, hosts: list[str]) -> None:
 
     app.push_screen(FormDialog(
         f"Autoscale {_named(hosts)}", [worker_line(app, h) for h in hosts], "Set autoscale",
-        fields=[Field("max", "max processes", str(scaler.get("max", size or "")),
-                      placeholder="upper bound"),
-                Field("min", "min processes", str(scaler.get("min", "")),
-                      placeholder="lower bound, 0 or more")],
+        # Empty, with the current bounds as hints: a change is typed.
+        fields=[Field("max", "max processes",
+                      placeholder=f"upper bound (now {scaler['max']})" if "max" in scaler
+                      else f"upper bound (pool now {size or '?'}, not autoscaled)"),
+                Field("min", "min processes",
+                      placeholder=f"lower bound, 0 or more (now {scaler['min']})"
+                      if "min" in scaler else "lower bound, 0 or more")],
         note="Takes effect only on workers started with --autoscale; the others "
              "reply with an error.", validate=validate),
         _perform(app, f"autoscale {_named(hosts)}", app.actions.autoscale, destination=hosts))
@@ -96,7 +100,8 @@ def ask_cancel_consumer(app, hosts: list[str]) -> None:
     app.push_screen(FormDialog(
         f"Stop consuming a queue on {_named(hosts)}", [worker_line(app, h) for h in hosts],
         "Cancel consumer",
-        fields=[Field("queue", "queue", queues[0], choices=[(q, q) for q in queues])],
+        fields=[Field("queue", "queue", choices=[(q, q) for q in queues],
+                      placeholder="choose the queue to stop consuming")],
         note="Messages stay in the queue; this worker stops taking them.",
         validate=validate),
         _perform(app, f"cancel consumer {_named(hosts)}", app.actions.cancel_consumer,

@@ -16,9 +16,9 @@ else:
 
 WORKER_BINDINGS = [
     Binding("plus", "pool_grow", "Pool +", key_display="+", id="workers.pool_grow",
-            tooltip="Grow the pool (a count can be typed)"),
+            tooltip="Grow the pool by the number of processes typed"),
     Binding("minus", "pool_shrink", "Pool −", key_display="-", id="workers.pool_shrink",
-            tooltip="Shrink the pool (a count can be typed)"),
+            tooltip="Shrink the pool by the number of processes typed"),
     Binding("a", "autoscale", "Autoscale", id="workers.autoscale",
             tooltip="Autoscale: max and min processes"),
     Binding("c", "add_consumer", "Consume", id="workers.add_consumer",

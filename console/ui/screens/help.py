@@ -11,6 +11,10 @@ from textual.widgets import DataTable, Label
 
 from ..format import literal
 
+# The safety rule every dialog follows (docs/keymap.md).
+RULE = ("Enter never changes the cluster by itself: every change is a value you "
+        "typed or a button you pressed after reading it.")
+
 NAVIGATION = (
     ("j k ↑ ↓", "move"), ("g G", "first / last row"), ("PgUp PgDn", "page"),
     ("enter", "open the detail of the row"), ("escape", "back / close"),
@@ -24,6 +28,7 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen { align: center middle; }
     HelpScreen > Vertical { width: 72; height: auto; max-height: 90%;
         border: thick $primary; background: $surface; padding: 0 1; }
+    HelpScreen #help-rule { width: 100%; margin: 0 0 1 0; }
     """
 
     def __init__(self, title: str, keys: list[tuple[str, str]]):
@@ -34,6 +39,7 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(Text.assemble(literal(self.help_title, style="bold"), " — keys"))
+            yield Label(Text(RULE, style="bold yellow"), id="help-rule")
             table: DataTable[Text] = DataTable(show_cursor=False, zebra_stripes=True)
             table.add_column("key", width=14)
             table.add_column("does", width=52)

@@ -6,9 +6,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Label, Sparkline
+from textual.widgets import DataTable, Label, Sparkline, Static
 
-from ..format import ago, count, literal, status_text
+from ..format import ago, count, literal, one_line, status_text
+from ...core.filters import FilterError, WorkerFilter
+from ..widgets.filter_bar import FilterBar
 from ..widgets.vim_table import VimTable, plain_cell
 from .base import ConsoleScreen
 from ..keys.workers import WORKER_BINDINGS, WORKER_MUTATING, WorkerKeys
@@ -34,19 +36,30 @@ class WorkersScreen(WorkerKeys, ConsoleScreen):
                 tooltip="Worker detail: pool, queues, tasks, limits, conf"),
         Binding("space", "mark", "Mark", show=False, id="workers.mark",
                 tooltip="Mark / unmark the worker (actions act on the marked ones)"),
+        Binding("slash", "filter", "Filter", key_display="/", show=False, id="workers.filter",
+                tooltip="Filter: text, worker:, status:online,offline, queue:, pool:"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="workers.clear",
+                tooltip="Clear the filter"),
         *WORKER_BINDINGS,
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.marks: set[str] = set()
+        self.worker_filter = WorkerFilter()
+        self.filter_error: str | None = None
 
     def compose_body(self) -> ComposeResult:
         # A handful of workers: DataTable is the right tool here.
+        title = Static(id="workers-title")
+        title.display = False
+        yield title
         table = VimTable(id="workers", cursor_type="row", zebra_stripes=True)
         for label, key, width in COLUMNS:
             table.add_column(label, key=key, width=width)
         yield table
+        yield FilterBar(placeholder="filter: text  worker:alpha  status:offline  queue:emails  "
+                        "pool:prefork  (enter applies, escape cancels)", id="workers-filter")
         with Horizontal(id="throughput"):
             with Vertical():
                 yield Label("", id="ok-label")
@@ -58,6 +71,8 @@ class WorkersScreen(WorkerKeys, ConsoleScreen):
     def rows(self, now: float) -> list[tuple[str, tuple[object, ...]]]:
         rows: list[tuple[str, tuple[object, ...]]] = []
         for view in self.model.worker_views(now):
+            if self.worker_filter and not self.worker_filter.matches(view):
+                continue
             counts = view.counts
             load = view.loadavg
             flag = Text("●", style="bold yellow") if view.hostname in self.marks else ""
@@ -102,6 +117,42 @@ class WorkersScreen(WorkerKeys, ConsoleScreen):
             return marked
         host = self._cursor_host()
         return [host] if host else []
+
+    # ------------------------------------------------------------- filter
+    def apply_filter(self, text: str) -> None:
+        try:
+            self.worker_filter = WorkerFilter.parse(text)
+            self.filter_error = None
+        except FilterError as exc:
+            self.worker_filter = WorkerFilter()
+            self.filter_error = str(exc)
+        self.filter_text = text
+        self._draw_filter()
+        self.tick(self.app.now(), force=True)
+
+    def _draw_filter(self) -> None:
+        # Shown only while a filter (or its error) is on: the plain screen
+        # keeps every row for workers.
+        title = self.query_one("#workers-title", Static)
+        line = Text(no_wrap=True, overflow="ellipsis")
+        if self.filter_error:
+            line.append(f" {one_line(self.filter_error)} ", style="bold red")
+        if self.worker_filter.text:
+            line.append(f" filter: {one_line(self.worker_filter.text)} ", style="bold yellow")
+            line.append("  escape clears", style="dim")
+        title.update(line)
+        title.display = bool(line.plain)
+
+    def action_filter(self) -> None:
+        self.query_one(FilterBar).open(self.worker_filter.text)
+
+    def on_filter_bar_applied(self, event: FilterBar.Applied) -> None:
+        self.query_one(DataTable).focus()
+        self.apply_filter(event.text)
+
+    def action_clear_filter(self) -> None:
+        if self.worker_filter.text or self.filter_error:
+            self.apply_filter("")
 
     def action_mark(self) -> None:
         host = self._cursor_host()

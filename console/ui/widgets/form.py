@@ -99,10 +99,13 @@ class FormDialog(ModalScreen["dict[str, Any] | None"]):
                         continue
                     yield Label(spec.label)
                     if spec.choices is not None:
+                        # No value given: the operator chooses; nothing is
+                        # preselected for them (Enter must not act on a
+                        # default they never read).
                         yield Select([(literal(shown), value) for shown, value in spec.choices],
-                                     value=spec.value or spec.choices[0][1],
-                                     allow_blank=False, id=f"field-{spec.key}",
-                                     compact=True)
+                                     value=spec.value if spec.value else Select.NULL,
+                                     allow_blank=not spec.value, prompt=spec.placeholder
+                                     or "choose…", id=f"field-{spec.key}", compact=True)
                     else:
                         # Only suggestions that are their own safe form.
                         safe = [s for s in spec.suggestions or () if s == one_line(s)]
@@ -130,7 +133,8 @@ class FormDialog(ModalScreen["dict[str, Any] | None"]):
         out = {}
         for spec in self.fields:
             widget = self.query_one(f"#field-{spec.key}")
-            out[spec.key] = widget.value  # type: ignore[attr-defined]
+            value = widget.value  # type: ignore[attr-defined]
+            out[spec.key] = "" if value is Select.NULL else value
         return out
 
     def submit(self) -> None:
