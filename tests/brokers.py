@@ -46,6 +46,16 @@ def wait_until(predicate, timeout: float, interval: float = 0.1) -> bool:
     return bool(predicate())
 
 
+async def pilot_until(pilot, predicate, timeout: float) -> bool:
+    """``wait_until`` for a Pilot test: the app keeps running meanwhile."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await pilot.pause(0.2)
+    return predicate()
+
+
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):

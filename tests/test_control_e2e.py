@@ -4,11 +4,11 @@ pressed with Pilot, the effect checked on the worker itself."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
 from brokers import companion_app, running_worker, wait_until
+from brokers import pilot_until as until
 from console.cli import Options
 from console.core.connection import Target
 from console.ui.app import ConsoleApp
@@ -19,13 +19,6 @@ TASKS = "console.companion.tasks."
 SIZE = (120, 36)
 
 
-async def until(pilot, predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await pilot.pause(0.2)
-    return predicate()
 
 
 def console_for(app, tmp_path) -> ConsoleApp:

@@ -3,12 +3,12 @@ is markup, and pidbox rounds that wait only for the workers they name."""
 
 from __future__ import annotations
 
-import time
 from contextlib import ExitStack
 
 import pytest
 
 from brokers import companion_app, running_worker, wait_until
+from brokers import pilot_until as until
 from console.cli import Options
 from console.core.actions import Actions, InvalidInput
 from console.core.audit import AuditLog
@@ -36,13 +36,6 @@ def screen_text(app) -> str:
                      for line in update.strips)
 
 
-async def until(pilot, predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await pilot.pause(0.2)
-    return predicate()
 
 
 async def test_worker_named_with_markup_row_detail_and_pool_grow(real_broker, tmp_path):
