@@ -12,6 +12,7 @@ from textual.app import App, ScreenStackError
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen
+from textual.widgets import Input
 
 from ..core.actions import Actions, InvalidInput, ReadOnlyError
 from ..core.audit import AuditLog
@@ -23,6 +24,7 @@ from ..text import one_line, safe_block
 from .commands import BindingCommands, console_bindings
 from .screens.action_log import ActionLogScreen
 from .screens.base import ConsoleScreen
+from .screens.frame import FramedScreen
 from .screens.command_line import CommandLine
 from .screens.events import EventsScreen
 from .screens.help import HelpScreen
@@ -144,7 +146,24 @@ class ConsoleApp(App):
             clean = safe_block(event.text)
             if clean != event.text:
                 event = events.Paste(clean)
+        elif isinstance(event, events.Key) and self._keys_resolve_on_arrival():
+            # Textual forwards each key to the focused widget and resolves
+            # its binding only once the key has bubbled back, so keys typed
+            # in one burst were all delivered to the table before `/` had
+            # opened the filter or `l` its dialog: `/evil-1` ran `l`, and the
+            # keys after it reached the screen below. On a console screen
+            # (not in a text box, not in a dialog) a key's binding runs here,
+            # in arrival order: the next key finds the filter or dialog the
+            # previous one opened.
+            if await self._check_bindings(event.key, priority=True) or \
+                    await self._check_bindings(event.key):
+                return
         await super().on_event(event)
+
+    def _keys_resolve_on_arrival(self) -> bool:
+        screen = self._current_screen()
+        return (isinstance(screen, FramedScreen) and not isinstance(screen, ModalScreen)
+                and not isinstance(screen.focused, Input))
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = False) -> None:

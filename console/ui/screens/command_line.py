@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import ModalScreen
@@ -54,6 +55,16 @@ class CommandLine(ModalScreen[tuple[str, str] | None]):
             yield Label("", id="command-error")
             yield SafeInput(placeholder=":workers  :tasks state:FAILURE  :queues  :events  :log",
                         id="command-input")
+
+    def on_key(self, event: events.Key) -> None:
+        # Typed right after `:` (before the box has focus): into the box,
+        # never to the app's keys (`:q` typed fast used to quit at the `q`).
+        box = self.query_one(Input)
+        if self.focused is not box and event.character and event.character.isprintable():
+            event.stop()
+            event.prevent_default()
+            self.set_focus(box)
+            box.insert_text_at_cursor(event.character)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         try:

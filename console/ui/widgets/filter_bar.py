@@ -27,7 +27,10 @@ class FilterBar(SafeInput):
     def open(self, current: str) -> None:
         self.value = current
         self.add_class("editing")
-        self.focus()
+        # Focused now, not after a refresh (``focus()`` is deferred): keys
+        # typed right after `/` — a fast typist, a paste — are already
+        # queued behind it and must land here, not on the screen's keys.
+        self.screen.set_focus(self)
 
     @property
     def editing(self) -> bool:

@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
+from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from ...core.actions import InvalidInput
@@ -121,13 +123,33 @@ class FormDialog(ModalScreen["dict[str, Any] | None"]):
                              variant="error" if self.destructive else "success")
 
     def on_mount(self) -> None:
+        # Focus at once (``focus()`` is deferred): keys already queued must
+        # find it.
+        self.set_focus(self._first_focus())
+
+    def _first_focus(self) -> Widget:
         typed = [f for f in self.fields if f.choices is None and not f.flag]
         if self.destructive or not self.fields:
-            self.query_one("#cancel", Button).focus()
-        else:
-            # The value to type is what the operator came for; choices
-            # already hold a sensible default.
-            self.query_one(f"#field-{(typed or self.fields)[0].key}").focus()
+            return self.query_one("#cancel", Button)
+        # The value to type is what the operator came for.
+        return self.query_one(f"#field-{(typed or self.fields)[0].key}")
+
+    def on_key(self, event: events.Key) -> None:
+        """Keys typed while the dialog opens, or away from a text box, never
+        reach the screen below or the app's keys (`q`, `1`–`5`, `:`): a
+        printable key goes into the first text field of a non-destructive
+        dialog that has not focused yet, and is dropped otherwise."""
+        if not event.character or not event.character.isprintable():
+            return
+        if isinstance(self.focused, Input):
+            return  # the box takes it
+        event.stop()
+        event.prevent_default()
+        if self.focused is None and not self.destructive:
+            target = self._first_focus()
+            if isinstance(target, Input):
+                self.set_focus(target)
+                target.insert_text_at_cursor(event.character)
 
     def values(self) -> dict[str, Any]:
         out = {}
