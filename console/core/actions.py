@@ -23,7 +23,7 @@ from .stores import ActionView
 from .views import OutcomeStatus, ResultKind, TargetResult, pidbox_scope
 
 
-def one_line(value: object, width: int) -> str:
+def _summary_name(value: object, width: int) -> str:
     """A name in a summary: one line, bounded (the screens render it)."""
     text = " ".join(str(value).split())
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -350,7 +350,7 @@ class Actions:
             else f"now {valid or NO_LIMIT}"
         return self._control("rate_limit", "rate limit set", "rate_limit", destination,
                              {"task_name": name, "rate_limit": valid},
-                             note=f"{one_line(name, 80)}: {change}")
+                             note=f"{_summary_name(name, 80)}: {change}")
 
     def time_limit(self, task_name: str, soft: object = None, hard: object = None,
                    destination: Iterable[str] | None = None,
