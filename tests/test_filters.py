@@ -7,7 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from console.core.filters import FilterError, TaskFilter
+from console.core.filters import (
+    ACTION_SPEC, QUEUE_SPEC, TASK_SPEC, WORKER_SPEC, FilterError, RowFilter, TaskFilter,
+)
 from console.core.records import TaskRecord
 
 
@@ -35,13 +37,14 @@ TASKS = [
     ("AAA", ["aaa-1"]),                             # the uuid, any case
     ("render_report", ["ddd-4"]),                   # the name, any case
     ("state:failure,retry", ["bbb-2", "ddd-4"]),
-    ("state:fail", []),                             # states match whole
+    ("STATE:Failure", ["bbb-2"]),                   # fields and states, any case
     ("queue:default", ["bbb-2"]),                   # queue or routing key
     ("name:app worker:alpha", ["aaa-1", "ddd-4"]),  # terms AND
     ("kwargs:fast", ["ddd-4"]),
     ("result:ok", ["aaa-1"]),
     ("'(1, 2)'", ["bbb-2"]),                        # quoted: one term
-    ("other:thing", []),                            # unknown key: free text
+    ('"other:thing"', []),                          # quoted: text, not a field
+    ("id:bbb routing_key:def", ["bbb-2"]),          # aliases
 ])
 def test_filter_language(text, expected):
     chosen = TaskFilter.parse(text)
@@ -49,10 +52,55 @@ def test_filter_language(text, expected):
     assert [t.uuid for t in chosen.select(TASKS)] == expected
 
 
-@pytest.mark.parametrize("text", ["state:", 'name:"unclosed'])
-def test_bad_filters_are_refused(text):
-    with pytest.raises(FilterError):
+@pytest.mark.parametrize("text, reason", [
+    ("state:", "state: needs a value, e.g. state:PENDING"),
+    ('name:"unclosed', "cannot read filter"),
+    # A filter that would match nothing by a typo is an error naming what
+    # was meant, never "0 tasks" in silence.
+    ("state:failed", "no state 'failed' — did you mean FAILURE?"),
+    ("state:faliure", "did you mean FAILURE?"),
+    ("state:fail", "did you mean FAILURE?"),        # states match whole
+    ("state:success,nope", "no state 'nope'"),
+    ("status:failure", "tasks have no field status: — did you mean state:?"),
+    ("other:thing", 'to search the text, quote it: "other:thing"'),
+    ("state:,", "state: needs a value"),
+])
+def test_bad_filters_are_refused_with_the_closest_valid_value(text, reason):
+    with pytest.raises(FilterError) as caught:
         TaskFilter.parse(text)
+    assert reason in str(caught.value)
+
+
+@pytest.mark.parametrize("spec, text, completed", [
+    (TASK_SPEC, "sta", "state:"),
+    (TASK_SPEC, "state:fa", "state:failure"),
+    (TASK_SPEC, "state:FA", "state:FAILURE"),
+    (TASK_SPEC, "name:x state:success,re", "name:x state:success,received"),
+    (TASK_SPEC, "state:failure", None),              # complete already
+    (TASK_SPEC, "name:emai", None),                  # an open field: nothing to offer
+    (TASK_SPEC, "", None),
+    (WORKER_SPEC, "status:of", "status:offline"),
+    (ACTION_SPEC, "status:e", "status:error"),
+])
+def test_the_suggester_completes_fields_and_closed_values(spec, text, completed):
+    assert spec.complete(text) == completed
+
+
+def test_row_filters_read_the_same_language():
+    parts = [{"worker": "alpha@h", "status": "online", "queue": "emails celery", "pool": "prefork ×2"},
+             {"worker": "beta@h", "status": "offline", "queue": "reports", "pool": ""}]
+    def pick(text):
+        chosen = RowFilter.parse(WORKER_SPEC, text)
+        return [p["worker"] for p in parts if chosen.matches(p)]
+    assert pick("") == ["alpha@h", "beta@h"]
+    assert pick("alpha") == ["alpha@h"]
+    assert pick("status:Offline,unknown") == ["beta@h"]
+    assert pick("hostname:a queue:email") == ["alpha@h"]
+    assert pick("prefork") == ["alpha@h"]  # free text reads the pool too
+    with pytest.raises(FilterError, match="did you mean offline"):
+        pick("status:ofline")
+    with pytest.raises(FilterError, match="queues have no field state: — fields: name, worker"):
+        RowFilter.parse(QUEUE_SPEC, "state:x")
 
 
 # Letters whose lowercase depends on context or changes length (final sigma,

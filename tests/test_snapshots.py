@@ -67,6 +67,15 @@ class TestMonitoring:
         assert snap_compare(sample_app(), press=["2", "slash", *"state:revoked"],
                             terminal_size=(120, 36))
 
+    def test_tasks_filter_error(self, snap_compare):
+        # A typo is an error in the bar naming the state meant, not "0 tasks".
+        assert snap_compare(sample_app(), press=["2", "slash", *"state:failed", "enter"],
+                            terminal_size=(120, 36))
+
+    def test_tasks_filter_completion(self, snap_compare):
+        assert snap_compare(sample_app(), press=["2", "slash", *"name:add state:fa"],
+                            terminal_size=(120, 36))
+
     def test_events_filtered(self, snap_compare):
         assert snap_compare(sample_app(), press=["4", "slash", *"failed", "enter"],
                             terminal_size=(120, 36))

@@ -8,6 +8,7 @@ from rich.console import Console
 
 from console.sample import NOW, sample_app
 from console.ui.screens.task_detail import TaskDetailScreen
+from console.ui.widgets.filter_bar import FilterBox
 from console.ui.widgets.live_table import LiveTable
 
 
@@ -62,8 +63,53 @@ async def test_bad_filter_is_reported_not_raised():
         table = await open_tasks(pilot)
         await pilot.press("slash", *'name:"unclosed', "enter")
         await pilot.pause()
-        assert "cannot read filter" in title(app)
+        box = app.screen.query_one(FilterBox)
+        assert box.has_class("editing")  # still open on the text
+        assert "cannot read filter" in str(box.query_one(".filter-help").render())
         assert len(table.rows) == 240
+
+
+def filter_help(app) -> str:
+    return str(app.screen.query_one(FilterBox).query_one(".filter-help").render())
+
+
+async def test_a_filter_typo_is_an_error_in_the_bar_and_the_filter_in_force_stays():
+    """`state:failed` used to show "0 tasks" while ten failures were held."""
+    app = sample_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = await open_tasks(pilot)
+        await pilot.press("slash", *"state:failure", "enter")
+        await pilot.pause()
+        assert len(table.rows) == 10
+        await pilot.press("slash", "ctrl+u", *"state:failed")
+        await pilot.pause()
+        assert "no state 'failed' — did you mean FAILURE?" in filter_help(app)  # as typed
+        await pilot.press("enter")
+        await pilot.pause()
+        box = app.screen.query_one(FilterBox)
+        assert box.has_class("editing") and "not applied" in filter_help(app)
+        assert len(table.rows) == 10 and "filter: state:failure" in title(app)
+        await pilot.press("escape")  # closes the bar; the filter in force stays
+        await pilot.pause()
+        assert not box.has_class("editing") and len(table.rows) == 10
+        await pilot.press("slash", "ctrl+u", *"status:failure", "enter")
+        await pilot.pause()
+        assert "did you mean state:?" in filter_help(app)
+
+
+async def test_the_filter_box_completes_fields_and_states():
+    app = sample_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = await open_tasks(pilot)
+        await pilot.press("slash", *"sta")
+        await pilot.pause()
+        await pilot.press("right")  # accepts the suggestion
+        await pilot.press(*"fa")
+        await pilot.pause()
+        await pilot.press("right", "enter")
+        await pilot.pause()
+        assert app.screen.row_filter.text == "state:failure"
+        assert {t.state for t in table.rows} == {"FAILURE"}
 
 
 async def test_sort_cycles_columns_and_reverses():

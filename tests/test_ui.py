@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from textual.widgets import DataTable
 
@@ -86,10 +88,45 @@ async def test_command_line_rejects_unknown_words_and_escape_cancels():
 
 @pytest.mark.parametrize("text,expected", [
     (":w", ("workers", "")), ("t name:add", ("tasks", "name:add")),
-    ("queues", ("queues", "")), (":q", ("queues", "")), ("quit", ("quit", "")),
+    ("queues", ("queues", "")), (":qu", ("queues", "")), ("queue", ("queues", "")),
+    (":q", ("quit", "")), ("quit", ("quit", "")), (":Q", ("quit", "")),
+    ("tasks STATE:Failure", ("tasks", "STATE:Failure")),
 ])
 def test_parse_command(text, expected):
     assert parse_command(text) == expected
+
+
+@pytest.mark.parametrize("text,error", [
+    ("tasks state:failed", "did you mean FAILURE?"),
+    ("tasks status:failure", "did you mean state:?"),
+    ("workers status:gone", "status is one of online, offline, unknown"),
+    ("events kind:x", "fields: type, worker, uuid, name"),
+])
+def test_parse_command_refuses_a_filter_that_would_lie(text, error):
+    with pytest.raises(ValueError, match=re.escape(error)):
+        parse_command(text)
+
+
+async def test_a_failed_command_says_why_and_applies_nothing():
+    app = sample_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("colon", *"tasks state:failed", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, CommandLine)
+        error = str(app.screen.query_one("#command-error").render())
+        assert "no state 'failed'" in error and "FAILURE" in error
+        await pilot.press("backspace")  # the reason clears as the text changes
+        assert str(app.screen.query_one("#command-error").render()) == ""
+        await pilot.press("escape")
+        assert app.current_mode == "workers"
+
+
+async def test_colon_q_quits():
+    app = sample_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("colon", "q", "enter")
+        await pilot.pause()
+    assert app.return_code is not None or not app.is_running
 
 
 async def test_help_lists_every_console_key_of_the_screen():

@@ -1,84 +1,250 @@
-"""The filter language of `/` and `:tasks …`: terms ANDed together.
+"""The filter language of `/` and `:name …`, one for every table.
 
-Free text matches name, uuid, args and worker; ``state:``, ``name:``,
-``worker:``, ``queue:``, ``args:``, ``kwargs:`` and ``result:`` narrow to one
-field. Matching is case-insensitive substring, except ``state:`` which also
-accepts a comma list (``state:failure,retry``).
+A filter is words ANDed together. ``field:value`` narrows to one field of
+the table (``state:failure`` on Tasks, ``status:offline`` on Workers);
+anything else is free text, matched against the fields the table names.
+Matching is case-insensitive substring, except for fields with a fixed set
+of values (a task's state, a worker's status), which take one value or a
+comma list (``state:failure,retry``) and match it whole.
+
+A filter never lies by silence: a field the table does not have, or a value
+a closed field cannot take, is a ``FilterError`` naming the closest valid
+one (``state:failed`` → FAILURE), never a filter that quietly matches
+nothing. Quote a word to search for it as text (``"status:failure"``).
 """
 
 from __future__ import annotations
 
+import difflib
+import re
 import shlex
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
+from .records import STATES
+from .views import OutcomeStatus, WorkerState
+
 if TYPE_CHECKING:
     from .views import WorkerView
-
-FIELDS = ("state", "name", "worker", "queue", "args", "kwargs", "result", "uuid")
 
 
 class FilterError(ValueError):
     pass
 
 
-def parse_terms(text: str, fields: Iterable[str]) -> tuple[tuple[str | None, str], ...]:
-    """Words ANDed: ``field:value`` for a known field, free text otherwise;
-    lowercased (matching is case-insensitive)."""
-    known = set(fields)
-    try:
-        words = shlex.split(text)
-    except ValueError as exc:  # an unbalanced quote
-        raise FilterError(f"cannot read filter: {exc}") from None
-    terms: list[tuple[str | None, str]] = []
-    for word in words:
-        key, sep, value = word.partition(":")
-        if sep and key.lower() in known:
-            if not value:
-                raise FilterError(f"{key}: needs a value, e.g. {key}:something")
-            terms.append((key.lower(), value.lower()))
-        else:
-            terms.append((None, word.lower()))
-    return tuple(terms)
+@dataclass(frozen=True)
+class Field:
+    """One ``name:`` a table's filter takes."""
+
+    name: str
+    aliases: tuple[str, ...] = ()
+    # A closed field: the values it can take, matched whole and without case.
+    choices: tuple[str, ...] = ()
 
 
-WORKER_FIELDS = ("worker", "hostname", "status", "queue", "pool")
+Term = tuple[str | None, str]  # (field name or None for free text, lowercased value)
+
+# A field term: an unquoted identifier, a colon, then the value.
+_FIELD_WORD = re.compile(r"([A-Za-z_]+):(.*)", re.DOTALL)
+# Words as the shell splits them, kept raw (quotes and all) so that a
+# quoted word is known to be text, not a field.
+_RAW_WORDS = re.compile(r"""(?:"[^"]*"|'[^']*'|[^\s"'])+""")
 
 
 @dataclass(frozen=True)
-class WorkerFilter:
-    """The Workers screen's `/`: the same language as the Tasks filter.
-    Free text matches the hostname, status, queues and pool; ``worker:`` (or
-    ``hostname:``), ``status:`` (a comma list), ``queue:`` and ``pool:``
-    narrow to one."""
+class FilterSpec:
+    """What one table's filter understands: its fields, and which of them
+    free text is looked for in."""
 
+    subject: str
+    fields: tuple[Field, ...]
+    free: tuple[str, ...]
+
+    def lookup(self, key: str) -> Field | None:
+        key = key.lower()
+        for candidate in self.fields:
+            if key == candidate.name or key in candidate.aliases:
+                return candidate
+        return None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    def describe(self) -> str:
+        """``state: name: worker: …``: for help and placeholders."""
+        return " ".join(f"{f.name}:" for f in self.fields)
+
+    def parse(self, text: str) -> tuple[Term, ...]:
+        try:
+            shlex.split(text)
+        except ValueError as exc:  # an unbalanced quote
+            raise FilterError(f"cannot read filter: {exc}") from None
+        terms: list[Term] = []
+        for raw in _RAW_WORDS.findall(text):
+            match = _FIELD_WORD.fullmatch(raw)
+            if match is None:
+                terms.append((None, " ".join(shlex.split(raw)).lower()))
+                continue
+            key, value = match.group(1), " ".join(shlex.split(match.group(2)))
+            known = self.lookup(key)
+            if known is None:
+                raise FilterError(self._unknown_field(key, raw))
+            if not value:
+                example = known.choices[0] if known.choices else "something"
+                raise FilterError(f"{known.name}: needs a value, e.g. {known.name}:{example}")
+            terms.append((known.name, self._value(known, value)))
+        return tuple(terms)
+
+    def _unknown_field(self, key: str, raw: str) -> str:
+        words = [n for f in self.fields for n in (f.name, *f.aliases)]
+        near = closest(key, words)
+        hint = f"did you mean {self.lookup(near).name}:? " if near else ""  # type: ignore[union-attr]
+        return (f"{self.subject} have no field {key.lower()}: — {hint}fields: "
+                f"{', '.join(self.names)}; to search the text, quote it: \"{raw}\"")
+
+    @staticmethod
+    def _value(known: Field, value: str) -> str:
+        if not known.choices:
+            return value.lower()
+        by_low = {c.lower(): c for c in known.choices}
+        chosen: list[str] = []
+        for part in value.split(","):
+            low = part.strip().lower()
+            if not low:
+                continue
+            if low not in by_low:
+                near = closest(low, known.choices)
+                hint = f"did you mean {near}? " if near else ""
+                raise FilterError(f"no {known.name} {part.strip()!r} — {hint}"
+                                  f"{known.name} is one of {', '.join(known.choices)}")
+            chosen.append(low)
+        if not chosen:
+            raise FilterError(f"{known.name}: needs a value, e.g. "
+                              f"{known.name}:{known.choices[0]}")
+        return ",".join(chosen)
+
+    def complete(self, text: str) -> str | None:
+        """The whole text with its last word completed (a field name, or a
+        closed field's value), for the filter box's suggester; None when
+        there is nothing to add."""
+        head, _, word = text.rpartition(" ")
+        prefix = f"{head} " if head or text.startswith(" ") else ""
+        key, sep, value = word.partition(":")
+        if not sep:
+            if not key or not key.replace("_", "").isalpha():
+                return None
+            names = [n for f in self.fields for n in (f.name, *f.aliases)]
+            match = next((n for n in names if n.startswith(key.lower()) and n != key.lower()),
+                         None)
+            return f"{prefix}{key}{_cased(match[len(key):], key)}:" if match else None
+        known = self.lookup(key)
+        if known is None or not known.choices:
+            return None
+        done, _, last = value.rpartition(",")
+        if not last:
+            return None
+        match = next((c for c in known.choices if c.lower().startswith(last.lower())
+                      and c.lower() != last.lower()), None)
+        if match is None:
+            return None
+        rest = _cased(match[len(last):], last)
+        return f"{prefix}{key}:{done + ',' if done else ''}{last}{rest}"
+
+
+def _cased(rest: str, typed: str) -> str:
+    """A completion goes on in the case the operator is typing in."""
+    if typed.islower():
+        return rest.lower()
+    return rest.upper() if typed.isupper() else rest
+
+
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice the operator most likely meant: the only one the word
+    begins, else the nearest by spelling (``failed`` → FAILURE)."""
+    choices = list(choices)
+    low = word.lower()
+    starts = [c for c in choices if c.lower().startswith(low)]
+    if len(starts) == 1:
+        return starts[0]
+    lowered = {c.lower(): c for c in choices}
+    near = difflib.get_close_matches(low, list(lowered), n=1, cutoff=0.6)
+    return lowered[near[0]] if near else None
+
+
+TASK_SPEC = FilterSpec("tasks", (
+    Field("state", choices=STATES), Field("name"), Field("worker", ("hostname",)),
+    Field("queue", ("routing_key",)), Field("args"), Field("kwargs"), Field("result"),
+    Field("uuid", ("id",)),
+), free=("name", "uuid", "args", "worker"))
+
+WORKER_SPEC = FilterSpec("workers", (
+    Field("worker", ("hostname", "name")), Field("status", ("state",),
+                                                  tuple(s.value for s in WorkerState)),
+    Field("queue"), Field("pool"),
+), free=("worker", "status", "queue", "pool"))
+
+QUEUE_SPEC = FilterSpec("queues", (
+    Field("name", ("queue",)), Field("worker", ("consumer", "consumed_by")),
+), free=("name",))
+
+EVENT_SPEC = FilterSpec("events", (
+    Field("type", ("event",)), Field("worker", ("hostname",)), Field("uuid", ("id",)),
+    Field("name", ("task",)),
+), free=("type",))
+
+ACTION_SPEC = FilterSpec("actions", (
+    Field("action"), Field("target", ("worker", "task", "queue")),
+    Field("status", choices=tuple(s.value for s in OutcomeStatus)), Field("outcome"),
+), free=("action", "target", "status", "outcome"))
+
+# The rows of a detail screen's tables: free text over every cell.
+DETAIL_SPEC = FilterSpec("rows", (Field("name", ("task",)), Field("id", ("uuid",))),
+                         free=("text",))
+
+SPECS = {"tasks": TASK_SPEC, "workers": WORKER_SPEC, "queues": QUEUE_SPEC,
+         "events": EVENT_SPEC, "log": ACTION_SPEC}
+
+
+def _term_matches(spec: FilterSpec, key: str | None, value: str,
+                  parts: Mapping[str, str]) -> bool:
+    if key is None:
+        return any(value in parts.get(name, "") for name in spec.free)
+    known = spec.lookup(key)
+    if known is not None and known.choices:
+        return parts.get(key, "") in value.split(",")
+    return value in parts.get(key, "")
+
+
+@dataclass(frozen=True)
+class RowFilter:
+    """A parsed filter for a table whose rows are read as ``{field: text}``
+    (lowercased by the caller): Workers, Queues, Events, the Action log,
+    the tables of the detail screens."""
+
+    spec: FilterSpec
     text: str = ""
-    terms: tuple[tuple[str | None, str], ...] = field(default_factory=tuple)
+    terms: tuple[Term, ...] = field(default_factory=tuple)
 
     @classmethod
-    def parse(cls, text: str) -> WorkerFilter:
+    def parse(cls, spec: FilterSpec, text: str) -> RowFilter:
         text = (text or "").strip()
-        return cls(text, parse_terms(text, WORKER_FIELDS))
+        return cls(spec, text, spec.parse(text))
 
     def __bool__(self) -> bool:
         return bool(self.terms)
 
-    def matches(self, view: WorkerView) -> bool:
-        parts = {"worker": view.hostname.lower(), "status": view.status.state.value,
-                 "queue": " ".join(view.queues).lower(),
-                 "pool": view.pool.label.lower() if view.pool else ""}
-        for key, value in self.terms:
-            if key is None:
-                if not any(value in part for part in parts.values()):
-                    return False
-            elif key == "status":
-                if parts["status"] not in value.split(","):
-                    return False
-            elif value not in parts["worker" if key == "hostname" else key]:
-                return False
-        return True
+    def matches(self, parts: Mapping[str, str]) -> bool:
+        return all(_term_matches(self.spec, key, value, parts) for key, value in self.terms)
+
+
+def worker_parts(view: WorkerView) -> dict[str, str]:
+    """A worker row as the Workers filter reads it."""
+    return {"worker": view.hostname.lower(), "status": view.status.state.value,
+            "queue": " ".join(view.queues).lower(),
+            "pool": view.pool.label.lower() if view.pool else ""}
 
 
 class Filterable(Protocol):
@@ -104,7 +270,7 @@ class TaskFilter:
     @classmethod
     def parse(cls, text: str) -> TaskFilter:
         text = (text or "").strip()
-        return cls(text, parse_terms(text, FIELDS))
+        return cls(text, TASK_SPEC.parse(text))
 
     def __bool__(self) -> bool:
         return bool(self.terms)

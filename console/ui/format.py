@@ -54,10 +54,15 @@ def count(value) -> str:
     return str(value)
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 task``, ``2 tasks``, ``1,204 queues``."""
+    return f"{n:,} {word if n == 1 else many or word + 's'}"
+
+
 # The markup-safe helpers live in console/text.py (used by `console status`
 # too); re-exported here for the screens' convenience.
 __all__ = ["STATE_STYLES", "ago", "clock_time", "count", "literal", "literal_block",
-           "one_line", "safe_block", "short_name", "status_text"]
+           "one_line", "plural", "safe_block", "short_name", "status_text"]
 
 
 def status_text(view: WorkerView, now: float, long: bool = False) -> Text:

@@ -8,6 +8,7 @@ from textual.binding import Binding
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
+from ...core.filters import SPECS, FilterError
 from ..format import literal
 from ..widgets.safe_input import SafeInput
 
@@ -15,11 +16,12 @@ from ..widgets.safe_input import SafeInput
 SCREENS = {
     "workers": "workers", "worker": "workers", "w": "workers",
     "tasks": "tasks", "task": "tasks", "t": "tasks",
-    "queues": "queues", "queue": "queues", "q": "queues",
+    "queues": "queues", "queue": "queues", "qu": "queues",
     "events": "events", "event": "events", "e": "events",
     "log": "log", "l": "log", "actions": "log", "a": "log",
 }
-QUIT_WORDS = {"quit", "exit", "q!"}
+# `:q` quits, as in vim and k9s (Queues is `:qu`, `:queues` or `3`).
+QUIT_WORDS = {"q", "quit", "exit", "q!", "qa", "wq"}
 
 
 def parse_command(text: str) -> tuple[str, str]:
@@ -35,8 +37,14 @@ def parse_command(text: str) -> tuple[str, str]:
         return "quit", ""
     if word not in SCREENS:
         raise ValueError(f"unknown command {word!r}: try workers (w), tasks (t), "
-                         "queues (q), events (e), log (l) or quit")
-    return SCREENS[word], rest.strip()
+                         "queues (qu), events (e), log (l) or quit (q)")
+    mode, rest = SCREENS[word], rest.strip()
+    if rest and mode in SPECS:
+        try:
+            SPECS[mode].parse(rest)
+        except FilterError as exc:
+            raise ValueError(str(exc)) from None
+    return mode, rest
 
 
 class CommandLine(ModalScreen[tuple[str, str] | None]):
@@ -70,7 +78,11 @@ class CommandLine(ModalScreen[tuple[str, str] | None]):
         try:
             self.dismiss(parse_command(event.value))
         except ValueError as exc:
+            # Stays open on the text with the reason; the next key clears it.
             self.query_one("#command-error", Label).update(literal(str(exc)))
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.query_one("#command-error", Label).update("")
 
     def action_cancel(self) -> None:
         self.dismiss(None)

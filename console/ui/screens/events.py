@@ -10,20 +10,22 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import RichLog, Static
 
+from ...core.filters import EVENT_SPEC, RowFilter
 from ...core.views import Topic
 from ..format import STATE_STYLES, clock_time, one_line
-from ..widgets.filter_bar import FilterBar
 from .base import ConsoleScreen
+from .filtering import Filtered
 
 TAIL_LINES = 1000
 
 
-class EventsScreen(ConsoleScreen):
+class EventsScreen(Filtered[RowFilter], ConsoleScreen):
     TITLE = "Events"
     WATCHES = (Topic.EVENTS,)
+    FILTER_SPEC = EVENT_SPEC
     BINDINGS = [
         Binding("slash", "filter", "Filter", key_display="/", id="events.filter",
-                tooltip="Show only event types containing the text (task-failed, worker-)"),
+                tooltip="Filter: text, type: (task-failed, worker-), worker:, uuid:, name:"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="events.clear",
                 tooltip="Clear the filter"),
     ]
@@ -31,22 +33,11 @@ class EventsScreen(ConsoleScreen):
     def compose_body(self) -> ComposeResult:
         yield Static(id="events-title")
         yield RichLog(id="events", max_lines=TAIL_LINES, wrap=False)
-        yield FilterBar(placeholder="event type contains… (task-failed, worker-, retried)",
-                        id="events-filter")
+        yield self.filter_box("filter: text  type:task-failed  worker:alpha  name:email",
+                              id="events-filter")
 
-    def action_filter(self) -> None:
-        self.query_one(FilterBar).open(self.filter_text)
-
-    def on_filter_bar_applied(self, event: FilterBar.Applied) -> None:
-        self.apply_filter(event.text.strip())
-
-    def action_clear_filter(self) -> None:
-        if self.filter_text:
-            self.apply_filter("")
-
-    def apply_filter(self, text: str) -> None:
+    def filter_changed(self) -> None:
         # Redraw the tail from the ring with the new filter.
-        self.filter_text = text
         self._shown = 0
         self.query_one(RichLog).clear()
         self.tick(self.app.now(), force=True)
@@ -65,15 +56,22 @@ class EventsScreen(ConsoleScreen):
         if tail.internal_errors:
             title.append(f"  {tail.internal_errors:,} internal errors (see the log)",
                          style="bold red")
-        if self.filter_text:
-            title.append(f"  filter: {one_line(self.filter_text)}", style="bold yellow")
+        self.filter_title(title)
         self.query_one("#events-title", Static).update(title)
         log = self.query_one(RichLog)
-        wanted = self.filter_text.lower()
+        chosen = self.row_filter
         for entry in tail.entries:
-            if wanted and wanted not in str(entry.get("type", "")).lower():
+            if chosen and not chosen.matches(event_parts(entry)):
                 continue
             log.write(_line(entry))
+
+
+def event_parts(entry: Mapping[str, Any]) -> dict[str, str]:
+    """An event as the Events filter reads it."""
+    return {"type": str(entry.get("type", "")).lower(),
+            "worker": str(entry.get("hostname") or "").lower(),
+            "uuid": str(entry.get("uuid") or "").lower(),
+            "name": str(entry.get("name") or "").lower()}
 
 
 def _line(entry: Mapping[str, Any]) -> Text:

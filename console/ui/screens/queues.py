@@ -7,21 +7,23 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
+from ...core.filters import QUEUE_SPEC, RowFilter
 from ...core.views import QueueView, Topic
-from ..format import ago, count, literal, one_line
+from ..format import ago, count, literal, one_line, plural
 from ..widgets.confirm import ConfirmDialog
-from ..widgets.filter_bar import FilterBar
 from ..widgets.vim_table import VimTable
 from .base import ConsoleScreen
+from .filtering import Filtered
 
 COLUMNS = (("", 1), ("queue", 22), ("messages", 10), ("consumers", 9),
            ("trend", 12), ("net/s", 7), ("consumed by", 30), ("probed", 6))
 
 
-class QueuesScreen(ConsoleScreen):
+class QueuesScreen(Filtered[RowFilter], ConsoleScreen):
     TITLE = "Queues"
     WATCHES = (Topic.QUEUES, Topic.INSPECT)
     MUTATING = frozenset({"purge", "purge_many"})
+    FILTER_SPEC = QUEUE_SPEC
     BINDINGS = [
         Binding("p", "purge", "Purge", id="queues.purge",
                 tooltip="Purge the queue under the cursor (confirm)"),
@@ -30,7 +32,7 @@ class QueuesScreen(ConsoleScreen):
         Binding("space", "mark", "Mark", id="queues.mark", tooltip="Mark / unmark the queue"),
         Binding("s", "sort", "Sort", id="queues.sort", tooltip="Sort by depth / by name"),
         Binding("slash", "filter", "Filter", key_display="/", id="queues.filter",
-                tooltip="Filter queues by name"),
+                tooltip="Filter: text (the queue name), name:, worker: (consumed by)"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="queues.clear",
                 tooltip="Clear the filter"),
         Binding("enter", "open", "Detail", id="queues.detail",
@@ -48,15 +50,16 @@ class QueuesScreen(ConsoleScreen):
         for label, width in COLUMNS:
             table.add_column(label, key=label or "mark", width=width)
         yield table
-        yield FilterBar(placeholder="queue name contains…", id="queues-filter")
+        yield self.filter_box("filter: queue name contains…  worker:alpha", id="queues-filter")
 
     @property
     def table(self) -> DataTable:
         return self.query_one(DataTable)
 
     def visible_queues(self) -> list[QueueView]:
-        wanted = self.filter_text.lower()
-        queues = [q for q in self.model.queue_views() if wanted in q.name.lower()]
+        chosen = self.row_filter
+        queues = [q for q in self.model.queue_views()
+                  if not chosen or chosen.matches(queue_parts(q))]
         if self.by_depth:
             queues.sort(key=lambda q: (-(q.messages or 0), q.name))
         return queues
@@ -81,10 +84,10 @@ class QueuesScreen(ConsoleScreen):
 
     def _draw_title(self, queues: list[QueueView]) -> None:
         line = Text(no_wrap=True, overflow="ellipsis")
-        if self.filter_text:
-            line.append(f" filter: {one_line(self.filter_text)} ", style="bold yellow")
+        self.filter_title(line)
         total = sum(q.messages or 0 for q in queues)
-        line.append(f" {len(queues)} queues, {total:,} messages", style="bold")
+        line.append(f" {plural(len(queues), 'queue')}, {plural(total, 'message')}",
+                    style="bold")
         if self.marks:
             line.append(f"  marked: {len(self.marks)}", style="bold")
         line.append(f"  sort: {'depth' if self.by_depth else 'name'}")
@@ -107,16 +110,8 @@ class QueuesScreen(ConsoleScreen):
         self.by_depth = not self.by_depth
         self.tick(self.app.now(), force=True)
 
-    def action_filter(self) -> None:
-        self.query_one(FilterBar).open(self.filter_text)
-
-    def on_filter_bar_applied(self, event: FilterBar.Applied) -> None:
+    def filter_focus(self) -> None:
         self.table.focus()
-        self.apply_filter(event.text.strip())
-
-    def action_clear_filter(self) -> None:
-        if self.filter_text:
-            self.apply_filter("")
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         # The table takes enter before the screen's binding sees it.
@@ -143,10 +138,11 @@ class QueuesScreen(ConsoleScreen):
             self.confirm_purge(names)
 
     def confirm_purge(self, names: list[str]) -> None:
-        hidden = [n for n in names if self.filter_text.lower() not in n.lower()]
+        shown = {q.name for q in self.visible_queues()}
+        hidden = [n for n in names if n not in shown]
         note = (f"{len(hidden)} of them hidden by the filter: "
                 f"{', '.join(one_line(n, 40) for n in hidden)}"
-                if hidden and self.filter_text else "")
+                if hidden and self.row_filter else "")
         single = len(names) == 1
         # The queue's name as it is: a title read as markup showed
         # "evil[b]q[red]x" as "evilqx", and the operator confirmed a name
@@ -201,3 +197,8 @@ def _consumers(queue: QueueView) -> Text:
     if queue.unattended:
         return Text(f"{count(consumers)} ⚠", style="bold red")  # waiting, nobody reading
     return Text(count(consumers))
+
+
+def queue_parts(queue: QueueView) -> dict[str, str]:
+    """A queue row as the Queues filter reads it."""
+    return {"name": queue.name.lower(), "worker": " ".join(queue.consumed_by).lower()}

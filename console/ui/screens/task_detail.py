@@ -20,7 +20,7 @@ from textual.widgets.option_list import Option
 from ...core.records import shown_exception
 from ...core.views import TaskView
 from ..format import STATE_STYLES, ago, literal, one_line, safe_block
-from .detail import DetailScreen
+from .detail import DETAIL_BINDINGS, DetailScreen, row_parts
 from ..keys.tasks import TASK_BINDINGS, TASK_MUTATING, TaskKeys
 
 MAX_CHILDREN_LISTED = 200
@@ -47,7 +47,7 @@ def pretty(value):
 class TaskDetailScreen(TaskKeys, DetailScreen):
     TITLE = "Task"
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back", id="detail.back"),
+        *DETAIL_BINDINGS,
         Binding("p", "parent", "Parent", id="detail.parent", tooltip="Open the parent task"),
         Binding("o", "root", "Root", id="detail.root", tooltip="Open the root task"),
         *TASK_BINDINGS,
@@ -64,6 +64,9 @@ class TaskDetailScreen(TaskKeys, DetailScreen):
         self.uuid = uuid
 
     def compose_body(self) -> ComposeResult:
+        yield self.filter_line()
+        yield self.filter_box("filter the children: text  name:email  id:4f2a",
+                              id="task-detail-filter")
         with VerticalScroll():
             yield Static(id="summary")
             yield Static(id="timeline", classes="section")
@@ -145,7 +148,11 @@ class TaskDetailScreen(TaskKeys, DetailScreen):
         return table
 
     def _draw_children(self, model: Any) -> None:
-        children = model.children_views(self.uuid, MAX_CHILDREN_LISTED)
+        every = model.children_views(self.uuid, MAX_CHILDREN_LISTED)
+        children = [c for c in every if self.keep(row_parts(c.name, c.uuid, c.state))]
+        title = Text.assemble(("Children", "bold"), " (enter opens)",
+                              self.filtered_note(len(children), len(every)))
+        self.query_one("#children-title", Static).update(title)
         options = self.query_one("#children", OptionList)
         wanted = [c.uuid for c in children]
         current = [options.get_option_at_index(i).id for i in range(options.option_count)]
@@ -155,7 +162,7 @@ class TaskDetailScreen(TaskKeys, DetailScreen):
                                        id=c.uuid) for c in children)
             if children:
                 options.highlighted = 0
-        self.query_one("#children-title").display = bool(children)
+        self.query_one("#children-title").display = bool(every)
         options.display = bool(children)
 
     # ------------------------------------------------------------- actions

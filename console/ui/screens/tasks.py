@@ -9,14 +9,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
-from ...core.filters import FilterError, TaskFilter
+from ...core.filters import TASK_SPEC, TaskFilter
 from ...core.newest import NewestFirst, Reversed
 from ...core.records import STATES, rank
 from ...core.views import TaskView, Topic
-from ..format import STATE_STYLES, clock_time, one_line, short_name
-from ..widgets.filter_bar import FilterBar
+from ..format import STATE_STYLES, clock_time, one_line, plural, short_name
 from ..widgets.live_table import Column, LiveTable
 from .base import ConsoleScreen
+from .filtering import Filtered
 from ..keys.tasks import TASK_BINDINGS, TASK_MUTATING, TaskKeys
 
 # With a filter or a sort, the whole view is rebuilt (O(n)) at most this
@@ -67,7 +67,7 @@ COLUMNS = [
 SORTABLE = [c for c in COLUMNS if c.sort_key is not None]
 
 
-class TasksScreen(TaskKeys, ConsoleScreen):
+class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
     TITLE = "Tasks"
     WATCHES = (Topic.TASKS,)
     BINDINGS = [
@@ -85,12 +85,11 @@ class TasksScreen(TaskKeys, ConsoleScreen):
         *TASK_BINDINGS,
     ]
     MUTATING = TASK_MUTATING
+    FILTER_SPEC = TASK_SPEC
 
     def __init__(self) -> None:
         super().__init__()
         self.marks: set[str] = set()
-        self.task_filter = TaskFilter()
-        self.filter_error: str | None = None
         self.sort_index: int | None = None  # None: first seen, newest first
         self.descending = True
         self.frozen = False
@@ -102,8 +101,8 @@ class TasksScreen(TaskKeys, ConsoleScreen):
         yield Static(id="task-counts")
         yield Static(id="task-title")
         yield LiveTable(COLUMNS, marks=self.marks, id="tasks")
-        yield FilterBar(placeholder="filter: text  state:failure  name:email  worker:alpha  "
-                        "(enter applies, escape cancels)", id="task-filter")
+        yield self.filter_box("filter: text  state:failure  name:email  worker:alpha",
+                              id="task-filter")
 
     @property
     def table(self) -> LiveTable:
@@ -124,7 +123,7 @@ class TasksScreen(TaskKeys, ConsoleScreen):
         return self._newest.update()
 
     def _rows(self):
-        plain = not self.task_filter and self.sort_index is None
+        plain = not self.row_filter and self.sort_index is None
         if plain:
             rows = self._newest_first()
             return rows if self.descending else Reversed(rows)
@@ -136,7 +135,7 @@ class TasksScreen(TaskKeys, ConsoleScreen):
         self._last_full = time.monotonic()
         rows = self._newest_first()
         # Always a new list from here: the kept one must not be reordered.
-        rows = self.task_filter.select(rows) if self.task_filter else list(rows)
+        rows = self.row_filter.select(rows) if self.row_filter else list(rows)
         if self.sort_index is not None:
             rows.sort(key=SORTABLE[self.sort_index].sort_key, reverse=self.descending)
         elif not self.descending:
@@ -157,14 +156,11 @@ class TasksScreen(TaskKeys, ConsoleScreen):
         # Most important first: the title is cut on narrow terminals.
         if self.frozen:
             line.append(" ❄ FROZEN (f follows) ", style="bold reverse cyan")
-        if self.filter_error:
-            line.append(f" {one_line(self.filter_error)} ", style="bold red")
-        if self.task_filter.text:
-            line.append(f" filter: {one_line(self.task_filter.text)} ", style="bold yellow")
-        line.append(f" {len(table.rows):,} tasks", style="bold")
+        self.filter_title(line)
+        line.append(f" {plural(len(table.rows), 'task')}", style="bold")
         if self.marks:
             line.append(f"  marked: {len(self.marks)}", style="bold")
-            hidden = len(self.marks - {t.uuid for t in table.rows}) if self.task_filter else 0
+            hidden = len(self.marks - {t.uuid for t in table.rows}) if self.row_filter else 0
             if hidden:
                 line.append(f" ({hidden} hidden by the filter)", style="yellow")
         column = "first seen" if self.sort_index is None else SORTABLE[self.sort_index].label
@@ -176,26 +172,14 @@ class TasksScreen(TaskKeys, ConsoleScreen):
         self.tick(self.app.now(), force=True)
 
     # ------------------------------------------------------------- actions
-    def apply_filter(self, text: str) -> None:
-        try:
-            self.task_filter = TaskFilter.parse(text)
-            self.filter_error = None
-        except FilterError as exc:
-            self.task_filter = TaskFilter()
-            self.filter_error = str(exc)
-        self.filter_text = text
+    def parse_filter(self, text: str) -> TaskFilter:
+        return TaskFilter.parse(text)
+
+    def filter_changed(self) -> None:
         self._changed()
 
-    def action_filter(self) -> None:
-        self.query_one(FilterBar).open(self.task_filter.text)
-
-    def on_filter_bar_applied(self, event: FilterBar.Applied) -> None:
+    def filter_focus(self) -> None:
         self.table.focus()
-        self.apply_filter(event.text)
-
-    def action_clear_filter(self) -> None:
-        if self.task_filter.text or self.filter_error:
-            self.apply_filter("")
 
     def action_sort(self) -> None:
         if self.sort_index is None:
@@ -235,6 +219,6 @@ class TasksScreen(TaskKeys, ConsoleScreen):
             record = self.table.cursor_record
             return self.model.task_views([record.uuid] if record is not None else []), 0
         held = self.model.task_views(sorted(self.marks))
-        visible = {t.uuid for t in self.table.rows} if self.task_filter else None
+        visible = {t.uuid for t in self.table.rows} if self.row_filter else None
         hidden = sum(1 for t in held if t.uuid not in visible) if visible is not None else 0
         return held, hidden

@@ -9,14 +9,13 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from ...core.secrets import mask_url
 from ...core.views import InspectionEntry, WorkerView, parse_registered, pool_view, queue_names
 from ..format import ago, clock_time, count, literal, one_line, short_name, status_text
-from .detail import DetailScreen
+from .detail import DETAIL_BINDINGS, DetailScreen, row_parts
 from ..keys.workers import WORKER_BINDINGS, WORKER_MUTATING, WorkerKeys
 
 MAX_LISTED = 50  # per task list; the heading gives the full count
@@ -58,8 +57,7 @@ def _reply(entry: InspectionEntry | None) -> Any:
 class WorkerDetailScreen(WorkerKeys, DetailScreen):
     TITLE = "Worker"
     MUTATING = WORKER_MUTATING
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back", id="detail.back"),
-                *WORKER_BINDINGS]
+    BINDINGS = [*DETAIL_BINDINGS, *WORKER_BINDINGS]
     DEFAULT_CSS = """
     WorkerDetailScreen VerticalScroll { height: 1fr; padding: 0 1; }
     WorkerDetailScreen .section { margin: 1 0 0 0; }
@@ -73,9 +71,12 @@ class WorkerDetailScreen(WorkerKeys, DetailScreen):
         return [self.hostname]
 
     def compose_body(self) -> ComposeResult:
+        yield self.filter_line()
         with VerticalScroll():
             for name in SECTIONS:
                 yield Static(id=name, classes="section" if name != "summary" else "")
+        yield self.filter_box("filter the task lists: text  name:email  id:4f2a",
+                              id="worker-detail-filter")
 
     def draw(self) -> None:
         now = self.app.now()
@@ -167,8 +168,12 @@ class WorkerDetailScreen(WorkerKeys, DetailScreen):
         if not isinstance(total, dict):
             return title
         table = _table("task", "executed")
-        for name, n in sorted(total.items(), key=lambda item: (-_int(item[1]), item[0])):
+        rows = [(name, n) for name, n in sorted(total.items(),
+                                                 key=lambda item: (-_int(item[1]), item[0]))
+                if self.keep(row_parts(name, None))]
+        for name, n in rows:
             table.add_row(literal(short_name(name, 60)), literal(count(n)))
+        title.append_text(self.filtered_note(len(rows), len(total)))
         return Group(title, table) if total else Group(title, Text("none yet", style="dim"))
 
     def _requests(self, kind: str, entry, now: float):
@@ -182,9 +187,10 @@ class WorkerDetailScreen(WorkerKeys, DetailScreen):
             return title
         table = _table("id", "task", "args", "started" if kind == "active" else
                        "eta" if kind == "scheduled" else "queue", "pid")
-        for item in requests[:MAX_LISTED]:
-            if not isinstance(item, dict):
-                continue
+        kept = [item for item in requests if isinstance(item, dict)
+                and self.keep(_request_parts(item))]
+        title.append_text(self.filtered_note(len(kept), len(requests)))
+        for item in kept[:MAX_LISTED]:
             request = item.get("request")
             request = request if isinstance(request, dict) else item
             delivery = request.get("delivery_info")
@@ -196,8 +202,8 @@ class WorkerDetailScreen(WorkerKeys, DetailScreen):
                           literal(short_name(request.get("name"), 36)),
                           literal(request.get("args"), 30), literal(when),
                           literal(request.get("worker_pid") or "—", 10))
-        more = [Text(f"… and {len(requests) - MAX_LISTED} more", style="bold")] \
-            if len(requests) > MAX_LISTED else []
+        more = [Text(f"… and {len(kept) - MAX_LISTED} more", style="bold")] \
+            if len(kept) > MAX_LISTED else []
         return Group(title, table, *more)
 
     def _revoked(self, entry, now: float):
@@ -215,7 +221,10 @@ class WorkerDetailScreen(WorkerKeys, DetailScreen):
         if not isinstance(registered, list):
             return title
         table = _table("task", "rate limit", "soft limit", "hard limit")
-        for name, limits in (parse_registered(e) for e in registered):
+        rows = [(name, limits) for name, limits in (parse_registered(e) for e in registered)
+                if self.keep(row_parts(name, None, *limits.values()))]
+        title.append_text(self.filtered_note(len(rows), len(registered)))
+        for name, limits in rows:
             table.add_row(literal(short_name(name, 50)), literal(limits.get("rate_limit", "—")),
                           literal(limits.get("soft_time_limit", "—")),
                           literal(limits.get("time_limit", "—")))
@@ -232,6 +241,13 @@ class WorkerDetailScreen(WorkerKeys, DetailScreen):
             # in case a setting it does not know holds one.
             grid.add_row(literal(key, 40), literal(mask_url(str(conf[key])), 160))
         return Group(title, grid)
+
+
+def _request_parts(item: dict) -> dict[str, str]:
+    request = item.get("request")
+    request = request if isinstance(request, dict) else item
+    return row_parts(request.get("name"), request.get("id"), request.get("args"),
+                     request.get("kwargs"))
 
 
 def _int(value) -> int:

@@ -8,11 +8,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Label, Sparkline, Static
 
-from ..format import ago, count, literal, one_line, status_text
-from ...core.filters import FilterError, WorkerFilter
-from ..widgets.filter_bar import FilterBar
+from ..format import ago, count, literal, status_text
+from ...core.filters import WORKER_SPEC, RowFilter, worker_parts
 from ..widgets.vim_table import VimTable, plain_cell
 from .base import ConsoleScreen
+from .filtering import Filtered
 from ..keys.workers import WORKER_BINDINGS, WORKER_MUTATING, WorkerKeys
 
 COLUMNS = (
@@ -26,11 +26,12 @@ COLUMNS = (
 SPARK_SECONDS = 120
 
 
-class WorkersScreen(WorkerKeys, ConsoleScreen):
+class WorkersScreen(WorkerKeys, Filtered[RowFilter], ConsoleScreen):
     TITLE = "Workers"
     # Heartbeat ages change every second: redraw each tick (rows are few).
     WATCHES = ()
     MUTATING = WORKER_MUTATING
+    FILTER_SPEC = WORKER_SPEC
     BINDINGS = [
         Binding("enter", "open", "Detail", id="workers.detail",
                 tooltip="Worker detail: pool, queues, tasks, limits, conf"),
@@ -46,8 +47,6 @@ class WorkersScreen(WorkerKeys, ConsoleScreen):
     def __init__(self) -> None:
         super().__init__()
         self.marks: set[str] = set()
-        self.worker_filter = WorkerFilter()
-        self.filter_error: str | None = None
 
     def compose_body(self) -> ComposeResult:
         # A handful of workers: DataTable is the right tool here.
@@ -58,8 +57,8 @@ class WorkersScreen(WorkerKeys, ConsoleScreen):
         for label, key, width in COLUMNS:
             table.add_column(label, key=key, width=width)
         yield table
-        yield FilterBar(placeholder="filter: text  worker:alpha  status:offline  queue:emails  "
-                        "pool:prefork  (enter applies, escape cancels)", id="workers-filter")
+        yield self.filter_box("filter: text  worker:alpha  status:offline  queue:emails  "
+                              "pool:prefork", id="workers-filter")
         with Horizontal(id="throughput"):
             with Vertical():
                 yield Label("", id="ok-label")
@@ -71,7 +70,7 @@ class WorkersScreen(WorkerKeys, ConsoleScreen):
     def rows(self, now: float) -> list[tuple[str, tuple[object, ...]]]:
         rows: list[tuple[str, tuple[object, ...]]] = []
         for view in self.model.worker_views(now):
-            if self.worker_filter and not self.worker_filter.matches(view):
+            if self.row_filter and not self.row_filter.matches(worker_parts(view)):
                 continue
             counts = view.counts
             load = view.loadavg
@@ -119,14 +118,7 @@ class WorkersScreen(WorkerKeys, ConsoleScreen):
         return [host] if host else []
 
     # ------------------------------------------------------------- filter
-    def apply_filter(self, text: str) -> None:
-        try:
-            self.worker_filter = WorkerFilter.parse(text)
-            self.filter_error = None
-        except FilterError as exc:
-            self.worker_filter = WorkerFilter()
-            self.filter_error = str(exc)
-        self.filter_text = text
+    def filter_changed(self) -> None:
         self._draw_filter()
         self.tick(self.app.now(), force=True)
 
@@ -134,25 +126,14 @@ class WorkersScreen(WorkerKeys, ConsoleScreen):
         # Shown only while a filter (or its error) is on: the plain screen
         # keeps every row for workers.
         title = self.query_one("#workers-title", Static)
-        line = Text(no_wrap=True, overflow="ellipsis")
-        if self.filter_error:
-            line.append(f" {one_line(self.filter_error)} ", style="bold red")
-        if self.worker_filter.text:
-            line.append(f" filter: {one_line(self.worker_filter.text)} ", style="bold yellow")
+        line = self.filter_title(Text(no_wrap=True, overflow="ellipsis"))
+        if self.row_filter.text:
             line.append("  escape clears", style="dim")
         title.update(line)
         title.display = bool(line.plain)
 
-    def action_filter(self) -> None:
-        self.query_one(FilterBar).open(self.worker_filter.text)
-
-    def on_filter_bar_applied(self, event: FilterBar.Applied) -> None:
+    def filter_focus(self) -> None:
         self.query_one(DataTable).focus()
-        self.apply_filter(event.text)
-
-    def action_clear_filter(self) -> None:
-        if self.worker_filter.text or self.filter_error:
-            self.apply_filter("")
 
     def action_mark(self) -> None:
         host = self._cursor_host()

@@ -1,0 +1,153 @@
+"""`/` filters every table with the same language and the same error rule
+(issue: `/` filters every table; filters never lie by silence)."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+from textual.widgets import DataTable, OptionList, RichLog
+
+from console.sample import sample_app
+from console.ui.screens.task_detail import TaskDetailScreen
+from console.ui.screens.worker_detail import WorkerDetailScreen
+from console.ui.widgets.filter_bar import FilterBox
+
+
+def rendered(static) -> str:
+    console = Console(width=120, record=True, file=io.StringIO())
+    console.print(static.content)
+    return console.export_text()
+
+
+def help_line(app) -> str:
+    return str(app.screen.query_one(FilterBox).query_one(".filter-help").render())
+
+
+def keys_of(table: DataTable) -> list:
+    return [row.value for row in table.rows]
+
+
+async def type_filter(pilot, text: str) -> None:
+    await pilot.press("slash", "ctrl+u", *text, "enter")
+    await pilot.pause()
+
+
+async def test_queues_filter_by_name_and_by_consumer():
+    app = sample_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("3")
+        await pilot.pause()
+        table = app.screen.query_one(DataTable)
+        assert len(keys_of(table)) == 6
+        await type_filter(pilot, "worker:beta")
+        assert sorted(keys_of(table)) == ["default", "reports", "slow"]
+        await type_filter(pilot, "EMAIL")  # free text: the name, any case
+        assert keys_of(table) == ["emails"]
+        title = str(app.screen.query_one("#queues-title").render())
+        assert "filter: EMAIL" in title and "1 queue," in title
+        await type_filter(pilot, "status:x")  # Queues have no status field
+        assert "queues have no field status:" in help_line(app)
+        assert keys_of(table) == ["emails"]  # the filter in force stays
+        await pilot.press("escape", "escape")  # close the bar, then clear
+        await pilot.pause()
+        assert len(keys_of(table)) == 6
+
+
+async def test_events_filter_by_type_worker_and_text():
+    app = sample_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("4")
+        await pilot.pause()
+        log = app.screen.query_one(RichLog)
+
+        def lines() -> list[str]:
+            return [strip.text for strip in log.lines]
+
+        assert len(lines()) > 20
+        await type_filter(pilot, "type:task-failed worker:beta")
+        shown = lines()
+        assert shown and all("task-failed" in line and "beta@" in line for line in shown)
+        await type_filter(pilot, "type:task-failed")
+        assert len(lines()) > len(shown)
+        await type_filter(pilot, "state:failed")
+        assert "events have no field state:" in help_line(app)
+
+
+async def test_action_log_filter_by_status_action_and_target():
+    app = sample_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("5")
+        await pilot.pause()
+        table = app.screen.query_one(DataTable)
+        everything = table.row_count
+        assert everything == 3
+        await type_filter(pilot, "status:error")
+        assert table.row_count == 1
+        assert "emials" in str(table.get_row_at(0)[2])
+        title = str(app.screen.query_one("#log-title").render())
+        assert "1 action of 3" in title and "filter: status:error" in title
+        await type_filter(pilot, "action:rate target:gamma")
+        assert table.row_count == 1 and "rate_limit" in str(table.get_row_at(0)[1])
+        await type_filter(pilot, "status:eror")
+        assert "did you mean error?" in help_line(app)
+        assert "status is one of ok, partial" in help_line(app)
+        await pilot.press("escape", "escape")
+        await pilot.pause()
+        assert table.row_count == everything
+
+
+async def test_worker_detail_filters_its_task_lists_and_escape_clears_before_leaving():
+    app = sample_app()
+    async with app.run_test(size=(120, 60)) as pilot:
+        app.push_screen(WorkerDetailScreen("alpha@web-1"))
+        await pilot.pause()
+        screen = app.screen
+
+        def section(name: str) -> str:
+            return rendered(screen.query_one(f"#{name}"))
+
+        assert "send_email" in section("registered") and "add" in section("registered")
+        await type_filter(pilot, "name:email")
+        registered = section("registered")
+        assert "send_email" in registered and "render_report" not in registered
+        assert "1 of 4 match the filter" in registered
+        assert "filter: name:email" in str(screen.query_one("#detail-filter").render())
+        await pilot.press("escape")  # clears the filter first
+        await pilot.pause()
+        assert app.screen is screen and "render_report" in section("registered")
+        await pilot.press("escape")  # then goes back
+        await pilot.pause()
+        assert app.screen is not screen
+
+
+async def test_task_detail_filters_its_children():
+    app = sample_app()
+    state = app.state
+    state.apply({"type": "task-received", "uuid": "root-1", "hostname": "alpha@web-1",
+                 "name": "pipeline.start"})
+    for i, name in enumerate(["pipeline.fetch", "pipeline.store", "pipeline.fetch"]):
+        state.apply({"type": "task-received", "uuid": f"child-{i}", "hostname": "alpha@web-1",
+                     "name": name, "parent_id": "root-1", "root_id": "root-1"})
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.push_screen(TaskDetailScreen("root-1"))
+        await pilot.pause()
+        options = app.screen.query_one("#children", OptionList)
+        assert options.option_count == 3
+        await type_filter(pilot, "name:fetch")
+        assert [options.get_option_at_index(i).id for i in range(options.option_count)] \
+            == ["child-0", "child-2"]
+
+
+@pytest.mark.parametrize("key", ["1", "2", "3", "4", "5"])
+async def test_slash_opens_a_filter_on_every_screen(key):
+    app = sample_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press(key)
+        await pilot.pause()
+        await pilot.press("slash")
+        await pilot.pause()
+        box = app.screen.query_one(FilterBox)
+        assert box.has_class("editing") and app.screen.focused is box.query_one("FilterBar")
+        assert "fields:" in help_line(app)
