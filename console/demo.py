@@ -98,6 +98,10 @@ class DemoCluster:
         env = dict(os.environ)
         env.update(self.settings())
         env["PYTHONUNBUFFERED"] = "1"
+        # billiard's pymp-* folders (prefork) go under the cluster's root,
+        # removed with it, not left in the temp folder.
+        env["TMPDIR"] = self.root
+        env["TEMP"] = env["TMP"] = self.root
         return env
 
     def settings(self) -> dict:
@@ -119,11 +123,11 @@ class DemoCluster:
 
     def target(self) -> Target:
         """The companion app, configured for this cluster's folder."""
-        from .companion import config
-
+        # Set before the companion is imported: it makes its result folder
+        # at import, which must be the cluster's, not one in the temp folder.
         for key, value in self.settings().items():
             os.environ[key] = value
-        from .companion import app
+        from .companion import app, config
 
         app.conf.broker_url = "filesystem://"
         app.conf.broker_transport = "console.companion.fstransport:Transport"

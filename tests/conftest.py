@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 
 import pytest
 
@@ -55,3 +56,23 @@ def real_broker(request, _session_brokers):
 def redis_broker(_session_brokers):
     """Redis only: for Redis transport details such as priority sub-queues."""
     return _server_broker("redis", _session_brokers)
+
+
+@pytest.fixture
+def tmux_session(tmp_path):
+    """A fresh 120x36 session on the tests' private tmux server."""
+    import shutil
+    import uuid
+
+    from brokers import IN_CI
+    from terminal import TMUX_SOCKET, tmux
+
+    if shutil.which("tmux") is None:
+        if IN_CI:
+            pytest.fail("tmux is required in CI (.ci/run installs it)")
+        pytest.skip("tmux is not installed: apt-get install tmux")
+    name = f"console-test-{uuid.uuid4().hex[:6]}"
+    tmux("new-session", "-d", "-s", name, "-x", "120", "-y", "36")
+    yield name
+    subprocess.run(["tmux", "-L", TMUX_SOCKET, "kill-session", "-t", name],
+                   capture_output=True)

@@ -405,3 +405,30 @@ def test_worker_runs_add_on_filesystem_transport(tmp_path):
     # Started without -Q, the worker still leaves the backlog queue alone.
     assert ".> default" in worker_log
     assert ".> backlog" not in worker_log
+
+
+def test_a_companion_worker_deletes_expired_results_from_its_file_store(redis_broker, tmp_path):
+    """A standalone companion worker left running used to pile up result
+    files (about 13,000 were found): on a file:// store it now deletes those
+    older than ``result_expires`` itself, and keeps the fresh ones."""
+    import os
+    import time
+
+    from brokers import running_worker
+    from console.companion import config
+
+    results = tmp_path / "results"
+    results.mkdir()
+    old = results / "celery-task-meta-old"
+    fresh = results / "celery-task-meta-fresh"
+    old.write_text("{}")
+    fresh.write_text("{}")
+    stale = time.time() - config.RESULT_EXPIRES - 60
+    os.utime(old, (stale, stale))
+    os.environ["CELERY_RESULT_BACKEND"] = f"file://{results}"
+    with running_worker(redis_broker, tmp_path, queues="default", name="cleanup"):
+        deadline = time.monotonic() + 20  # a hang guard: it runs at start
+        while old.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not old.exists()
+        assert fresh.exists()

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import os
-import re
 import shlex
-import shutil
 import signal
-import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 
-from brokers import IN_CI
+from terminal import TMUX_SOCKET, tmux, wait_for_screen  # noqa: F401 (used by other tests)
 from console.demo import DemoCluster
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -55,39 +51,6 @@ def test_demo_cluster_runs_and_cleans_up(tmp_path):
         assert processes_with(root)
     assert not os.path.exists(root)
     assert processes_with(root) == []
-
-
-# A private tmux server: nobody else's `tmux kill-server` can end our session.
-TMUX_SOCKET = f"console-test-{os.getpid()}"
-
-
-def tmux(*args: str) -> str:
-    return subprocess.run(["tmux", "-L", TMUX_SOCKET, *args], capture_output=True,
-                          text=True, check=True, timeout=10).stdout
-
-
-@pytest.fixture
-def tmux_session(tmp_path):
-    if shutil.which("tmux") is None:
-        if IN_CI:
-            pytest.fail("tmux is required in CI (.ci/run installs it)")
-        pytest.skip("tmux is not installed: apt-get install tmux")
-    name = f"console-test-{uuid.uuid4().hex[:6]}"
-    tmux("new-session", "-d", "-s", name, "-x", "120", "-y", "36")
-    yield name
-    subprocess.run(["tmux", "-L", TMUX_SOCKET, "kill-session", "-t", name],
-                   capture_output=True)
-
-
-def wait_for_screen(session: str, pattern: str, timeout: float) -> str:
-    deadline = time.monotonic() + timeout
-    screen = ""
-    while time.monotonic() < deadline:
-        screen = tmux("capture-pane", "-p", "-t", session)
-        if re.search(pattern, screen):
-            return screen
-        time.sleep(0.3)
-    raise AssertionError(f"{pattern!r} not on screen after {timeout} s:\n{screen}")
 
 
 def console_pid(marker: str, flag: bytes = b"--demo") -> int:
@@ -137,3 +100,5 @@ def test_demo_in_a_terminal(tmux_session, tmp_path, ending):
         assert "Traceback" not in tmux("capture-pane", "-p", "-t", tmux_session)
     assert not roots[0].exists()
     assert processes_with(str(roots[0])) == []
+    # Nothing else either: billiard's pymp-* folders, a result backend.
+    assert sorted(p.name for p in temp.iterdir()) == []

@@ -197,3 +197,79 @@ async def test_detail_shows_failure_and_navigates_to_parent_and_children():
         await pilot.press("escape", "escape", "escape")
         await pilot.pause()
         assert app.current_mode == "tasks" and not isinstance(app.screen, TaskDetailScreen)
+
+
+def arrive(app, prefix: str, n: int) -> None:
+    for i in range(n):
+        app.state.apply({"type": "task-received", "uuid": f"{prefix}-{i}",
+                         "hostname": "alpha@web-1", "name": "fresh", "timestamp": NOW})
+
+
+async def test_a_cursor_moved_back_to_row_one_is_pinned_not_following():
+    """On row 1 after j, k the cursor used to drift to each new task."""
+    app = sample_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = await open_tasks(pilot)
+        assert "cursor follows the first row" in title(app)
+        await pilot.press("j", "k")
+        chosen = table.cursor_record.uuid
+        assert table.cursor == 0 and f"cursor pinned on {chosen[:8]}" in title(app)
+        arrive(app, "new", 5)
+        await pilot.pause(0.4)
+        assert table.rows[0].uuid == "new-4"
+        assert table.cursor_record.uuid == chosen and table.cursor == 5
+        await pilot.press("g")  # follows the newest again
+        await pilot.pause()
+        arrive(app, "newer", 2)
+        await pilot.pause(0.4)
+        assert table.cursor_record.uuid == "newer-1" and "follows" in title(app)
+
+
+async def test_escape_then_x_after_a_detail_targets_the_task_just_read():
+    app = sample_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = await open_tasks(pilot)
+        read = table.cursor_record.uuid  # following: row 1, never moved
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, TaskDetailScreen) and app.screen.uuid == read
+        arrive(app, "while-reading", 3)
+        await pilot.pause(0.4)
+        await pilot.press("escape", "x")
+        await pilot.pause()
+        dialog = app.screen
+        assert type(dialog).__name__ == "FormDialog"
+        names = " ".join(str(t) for t in dialog.targets)
+        assert read in names and "while-reading" not in names
+
+
+async def test_marking_pins_and_a_screen_switch_follows_again():
+    app = sample_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = await open_tasks(pilot)
+        await pilot.press("space")  # marks row 1, pins on row 2
+        pinned = table.cursor_record.uuid
+        arrive(app, "new", 3)
+        await pilot.pause(0.4)
+        assert table.cursor_record.uuid == pinned
+        await pilot.press("1", "2")
+        await pilot.pause()
+        assert table.follow == "first" and table.cursor_record.uuid == "new-2"
+
+
+async def test_workers_cursor_stays_on_its_worker_when_rows_above_go():
+    app = sample_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = app.screen
+        table = screen.query_one("#workers")
+        await pilot.press("j", "j")
+        chosen = table.cursor_key
+        assert chosen == "gamma@batch-1"
+        screen.apply_filter("status:offline,online worker:a")  # every row still there
+        await pilot.pause()
+        screen.apply_filter("batch")  # alpha and beta, above it, go
+        await pilot.pause()
+        assert table.cursor_key == chosen
+        screen.apply_filter("")
+        await pilot.pause()
+        assert table.cursor_key == chosen

@@ -2,13 +2,42 @@
 
 from __future__ import annotations
 
-from celery import Celery
+from celery import Celery, bootsteps
 from celery.signals import celeryd_init
 
 from console.companion import config
 
 app = Celery("console.companion", include=["console.companion.tasks"])
 app.conf.update(config.build_config())
+
+
+class ResultCleanup(bootsteps.StartStopStep):
+    """Deletes expired results from a ``file://`` store on the worker's own
+    timer. Celery leaves this to beat's ``celery.backend_cleanup``, which a
+    companion worker does not run, so the folder only grew."""
+
+    requires = {"celery.worker.components:Timer"}
+
+    def __init__(self, worker, **kwargs):
+        super().__init__(worker, **kwargs)
+        self.entry = None
+
+    def start(self, worker):
+        backend = worker.app.backend
+        if type(backend).__name__ != "FilesystemBackend":
+            return
+        cleanup = getattr(backend, "cleanup", None)
+        if cleanup is not None and worker.timer is not None:
+            cleanup()
+            self.entry = worker.timer.call_repeatedly(config.RESULT_CLEANUP_EVERY, cleanup)
+
+    def stop(self, worker):
+        if self.entry is not None:
+            self.entry.cancel()
+            self.entry = None
+
+
+app.steps["worker"].add(ResultCleanup)
 
 
 @celeryd_init.connect

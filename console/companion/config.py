@@ -21,6 +21,8 @@ ALL_QUEUES = WORKER_QUEUES + (BACKLOG_QUEUE,)
 DEFAULT_QUEUE = "default"
 
 RESULTS_DIRNAME = "celery-console-results"
+RESULT_EXPIRES = 3600  # seconds
+RESULT_CLEANUP_EVERY = 300  # seconds
 
 _TASKS = "console.companion.tasks."
 TASK_ROUTES = {
@@ -141,4 +143,8 @@ def build_config(environ: Mapping[str, str] | None = None) -> dict:
         "worker_concurrency": 2,
         # Lets the console's "pool restart" remote control actually work.
         "worker_pool_restarts": True,
+        # Results are kept an hour; on a file:// store the worker deletes
+        # older ones itself (celeryapp.ResultCleanup): a companion left
+        # running under load used to leave ~13,000 files behind.
+        "result_expires": RESULT_EXPIRES,
     }

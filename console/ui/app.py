@@ -176,9 +176,15 @@ class ConsoleApp(App):
     def action_show(self, mode: str, filter_text: str | None = None) -> None:
         if self.current_mode != mode:
             self.switch_mode(mode)
+            self.call_after_refresh(self._switched_to)
         if filter_text is not None:
             self.call_after_refresh(self._apply_filter, filter_text)
         self.call_after_refresh(self.update_header)
+
+    def _switched_to(self) -> None:
+        screen = self._current_screen()
+        if isinstance(screen, ConsoleScreen):
+            screen.switched_to()
 
     def _apply_filter(self, text: str) -> None:
         screen = self._current_screen()

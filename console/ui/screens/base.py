@@ -47,6 +47,10 @@ class ConsoleScreen(FramedScreen):
         self.app.update_header()
         self.tick(self.app.now(), force=True)
 
+    def switched_to(self) -> None:
+        """The operator came to this screen from another one (a number key,
+        `:`): a pinned cursor goes back to following."""
+
     def apply_filter(self, text: str) -> None:
         """Screens with a table take a filter from `:name FILTER`."""
         self.filter_text = text

@@ -165,6 +165,15 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
                 line.append(f" ({hidden} hidden by the filter)", style="yellow")
         column = "first seen" if self.sort_index is None else SORTABLE[self.sort_index].label
         line.append(f"  sort: {column} {'↓' if self.descending else '↑'}")
+        # Which task the keys act on is a mode the operator can read, not
+        # an accident of being on row 1.
+        pinned = table.pinned_key
+        if pinned is not None:
+            line.append(f"  cursor pinned on {one_line(pinned, 36)[:8]}", style="bold cyan")
+            line.append(" (g follows)", style="dim")
+        elif table.rows:
+            where = "first" if table.follow == "first" else "last"
+            line.append(f"  cursor follows the {where} row", style="dim")
         self.query_one("#task-title", Static).update(line)
 
     def _changed(self) -> None:
@@ -203,14 +212,23 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
         if record is None:
             return
         self.marks.symmetric_difference_update({record.uuid})
-        self.table.action_move(1)
+        self.table.action_move(1)  # pins the cursor (to the next row)
         self._draw_title()
 
     def action_open(self) -> None:
         record = self.table.cursor_record
         if record is not None:
+            # Back from the detail, the keys act on the task just read.
+            self.table.pin()
+            self._draw_title()
             # The app opens detail screens: no screen imports another.
             self.app.open_task(record.uuid)
+
+    def on_live_table_cursor_moved(self, event: LiveTable.CursorMoved) -> None:
+        self._draw_title()  # pinned or following, and on which task
+
+    def switched_to(self) -> None:
+        self.table.follow_first()
 
     def selected_tasks(self) -> tuple[list[TaskView], int]:
         """The marked tasks still held (or the cursor's), as copies taken

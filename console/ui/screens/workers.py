@@ -88,7 +88,7 @@ class WorkersScreen(WorkerKeys, Filtered[RowFilter], ConsoleScreen):
 
     def refresh_view(self, now: float) -> None:
         self._draw_throughput(now)
-        table = self.query_one(DataTable)
+        table = self.query_one(VimTable)
         keys = [label for _, label, _ in COLUMNS]
         # Every row is added with its hostname as key: none is None.
         present = {row.value for row in table.rows if row.value is not None}
@@ -101,8 +101,14 @@ class WorkersScreen(WorkerKeys, Filtered[RowFilter], ConsoleScreen):
                 if table.get_cell(hostname, key) != plain_cell(value):
                     table.update_cell(hostname, key, value)
         gone = present - {h for h, _ in rows}
-        for row_key in gone:
-            table.remove_row(row_key)
+        if gone:
+            # A row removed above the cursor would move it onto another
+            # worker: it stays on the one the operator chose.
+            chosen = table.cursor_key
+            for row_key in gone:
+                table.remove_row(row_key)
+            if chosen is not None and chosen not in gone:
+                table.move_cursor(row=table.get_row_index(chosen), animate=False)
 
 
     # ------------------------------------------------------------- actions

@@ -4,7 +4,14 @@ Why not DataTable: it copies every row into the widget and re-measures on
 change (adding 100k rows takes ~27 s; one update_cell with 100k rows present
 ~0.5 s). This table holds references to the model's records and renders each
 visible line on demand from them, so a redraw costs O(rows on screen)
-whatever the number of tasks held. The cursor follows a record, not an index.
+whatever the number of tasks held.
+
+The cursor is in one of two modes, and the screen's title says which:
+following (on the first or the last row, whatever arrives: ``g``/``G``) or
+pinned to one record, wherever it moves in the order, from the moment the
+operator moves the cursor, marks a row or opens it. Being on row 1 is not
+following: a cursor that drifted from task to task as rows arrived made
+``x`` revoke a task nobody had chosen.
 """
 
 from __future__ import annotations
@@ -74,9 +81,10 @@ class LiveTable(Widget, can_focus=True):
         self.cursor = 0
         self.top = 0
         self._cursor_record = None
-        # Following: the cursor stays on the first row (the newest task)
-        # until the operator moves it; then it stays on its task.
-        self.following = True
+        self._cursor_key = None
+        # "first" / "last": on that row whatever arrives; None: pinned to
+        # ``_cursor_record`` (found again by its key if the row object changes).
+        self.follow: str | None = "first"
         # Styles are looked up once, not per line: ``rich_style`` walks every
         # ancestor's styles (~0.1 ms), which was a third of a redraw. Cleared
         # whenever Textual restyles the widget, as its own caches are.
@@ -90,21 +98,27 @@ class LiveTable(Widget, can_focus=True):
         self.rows = rows
         if not rows:
             self.cursor = self.top = 0
-            self._cursor_record = None
-        elif self.following:
-            self.cursor = 0
-            self._cursor_record = rows[0]
+            self._set_cursor_record(None)
+        elif self.follow is not None:
+            self.cursor = 0 if self.follow == "first" else len(rows) - 1
+            self._set_cursor_record(rows[self.cursor])
         else:
             index = self._index_of(self._cursor_record)
             if index is None:
+                # Gone (evicted, or hidden by a filter): the nearest row,
+                # and the title shows which task that is.
                 self.cursor = min(self.cursor, len(rows) - 1)
             else:
                 # Keep the row where the eye is: scroll with it.
                 self.top = max(0, self.top + index - old_cursor)
                 self.cursor = index
-            self._cursor_record = rows[self.cursor]
+            self._set_cursor_record(rows[self.cursor])
         self._clamp_top()
         self.refresh()
+
+    def _set_cursor_record(self, record) -> None:
+        self._cursor_record = record
+        self._cursor_key = None if record is None else self.key(record)
 
     def _index_of(self, record) -> int | None:
         if record is None:
@@ -115,7 +129,32 @@ class LiveTable(Widget, can_focus=True):
         try:
             return rows.index(record)  # identity compare, in C
         except ValueError:
-            return None
+            pass
+        # A new object for the same record (a copy, a re-created row): by key.
+        key, wanted = self.key, self._cursor_key
+        for index, row in enumerate(rows):
+            if key(row) == wanted:
+                return index
+        return None
+
+    @property
+    def following(self) -> bool:
+        return self.follow is not None
+
+    @property
+    def pinned_key(self):
+        """The key of the record the cursor is pinned to, None when following."""
+        return None if self.follow is not None else self._cursor_key
+
+    def pin(self) -> None:
+        """Stay on the record under the cursor from now on (the operator
+        marked or opened it)."""
+        if self.rows:
+            self.follow = None
+
+    def follow_first(self) -> None:
+        self.follow = "first"
+        self.move_to(0, follow="first")
 
     @property
     def cursor_record(self):
@@ -136,12 +175,14 @@ class LiveTable(Widget, can_focus=True):
             self.top = self.cursor
 
     # --------------------------------------------------------------- actions
-    def move_to(self, index: int) -> None:
+    def move_to(self, index: int, follow: str | None = None) -> None:
+        """Put the cursor on a row: pinned to its record, unless ``follow``
+        (``g``/``G``) says to stay on the first or last row."""
+        self.follow = follow
         if not self.rows:
             return
         self.cursor = max(0, min(index, len(self.rows) - 1))
-        self._cursor_record = self.rows[self.cursor]
-        self.following = self.cursor == 0
+        self._set_cursor_record(self.rows[self.cursor])
         self._clamp_top()
         self.refresh()
         self.post_message(self.CursorMoved(self, self._cursor_record))
@@ -153,10 +194,10 @@ class LiveTable(Widget, can_focus=True):
         self.move_to(self.cursor + direction * max(1, self.visible_rows - 1))
 
     def action_first(self) -> None:
-        self.move_to(0)
+        self.move_to(0, follow="first")
 
     def action_last(self) -> None:
-        self.move_to(len(self.rows) - 1)
+        self.move_to(len(self.rows) - 1, follow="last")
 
     def on_click(self, event: Click) -> None:
         if event.y >= 1:
