@@ -100,8 +100,8 @@ class DemoCluster:
         env["PYTHONUNBUFFERED"] = "1"
         # billiard's pymp-* folders (prefork) go under the cluster's root,
         # removed with it, not left in the temp folder.
-        env["TMPDIR"] = self.root
-        env["TEMP"] = env["TMP"] = self.root
+        assert self.root is not None  # start() made it, or it was given
+        env["TMPDIR"] = env["TEMP"] = env["TMP"] = self.root
         return env
 
     def settings(self) -> dict:
