@@ -383,3 +383,31 @@ async def test_detail_screens_do_not_move_under_a_dialog():
         await cancel(pilot, FormDialog)
         await pilot.pause(1.5)
         assert active_is(7)
+
+
+def test_what_the_console_did_shows_until_the_workers_own_event():
+    from console.core.state import ClusterState
+
+    state = ClusterState()
+    state.apply({"type": "task-sent", "uuid": "a", "name": "x", "queue": "backlog",
+                 "hostname": "client", "timestamp": 10.0})
+    state.apply({"type": "task-sent", "uuid": "b", "name": "x", "queue": "other",
+                 "hostname": "client", "timestamp": 10.0})
+    state.apply({"type": "task-sent", "uuid": "late", "name": "x", "queue": "backlog",
+                 "hostname": "client", "timestamp": 30.0})
+    state.apply({"type": "task-received", "uuid": "c", "name": "x", "hostname": "w@h",
+                 "timestamp": 11.0})
+    state.apply({"type": "task-succeeded", "uuid": "done", "hostname": "w@h",
+                 "timestamp": 11.0})
+    # Only PENDING tasks of the purged queue, sent before the purge.
+    assert state.mark_purged(["backlog"], before=20.0) == 1
+    assert state.task_view("a").console_action == "purged"
+    assert state.task_view("b").console_action is None
+    assert state.task_view("late").console_action is None
+    # Revoke: held and not finished; a finished task keeps its state.
+    assert state.mark_console_action(["c", "done", "not-held"], "revoke sent") == 1
+    assert state.task_view("c").console_action == "revoke sent"
+    assert state.task_view("done").console_action is None
+    state.apply({"type": "task-revoked", "uuid": "c", "hostname": "w@h", "timestamp": 12.0})
+    view = state.task_view("c")
+    assert view.state == "REVOKED" and view.console_action is None

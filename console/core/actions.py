@@ -336,8 +336,14 @@ class Actions:
         outcome = self._begin("terminate" if terminate else "revoke", ids, arguments,
                               workers=expected)
         self._broadcast(outcome, "revoke", expected, **arguments)
-        return self._finish(outcome, "terminated" if terminate else "revoked",
-                            timeout=self.timeout)
+        finished = self._finish(outcome, "terminated" if terminate else "revoked",
+                                timeout=self.timeout)
+        if any(r.ok for r in finished.results.values()):
+            # Shown at once, until the worker's own event says what became
+            # of each task (REVOKED when a countdown comes due).
+            self.state.mark_console_action(ids, "terminate sent" if terminate
+                                           else "revoke sent")
+        return finished
 
     def rate_limit(self, task_name: str, rate: str | None,
                    destination: Iterable[str] | None = None,
@@ -425,8 +431,14 @@ class Actions:
         if not names:
             raise InvalidInput("no queue to purge")
         outcome = self._begin("purge", names, {})
+        started = time.time()
         outcome.results.update(QueueProbe(self.target).purge(names))
-        return self._finish(outcome, "purged", wording=_purged)
+        finished = self._finish(outcome, "purged", wording=_purged)
+        purged = [q for q, r in finished.results.items() if r.ok]
+        if purged:
+            # Their messages are gone: PENDING forever would be a lie.
+            self.state.mark_purged(purged, before=started)
+        return finished
 
 
 def _purged(outcome: Outcome) -> str:

@@ -90,6 +90,10 @@ class TaskRecord:
         "traceback", "retries", "eta", "expires", "parent_id", "root_id",
         "runtime", "exchange", "routing_key", "queue", "clock", "terminated",
         "signum", "expired", "worker_lost",
+        # What this console did to the task that no event has confirmed
+        # yet: "revoke sent", "purged" (its queue was purged while it was
+        # PENDING: it will never run). Cleared by the worker's next event.
+        "console_action",
         # Creation number, in first-seen order: lets a reader of that order
         # find a task by bisection and catch up on changes (core/newest.py).
         "seq",
@@ -100,6 +104,7 @@ class TaskRecord:
     worker: str | None
     client: str | None
     worker_lost: bool
+    console_action: str | None
     seq: int
     # Local receive time of the last event.
     updated: float | None

@@ -92,8 +92,11 @@ class TaskStore:
             task.client = hostname
         elif hostname:
             # A worker reports on the task again (a redelivery, or the
-            # worker was only silent): it is no longer lost.
+            # worker was only silent): it is no longer lost, and what the
+            # console did to it is now the worker's word, not ours.
             task.worker_lost = False
+            if task.console_action is not None:
+                task.console_action = None
             worker = self._worker_for(hostname, now)
             task.worker = hostname
             if worker is not None:
@@ -299,6 +302,41 @@ class TaskStore:
                         break
             return out
 
+    def mark_console_action(self, uuids: Iterable[str], note: str) -> int:
+        """Show at once what an action did to these tasks (``revoke sent``)
+        until a worker's event about them arrives. Returns how many are held."""
+        marked = 0
+        with self.lock:
+            for uuid in uuids:
+                task = self._created.get(uuid)
+                if task is not None and task.state not in READY_STATES:
+                    task.console_action = note
+                    marked += 1
+            if marked:
+                self.versions.tasks += 1
+        return marked
+
+    def mark_purged(self, queues: Iterable[str], before: float) -> int:
+        """Tasks still PENDING in a queue that was purged (sent before the
+        purge, never received by a worker): they will never run. O(tasks
+        held), once per purge."""
+        names = set(queues)
+        marked = 0
+        with self.lock:
+            for task in self._created.values():
+                if task.state != "PENDING" or task.received is not None:
+                    continue
+                if task.queue not in names and task.routing_key not in names:
+                    continue
+                sent = task.sent
+                if isinstance(sent, (int, float)) and sent > before:
+                    continue
+                task.console_action = "purged"
+                marked += 1
+            if marked:
+                self.versions.tasks += 1
+        return marked
+
     def lost_tasks(self) -> list[TaskRecord]:
         with self.lock:
             return [t for t in self._created.values() if t.worker_lost]
@@ -316,7 +354,7 @@ def task_view(task: TaskRecord) -> TaskView:
         eta=task.eta, expires=task.expires, parent_id=task.parent_id,
         root_id=task.root_id, runtime=task.runtime, terminated=task.terminated,
         signum=task.signum, expired=task.expired, worker_lost=bool(task.worker_lost),
-        timeline=tuple(stamps))
+        timeline=tuple(stamps), console_action=task.console_action)
 
 
 def _is_number(value: object) -> bool:

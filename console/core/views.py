@@ -181,6 +181,11 @@ def pool_view(stats: object) -> PoolView | None:
     pool = stats["pool"]
     concurrency = pool.get("max-concurrency")
     processes = pool.get("processes")
+    if isinstance(processes, list) and processes:
+        # Celery's max-concurrency is the size the pool started with: after
+        # two grows a worker read "prefork ×2" beside three processes. The
+        # processes it lists are the pool as it is now.
+        concurrency = len(processes)
     return PoolView(
         name=pool_name(pool.get("implementation")),
         concurrency=concurrency if isinstance(concurrency, int) else None,
@@ -341,6 +346,9 @@ class TaskView:
     expired: Any
     worker_lost: bool
     timeline: tuple[tuple[str, float], ...]  # (event, timestamp), oldest first
+    # What this console did that no event confirmed yet ("revoke sent",
+    # "purged"); None once the worker's own event arrives.
+    console_action: str | None = None
 
 
 @dataclass(frozen=True)

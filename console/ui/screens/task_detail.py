@@ -113,6 +113,12 @@ class TaskDetailScreen(TaskKeys, DetailScreen):
         state = Text(task.state, style=STATE_STYLES.get(task.state, ""))
         if task.worker_lost:
             state.append("  worker lost", style="bold red")
+        if task.console_action == "purged":
+            state.append("  purged: its queue was purged before a worker took it; it will "
+                         "never run", style="bold magenta")
+        elif task.console_action:
+            state.append(f"  {task.console_action} (no worker has confirmed it yet)",
+                         style="bold magenta")
         rows: list[tuple[str, object]] = [
             ("name", one_line(task.name, 200)), ("uuid", task.uuid), ("state", state),
             ("worker", task.worker or "—"), ("sent by", task.client or "—"),

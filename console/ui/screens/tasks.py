@@ -39,6 +39,15 @@ def _runtime(task) -> tuple[str, str]:
     return "", ""
 
 
+def _state(task) -> tuple[str, str]:
+    # What the console just did, until the worker's own event: a revoked
+    # task reading PENDING, or a purged one PENDING forever, would mislead.
+    action = task.console_action
+    if action is not None:
+        return action, "bold magenta"
+    return task.state, STATE_STYLES.get(task.state, "")
+
+
 def _worker(task) -> tuple[str, str]:
     if task.worker_lost:
         # Its worker went away mid-task: the state alone would say STARTED.
@@ -52,8 +61,7 @@ def _worker(task) -> tuple[str, str]:
 COLUMNS = [
     Column("uuid", 8, lambda t: (one_line(t.uuid[:8]), "cyan"), lambda t: t.uuid),
     Column("name", 30, lambda t: (short_name(t.name, 30), ""), lambda t: _text(t.name)),
-    Column("state", 8, lambda t: (t.state, STATE_STYLES.get(t.state, "")),
-           lambda t: rank(t.state)),
+    Column("state", 11, lambda t: _state(t), lambda t: rank(t.state)),
     Column("worker", 16, lambda t: _worker(t), lambda t: _text(t.worker)),
     Column("received", 8, lambda t: (clock_time(t.received or t.sent), "dim"),
            lambda t: _number(t.received or t.sent)),

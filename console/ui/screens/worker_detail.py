@@ -128,8 +128,11 @@ class WorkerDetailScreen(WorkerKeys, DetailScreen):
         pool = pool_view(stats)
         grid = _grid()
         raw = stats["pool"] if isinstance(stats.get("pool"), dict) else {}
-        grid.add_row("pool", literal(f"{(pool.name if pool else None) or '—'}, "
-                                     f"concurrency {raw.get('max-concurrency', '—')}"))
+        started = raw.get("max-concurrency", "—")
+        now_size = pool.concurrency if pool else None
+        grid.add_row("pool", literal(
+            f"{(pool.name if pool else None) or '—'}, {count(now_size)} processes now"
+            + (f" (started with concurrency {started})" if started != now_size else "")))
         grid.add_row("processes", literal(" ".join(str(p) for p in pool.processes)
                                           if pool and pool.processes else "—"))
         scaler = stats.get("autoscaler")
