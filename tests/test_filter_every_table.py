@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from rich.console import Console
@@ -85,7 +86,7 @@ async def test_action_log_filter_by_status_action_and_target():
         assert everything == 3
         await type_filter(pilot, "status:error")
         assert table.row_count == 1
-        assert "emials" in str(table.get_row_at(0)[2])
+        assert "emials" in str(table.get_row_at(0)[3])
         title = str(app.screen.query_one("#log-title").render())
         assert "1 action of 3" in title and "filter: status:error" in title
         await type_filter(pilot, "action:rate target:gamma")
@@ -151,3 +152,34 @@ async def test_slash_opens_a_filter_on_every_screen(key):
         box = app.screen.query_one(FilterBox)
         assert box.has_class("editing") and app.screen.focused is box.query_one("FilterBar")
         assert "fields:" in help_line(app)
+
+
+async def test_the_action_log_shows_arguments_and_enter_opens_every_outcome():
+    from console.ui.screens.action_detail import ActionDetailScreen
+
+    app = sample_app()
+    async with app.run_test(size=(160, 36)) as pilot:
+        await pilot.press("5")
+        await pilot.pause()
+        table = app.screen.query_one(DataTable)
+        rows = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+        rate = next(r for r in rows if r[1] == "rate_limit")
+        assert "task_name=" in rate[2] and "send_email" in rate[2] and "rate_limit=10/s" in rate[2]
+        assert "3: alpha@web-1, beta@web-2, gamma@batch-1" == rate[3]  # full names
+        table.move_cursor(row=rows.index(rate))
+        # A new entry arriving keeps the cursor on the one being read.
+        from console.core.stores import ActionView
+        from console.core.views import OutcomeStatus
+        app.state.record_action(ActionView("pool_grow", ("alpha@web-1",), {"n": 1}, {},
+                                           OutcomeStatus.OK, "pool grown on 1/1", 1.0))
+        await pilot.pause(0.3)
+        assert str(table.get_row_at(table.cursor_row)[1]) == "rate_limit"
+        await pilot.press("enter")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ActionDetailScreen)
+        text = rendered(screen.query_one("#action-detail"))
+        assert "console.companion.tasks.send_email" in text  # in full here
+        for line in ("alpha@web-1  ok", "beta@web-2  ok", "gamma@batch-1  no reply"):
+            assert re.search(line.replace("  ", r"\s+"), text), text
+        assert "no reply within 2 s" in text

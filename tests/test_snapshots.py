@@ -82,6 +82,10 @@ class TestMonitoring:
 
 
 class TestQueuesAndActions:
+    def test_action_detail(self, snap_compare):
+        # The partial rate limit: every target's outcome, the full type.
+        assert snap_compare(sample_app(), press=["5", "j", "enter"], terminal_size=(120, 36))
+
     def test_purge_one(self, snap_compare):
         async def run(pilot):
             await pilot.press("3")

@@ -19,6 +19,7 @@ from ..core.audit import AuditLog
 from ..core.broker import QueueDepth, QueueProbe
 from ..core.monitor import Monitor
 from ..core.state import ClusterState
+from ..core.stores import ActionView
 from ..core.views import OutcomeStatus
 from ..text import one_line, safe_block
 from .commands import BindingCommands, console_bindings
@@ -31,6 +32,7 @@ from .screens.help import HelpScreen
 from .screens.queue_detail import QueueDetailScreen
 from .screens.queues import QueuesScreen
 from .screens.task_detail import TaskDetailScreen
+from .screens.action_detail import ActionDetailScreen
 from .screens.tasks import TasksScreen
 from .screens.worker_detail import WorkerDetailScreen
 from .screens.workers import WorkersScreen
@@ -219,6 +221,9 @@ class ConsoleApp(App):
 
     def open_task(self, uuid: str) -> None:
         self.push_screen(TaskDetailScreen(uuid))
+
+    def open_action(self, action: ActionView) -> None:
+        self.push_screen(ActionDetailScreen(action))
 
     def action_refresh_now(self) -> None:
         self.monitor.refresh_now()

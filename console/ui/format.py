@@ -54,6 +54,24 @@ def count(value) -> str:
     return str(value)
 
 
+def argument_text(arguments, short: bool = True) -> str:
+    """An action's arguments as one line: ``send_email 10/s``-like, each
+    value named (``rate_limit=10/s``); task ids are counted, not listed
+    (the targets column lists them)."""
+    parts = []
+    for key, value in (arguments or {}).items():
+        if key == "task_id":
+            continue
+        if value is None:
+            value = "none"
+        elif key == "task_name" and short:
+            value = short_name(value, 40)
+        elif isinstance(value, (list, tuple)):
+            value = ",".join(str(v) for v in value)
+        parts.append(f"{key}={one_line(value, 80)}")
+    return "  ".join(parts)
+
+
 def plural(n: int, word: str, many: str | None = None) -> str:
     """``1 task``, ``2 tasks``, ``1,204 queues``."""
     return f"{n:,} {word if n == 1 else many or word + 's'}"
@@ -61,8 +79,8 @@ def plural(n: int, word: str, many: str | None = None) -> str:
 
 # The markup-safe helpers live in console/text.py (used by `console status`
 # too); re-exported here for the screens' convenience.
-__all__ = ["STATE_STYLES", "ago", "clock_time", "count", "literal", "literal_block",
-           "one_line", "plural", "safe_block", "short_name", "status_text"]
+__all__ = ["STATE_STYLES", "ago", "argument_text", "clock_time", "count", "literal",
+           "literal_block", "one_line", "plural", "safe_block", "short_name", "status_text"]
 
 
 def status_text(view: WorkerView, now: float, long: bool = False) -> Text:
