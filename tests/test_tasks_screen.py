@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 from rich.console import Console
 
@@ -155,15 +156,23 @@ async def test_freeze_stops_the_table_changing():
     app = sample_app()
     async with app.run_test(size=(120, 36)) as pilot:
         table = await open_tasks(pilot)
-        await pilot.press("f")
+        await pilot.press("j", "f")  # pinned on row 2, then frozen
         before = list(table.rows)
+        shown = table.rows[0]
+        first_line = table.render_line(1).text
+        assert "RECEIVED" in first_line
         app.state.apply({"type": "task-received", "uuid": "while-frozen",
                          "hostname": "alpha@web-1", "name": "x"})
+        # The row on screen finishes meanwhile: frozen, it keeps its state.
+        app.state.apply({"type": "task-succeeded", "uuid": shown.uuid,
+                         "hostname": shown.worker, "runtime": 0.5})
         await pilot.pause(0.4)
-        assert table.rows == before and "FROZEN" in title(app)
-        await pilot.press("f")
+        assert table.rows == before and "FROZEN" in title(app) and "1 newer" in title(app)
+        assert table.render_line(1).text == first_line
+        await pilot.press("f")  # follow: to the newest, rows live again
         await pilot.pause(0.4)
-        assert table.rows[0].uuid == "while-frozen"
+        assert table.rows[0].uuid == "while-frozen" and table.cursor == 0
+        assert "SUCCESS" in table.render_line(2).text
 
 
 async def test_detail_shows_failure_and_navigates_to_parent_and_children():
@@ -273,3 +282,45 @@ async def test_workers_cursor_stays_on_its_worker_when_rows_above_go():
         screen.apply_filter("")
         await pilot.pause()
         assert table.cursor_key == chosen
+
+
+async def test_a_retried_task_is_not_its_own_parent_and_each_retry_shows_in_order():
+    """Celery re-sends a retry from inside the task: its events name the
+    task as its own parent, and one timestamp per event type kept one
+    `retried` before the last `received` despite three retries."""
+    app = sample_app()
+    state = app.state
+    state.apply({"type": "task-sent", "uuid": "r-1", "name": "flaky", "parent_id": "p-1",
+                 "root_id": "p-1", "queue": "default", "hostname": "client", "timestamp": 100.0})
+    at = 100.0
+    for retry in range(3):
+        for subject in ("received", "started"):
+            at += 1
+            state.apply({"type": f"task-{subject}", "uuid": "r-1", "hostname": "alpha@web-1",
+                         "timestamp": at, "retries": retry})
+        at += 1
+        state.apply({"type": "task-sent", "uuid": "r-1", "name": "flaky", "parent_id": "r-1",
+                     "root_id": "p-1", "hostname": "alpha@web-1", "timestamp": at,
+                     "retries": retry + 1})
+        at += 1
+        state.apply({"type": "task-retried", "uuid": "r-1", "hostname": "alpha@web-1",
+                     "timestamp": at, "exception": "Timeout()"})
+    for subject in ("received", "started", "succeeded"):
+        at += 1
+        state.apply({"type": f"task-{subject}", "uuid": "r-1", "hostname": "alpha@web-1",
+                     "timestamp": at})
+    view = state.task_view("r-1")
+    assert view.parent_id == "p-1"  # the parent it was sent by
+    assert state.task("r-1").parent_id == "r-1"  # the model stays Celery's
+    assert state.children_views("r-1", 10) == []  # not its own child
+    names = [name for name, _ in view.timeline]
+    assert names.count("retried") == 3 and names.count("received") == 4
+    assert names[:3] == ["sent", "received", "started"] and names[-1] == "succeeded"
+    assert [t for _, t in view.timeline] == sorted(t for _, t in view.timeline)
+    async with app.run_test(size=(120, 60)) as pilot:
+        app.push_screen(TaskDetailScreen("r-1"))
+        await pilot.pause()
+        text = rendered(app.screen.query_one("#timeline"))
+        assert "attempt" in text
+        assert re.search(r"succeeded\s+4\s", text), text
+        assert "p-1" in rendered(app.screen.query_one("#summary"))

@@ -35,6 +35,10 @@ STATES = ("PENDING", "RECEIVED", "STARTED", "RETRY", "SUCCESS", "FAILURE",
 READY_STATES = frozenset({"SUCCESS", "FAILURE", "REVOKED", "REJECTED"})
 
 # Fields Celery keeps from a RECEIVED event that arrives after a later one.
+# The events a task's timeline lists, in their usual order.
+TIMELINE = ("sent", "received", "started", "retried", "succeeded", "failed",
+            "revoked", "rejected")
+
 RECEIVED_MERGE_FIELDS = (
     "name", "args", "kwargs", "parent_id", "root_id", "retries", "eta",
     "expires",
@@ -94,6 +98,10 @@ class TaskRecord:
         # yet: "revoke sent", "purged" (its queue was purged while it was
         # PENDING: it will never run). Cleared by the worker's next event.
         "console_action",
+        # Only for a task that retried (None otherwise): its events in the
+        # order they came, and the parent it had before a retry named the
+        # task as its own parent (see TaskHistory).
+        "history",
         # Creation number, in first-seen order: lets a reader of that order
         # find a task by bisection and catch up on changes (core/newest.py).
         "seq",
@@ -105,6 +113,7 @@ class TaskRecord:
     client: str | None
     worker_lost: bool
     console_action: str | None
+    history: TaskHistory | None
     seq: int
     # Local receive time of the last event.
     updated: float | None
@@ -151,6 +160,42 @@ class TaskRecord:
 
     def __repr__(self) -> str:
         return f"<TaskRecord {self.uuid} {self.name} {self.state}>"
+
+
+HISTORY_EVENTS = 64  # per retried task; the first and the newest are kept
+
+
+class TaskHistory:
+    """The events of a task that retried, in arrival order.
+
+    Celery keeps one timestamp per event type, so after three retries a
+    task's record has one ``retried`` (the last) before its last
+    ``received``; and a retry is re-sent from inside the task, so its
+    messages name the task as its own parent. Celery's State keeps that
+    (the model matches it field for field); the history keeps what the
+    operator needs to read the task right. Made only when a task retries:
+    no cost for the others."""
+
+    __slots__ = ("parent", "events", "dropped")
+
+    def __init__(self, task: TaskRecord):
+        parent = task.parent_id
+        self.parent = parent if parent != task.uuid else None
+        stamps = [(name, getattr(task, name)) for name in TIMELINE
+                  if isinstance(getattr(task, name), (int, float))
+                  and not isinstance(getattr(task, name), bool)]
+        stamps.sort(key=lambda item: item[1])
+        self.events: list[tuple[str, float]] = stamps
+        self.dropped = 0
+
+    def add(self, subject: str, timestamp: object) -> None:
+        if not isinstance(timestamp, (int, float)) or isinstance(timestamp, bool):
+            return
+        events = self.events
+        if len(events) >= HISTORY_EVENTS:
+            del events[1]  # keep the first (when it began); O(64)
+            self.dropped += 1
+        events.append((subject, float(timestamp)))
 
 
 class WorkerRecord:

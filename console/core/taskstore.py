@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .records import (
     EVENT_TO_STATE, MAX_TRACEBACK_CHARS, READY_STATES, RECEIVED_MERGE_FIELDS,
-    TASK_EVENT_FIELDS, TaskRecord, WorkerRecord, clip, rank,
+    TASK_EVENT_FIELDS, TIMELINE, TaskHistory, TaskRecord, WorkerRecord, clip, rank,
 )
 from .views import TaskView, Versions
 
@@ -34,8 +34,6 @@ _CUSTOM_STATE = re.compile(r"^[A-Z0-9_.-]{1,32}$")
 # States in which no worker holds the task: not yet received (PENDING), sent
 # back to the broker to run again (RETRY), or finished.
 NOT_HELD_BY_WORKER = frozenset({"PENDING", "RETRY"}) | READY_STATES
-TIMELINE = ("sent", "received", "started", "retried", "succeeded", "failed",
-            "revoked", "rejected")
 
 
 class TaskStore:
@@ -87,6 +85,13 @@ class TaskStore:
             hostname = None
         task = self._touch_task(uuid)
         old_state = task.state
+        history = task.history
+        if history is None and (subject == "retried" or (
+                subject in _RESENT and event.get("parent_id") == uuid)):
+            # A retry: from here on, keep the events in order (records.py).
+            history = task.history = TaskHistory(task)
+        if history is not None:
+            history.add(subject, event.get("timestamp"))
 
         if subject == "sent":
             task.client = hostname
@@ -234,7 +239,8 @@ class TaskStore:
     def children_views(self, uuid: str, limit: int) -> list[TaskView]:
         """Tasks whose parent is ``uuid``: a scan, done only on demand."""
         with self.lock:
-            found = (t for t in self._created.values() if t.parent_id == uuid)
+            found = (t for t in self._created.values()
+                     if t.parent_id == uuid and t.uuid != uuid)
             return [task_view(t) for t in islice(found, limit)]
 
     def task_count(self) -> int:
@@ -285,7 +291,8 @@ class TaskStore:
     def children_of(self, uuid: str) -> list[TaskRecord]:
         """Tasks whose parent is ``uuid``: a scan, done only on demand."""
         with self.lock:
-            return [t for t in self._created.values() if t.parent_id == uuid]
+            return [t for t in self._created.values()
+                    if t.parent_id == uuid and t.uuid != uuid]
 
     def recent_tasks(self, limit: int,
                      match: Callable[[TaskRecord], bool] | None = None) -> list[TaskRecord]:
@@ -301,6 +308,11 @@ class TaskStore:
                     if len(out) >= limit:
                         break
             return out
+
+    def tasks_created(self) -> int:
+        """How many tasks were ever seen (held or evicted): a reader compares
+        two readings to count what arrived in between."""
+        return self._next_seq
 
     def mark_console_action(self, uuids: Iterable[str], note: str) -> int:
         """Show at once what an action did to these tasks (``revoke sent``)
@@ -342,16 +354,26 @@ class TaskStore:
             return [t for t in self._created.values() if t.worker_lost]
 
 
+_RESENT = frozenset({"sent", "received"})
+
+
 def task_view(task: TaskRecord) -> TaskView:
-    stamps = [(name, getattr(task, name)) for name in TIMELINE
-              if _is_number(getattr(task, name))]
-    stamps.sort(key=lambda item: item[1])
+    history = task.history
+    if history is not None:
+        stamps = list(history.events)
+        parent = history.parent
+    else:
+        stamps = [(name, getattr(task, name)) for name in TIMELINE
+                  if _is_number(getattr(task, name))]
+        stamps.sort(key=lambda item: item[1])
+        # A retry names the task as its own parent: it has none of its own.
+        parent = task.parent_id if task.parent_id != task.uuid else None
     return TaskView(
         uuid=task.uuid, name=task.name, state=task.state, worker=task.worker,
         client=task.client, queue=task.queue, routing_key=task.routing_key,
         args=task.args, kwargs=task.kwargs, result=task.result,
         exception=task.exception, traceback=task.traceback, retries=task.retries,
-        eta=task.eta, expires=task.expires, parent_id=task.parent_id,
+        eta=task.eta, expires=task.expires, parent_id=parent,
         root_id=task.root_id, runtime=task.runtime, terminated=task.terminated,
         signum=task.signum, expired=task.expired, worker_lost=bool(task.worker_lost),
         timeline=tuple(stamps), console_action=task.console_action)

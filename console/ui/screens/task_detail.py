@@ -143,14 +143,25 @@ class TaskDetailScreen(TaskKeys, DetailScreen):
     def _timeline(self, task: TaskView, now: float) -> Table:
         table = Table(title="timeline", title_justify="left", title_style="bold",
                       box=None, padding=(0, 2), show_edge=False)
+        stamps = task.timeline
+        retried = any(name == "retried" for name, _ in stamps)
         table.add_column("event")
+        if retried:
+            # Each retry in order: the attempt an event belongs to.
+            table.add_column("attempt", justify="right")
         table.add_column("at (UTC)")
         table.add_column("since first", justify="right")
         table.add_column("ago", justify="right")
-        stamps = task.timeline
         first = stamps[0][1] if stamps else 0.0  # not read when there are none
+        attempt = 1
         for name, stamp in stamps:
-            table.add_row(name, absolute(stamp), f"+{stamp - first:.3f}s", ago(now - stamp))
+            cells: list[Text | str] = [literal(name), absolute(stamp),
+                                       f"+{stamp - first:.3f}s", ago(now - stamp)]
+            if retried:
+                cells.insert(1, str(attempt))
+            table.add_row(*cells)
+            if name == "retried":
+                attempt += 1
         return table
 
     def _draw_children(self, model: Any) -> None:

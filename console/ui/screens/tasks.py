@@ -101,6 +101,7 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
         self.sort_index: int | None = None  # None: first seen, newest first
         self.descending = True
         self.frozen = False
+        self._frozen_seen = 0
         self._last_full = 0.0
         self._params_changed = True
         self._newest: NewestFirst | None = None
@@ -164,6 +165,9 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
         # Most important first: the title is cut on narrow terminals.
         if self.frozen:
             line.append(" ❄ FROZEN (f follows) ", style="bold reverse cyan")
+            newer = self.model.tasks_created() - self._frozen_seen
+            if newer:
+                line.append(f" {newer:,} newer ", style="bold cyan")
         self.filter_title(line)
         line.append(f" {plural(len(table.rows), 'task')}", style="bold")
         if self.marks:
@@ -213,6 +217,12 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
 
     def action_freeze(self) -> None:
         self.frozen = not self.frozen
+        if self.frozen:
+            self._frozen_seen = self.model.tasks_created()
+            self.table.freeze()
+        else:
+            self.table.thaw()
+            self.table.follow_first()  # follow: to the newest
         self._changed()
 
     def action_mark(self) -> None:

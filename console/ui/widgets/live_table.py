@@ -16,6 +16,7 @@ following: a cursor that drifted from task to task as rows arrived made
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -85,6 +86,9 @@ class LiveTable(Widget, can_focus=True):
         # "first" / "last": on that row whatever arrives; None: pinned to
         # ``_cursor_record`` (found again by its key if the row object changes).
         self.follow: str | None = "first"
+        # Frozen: each row is drawn from a copy taken the first time it was
+        # drawn after freezing, so what the operator reads keeps its state.
+        self.frozen: dict[Any, Any] | None = None
         # Styles are looked up once, not per line: ``rich_style`` walks every
         # ancestor's styles (~0.1 ms), which was a third of a redraw. Cleared
         # whenever Textual restyles the widget, as its own caches are.
@@ -151,6 +155,14 @@ class LiveTable(Widget, can_focus=True):
         marked or opened it)."""
         if self.rows:
             self.follow = None
+
+    def freeze(self) -> None:
+        self.frozen = {}
+        self.refresh()
+
+    def thaw(self) -> None:
+        self.frozen = None
+        self.refresh()
 
     def follow_first(self) -> None:
         self.follow = "first"
@@ -258,6 +270,13 @@ class LiveTable(Widget, can_focus=True):
         if index >= len(self.rows):
             return Strip.blank(width, self._row_style(False, False, False))
         record = self.rows[index]
+        frozen = self.frozen
+        if frozen is not None:
+            row_key = self.key(record)
+            kept = frozen.get(row_key)
+            if kept is None:
+                kept = frozen[row_key] = copy.copy(record)
+            record = kept
         marked = self.key(record) in self.marks
         style = self._row_style(bool(index % 2), marked, index == self.cursor)
         cells = []
