@@ -393,3 +393,31 @@ async def test_keys_typed_while_a_dialog_opens_never_reach_the_screen_below(scre
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is below and app.calls == []
+
+
+SMALL_DIALOG_KEYS = [
+    ["2", "space", "space", "x"], ["2", "X"], ["2", "l"], ["1", "t"], ["1", "plus"],
+    ["1", "a"], ["1", "c"], ["1", "j", "C"], ["1", "R"], ["1", "space", "space", "ctrl+d"],
+    ["3", "p"], ["3", "P"],
+]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 20)])
+async def test_every_dialog_keeps_its_buttons_on_a_small_terminal(size):
+    """At 60x20 only Cancel used to show, and at 80x24 the purge dialog was
+    clipped: every dialog's buttons are on screen, whole."""
+    from textual.widgets import Button
+
+    for keys in SMALL_DIALOG_KEYS:
+        app = sample_app()
+        async with app.run_test(size=size) as pilot:
+            for key in keys:
+                await pilot.press(key)
+                await pilot.pause()
+            dialog = app.screen
+            screen_region = dialog.region
+            for button in dialog.query(Button):
+                region = button.region
+                assert region.area > 0 and screen_region.contains_region(region), \
+                    (keys, button.id, region, screen_region)
+                assert button.size.width >= len(str(button.label)), (keys, button.id)

@@ -134,6 +134,11 @@ CONTROL_DIALOGS = [
     ("shutdown_marked", ["1", "space", "space", "ctrl+d"]),
 ]
 
+# Every dialog, for the 80x24 snapshots.
+SMALL_DIALOGS = [*CONTROL_DIALOGS[:1], *CONTROL_DIALOGS[2:3], *CONTROL_DIALOGS[4:],
+                 ("purge_one", ["3", "p"]), ("purge_all", ["3", "P"]),
+                 ("help", ["2", "question_mark"]), ("command_line", ["colon"])]
+
 
 class TestRemoteControl:
     def test_worker_detail(self, snap_compare):
@@ -148,6 +153,12 @@ class TestRemoteControl:
     def test_dialog(self, snap_compare, name, keys):
         assert snap_compare(sample_app(), run_before=lambda p: _press(p, *keys),
                             terminal_size=(120, 36))
+
+    @pytest.mark.parametrize("name,keys", SMALL_DIALOGS, ids=[n for n, _ in SMALL_DIALOGS])
+    def test_dialog_at_80x24(self, snap_compare, name, keys):
+        # Every dialog fits a small terminal: content scrolls, buttons show.
+        assert snap_compare(sample_app(), run_before=lambda p: _press(p, *keys),
+                            terminal_size=(80, 24))
 
     def test_rate_limit_removal_shows_now_and_new(self, snap_compare):
         """The explicit removal: "now: rate_limit=10/s → no limit"."""

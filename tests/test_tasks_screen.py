@@ -324,3 +324,18 @@ async def test_a_retried_task_is_not_its_own_parent_and_each_retry_shows_in_orde
         assert "attempt" in text
         assert re.search(r"succeeded\s+4\s", text), text
         assert "p-1" in rendered(app.screen.query_one("#summary"))
+
+
+async def test_narrow_tasks_scroll_sideways_and_keep_the_id():
+    app = sample_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = await open_tasks(pilot)
+        header = table.render_line(0).text
+        assert all(label in header for label in ("uuid", "name", "state", "worker"))
+        assert "runtime" not in header
+        await pilot.press("right", "right", "right", "right")
+        header = table.render_line(0).text
+        assert header.split()[0] == "uuid" and "‹4" in header and "runtime" in header
+        assert table.rows[0].uuid[:8] in table.render_line(1).text  # the id stays
+        await pilot.press("left", "left", "left", "left")
+        assert "‹" not in table.render_line(0).text and "name" in table.render_line(0).text

@@ -161,3 +161,20 @@ async def test_quit_stops_the_app():
         await pilot.press("q")
         await pilot.pause()
     assert app.return_code == 0
+
+
+async def test_below_the_minimum_size_the_console_says_so_and_comes_back():
+    from console.ui.screens.too_small import TooSmallScreen
+
+    app = sample_app()
+    async with app.run_test(size=(50, 15)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, TooSmallScreen)
+        assert "50x15" in str(app.screen.query_one("#too-small").render())
+        await pilot.press("2")  # no key reaches the screens below
+        await pilot.pause()
+        assert isinstance(app.screen, TooSmallScreen) and app.current_mode == "workers"
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        await pilot.pause()
+        assert not isinstance(app.screen, TooSmallScreen)

@@ -366,7 +366,7 @@ async def test_detail_screens_do_not_move_under_a_dialog():
             return str(detail.query_one("#summary").render())
 
         def active_is(n: int) -> bool:
-            return f"active {n} " in shown_text(detail)
+            return re.search(rf"running now\s+{n}\s", shown_text(detail)) is not None
 
         def shown_text(screen) -> str:
             console = Console(width=200, record=True, file=io.StringIO())
@@ -411,3 +411,24 @@ def test_what_the_console_did_shows_until_the_workers_own_event():
     state.apply({"type": "task-revoked", "uuid": "c", "hostname": "w@h", "timestamp": 12.0})
     view = state.task_view("c")
     assert view.state == "REVOKED" and view.console_action is None
+
+
+def test_active_comes_from_the_fresher_source_and_says_which():
+    from console.core.state import ClusterState
+
+    clock = [100.0]
+    state = ClusterState(clock=lambda: clock[0])
+    state.apply({"type": "worker-heartbeat", "hostname": "w@h", "freq": 2.0, "active": 1,
+                 "processed": 5, "timestamp": 100.0})
+    view = state.worker_view("w@h")
+    assert (view.active, view.active_source) == (1, "heartbeat")
+    clock[0] = 101.0
+    state.record_inspection("active", {"w@h": []}, expected=["w@h"])
+    view = state.worker_view("w@h")
+    # The inspection came after the heartbeat: its empty list is the truth.
+    assert (view.active, view.active_source, view.active_at) == (0, "inspection", 101.0)
+    clock[0] = 102.0
+    state.apply({"type": "worker-heartbeat", "hostname": "w@h", "freq": 2.0, "active": 2,
+                 "processed": 6, "timestamp": 102.0})
+    assert (state.worker_view("w@h").active, state.worker_view("w@h").active_source) \
+        == (2, "heartbeat")

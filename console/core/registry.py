@@ -150,9 +150,17 @@ class WorkerRegistry:
         stats = kinds.get("stats")
         queues = kinds.get("active_queues")
         load = worker.loadavg
+        # Running now: the heartbeat's count, unless an `active` inspection
+        # came after it (a count of 1 beside an empty active list was seen).
+        active, source, active_at = worker.active, "heartbeat", worker.last_heartbeat
+        listed = kinds.get("active")
+        if listed is not None and isinstance(listed.reply, list) and (
+                worker.last_heartbeat is None or listed.at > worker.last_heartbeat):
+            active, source, active_at = len(listed.reply), "inspection", listed.at
         return WorkerView(
             hostname=worker.hostname, status=worker_status(worker, now),
-            active=worker.active, processed=worker.processed,
+            active=active if isinstance(active, int) else None, processed=worker.processed,
+            active_source=source, active_at=active_at,
             counts=dict(worker.counts),
             loadavg=tuple(load) if isinstance(load, list) else None,
             last_heartbeat=worker.last_heartbeat, freq=float(worker.freq or 60.0),

@@ -125,6 +125,10 @@ class WorkerView:
     pool: PoolView | None
     queues: tuple[str, ...]
     inspections: Mapping[str, InspectionEntry] = field(default_factory=dict)
+    # Where ``active`` came from ("heartbeat" or "inspection", whichever is
+    # fresher) and when: the count shown beside the active list agrees with it.
+    active_source: str = "heartbeat"
+    active_at: float | None = None
 
     @property
     def online(self) -> bool:

@@ -34,6 +34,7 @@ from .screens.queues import QueuesScreen
 from .screens.task_detail import TaskDetailScreen
 from .screens.action_detail import ActionDetailScreen
 from .screens.tasks import TasksScreen
+from .screens.too_small import TooSmallScreen, too_small
 from .screens.worker_detail import WorkerDetailScreen
 from .screens.workers import WorkersScreen
 from .widgets.status_header import StatusHeader
@@ -95,6 +96,7 @@ class ConsoleApp(App):
             probe_interval=options.probe_interval,
             extra_queues=options.queues)
         self.start_threads = start_threads
+        self._too_small: TooSmallScreen | None = None
         self.actions = Actions(target, self.state,
                                AuditLog(options.audit_log, target.broker_url),
                                read_only=options.read_only)
@@ -109,6 +111,26 @@ class ConsoleApp(App):
             self.monitor.start()
         self.update_header()
         self.set_interval(TICK_SECONDS, self.tick)
+        self.call_after_refresh(self._check_size)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.call_after_refresh(self._check_size)
+
+    def _check_size(self) -> None:
+        """Below the smallest size it draws for, the console says so rather
+        than drawing clipped rows and stray glyphs."""
+        width, height = self.size
+        cover = self._too_small
+        if too_small(width, height):
+            if cover is None:
+                self._too_small = TooSmallScreen()
+                self.push_screen(self._too_small)
+            elif cover.is_mounted:
+                cover.show(width, height)
+        elif cover is not None:
+            self._too_small = None
+            if self._current_screen() is cover:
+                self.pop_screen()
 
     def _current_screen(self):
         # The stack is briefly empty while a mode switches and during
@@ -210,7 +232,7 @@ class ConsoleApp(App):
         keys = [(key, binding.tooltip or binding.description)
                 for key, binding, _ in console_bindings(screen)]
         title = getattr(screen, "TITLE", "Console")
-        self.push_screen(HelpScreen(title, keys))
+        self.push_screen(HelpScreen(title, keys, getattr(screen, "HELP_NOTES", ())))
 
     # Detail screens are opened here, so no screen module imports another.
     def open_worker(self, hostname: str) -> None:

@@ -68,7 +68,7 @@ def argument_text(arguments, short: bool = True) -> str:
             value = short_name(value, 40)
         elif isinstance(value, (list, tuple)):
             value = ",".join(str(v) for v in value)
-        parts.append(f"{key}={one_line(value, 80)}")
+        parts.append(f"{one_line(key, 40)}={one_line(value, 80)}")
     return "  ".join(parts)
 
 

@@ -94,6 +94,14 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
     ]
     MUTATING = TASK_MUTATING
     FILTER_SPEC = TASK_SPEC
+    HELP_NOTES = (
+        "The cursor follows the first row until you move it, mark or open a task; "
+        "then it stays on that task (the title says which) until g, G or another screen.",
+        "state: Celery's, from the task's events; 'revoke sent' or 'purged' (magenta) "
+        "is what this console did, shown until a worker's own event arrives; "
+        "'lost:' in worker means its worker went offline mid-task.",
+        "Freeze (f) keeps each row as drawn and counts the newer tasks; f again follows.",
+    )
 
     def __init__(self) -> None:
         super().__init__()

@@ -111,11 +111,14 @@ class WorkerDetailScreen(WorkerKeys, DetailScreen):
         grid.add_row("heartbeat", Text(beat))
         grid.add_row("load average", Text(" ".join(f"{x:.2f}" for x in load)
                                           if load else "—"))
-        grid.add_row("tasks", Text(
-            f"active {count(worker.active)}   processed (worker's "
-            f"lifetime) {count(worker.processed)}   seen this session: "
-            f"ok {counts.get('succeeded', 0):,} failed {counts.get('failed', 0):,} "
-            f"retried {counts.get('retried', 0):,}"))
+        source = (f"from its {worker.active_source}"
+                  + (f", {ago(now - worker.active_at)} ago" if worker.active_at else ""))
+        grid.add_row("running now", Text(f"{count(worker.active)}  ({source})"))
+        grid.add_row("processed", Text(f"{count(worker.processed)}  (the worker's lifetime "
+                                       "counter, from its heartbeat)"))
+        grid.add_row("seen here", Text(
+            f"ok {counts.get('succeeded', 0):,}  failed {counts.get('failed', 0):,}  "
+            f"retried {counts.get('retried', 0):,}  (task events this console received)"))
         grid.add_row("software", literal(worker.software, empty="—"))
         grid.add_row("known from", literal(", ".join(worker.seen_by), empty="—"))
         return grid

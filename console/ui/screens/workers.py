@@ -16,9 +16,10 @@ from .filtering import Filtered
 from ..keys.workers import WORKER_BINDINGS, WORKER_MUTATING, WorkerKeys
 
 COLUMNS = (
+    # What an operator needs first, for 80 columns (←/→ scroll to the rest).
     ("", "mark", 1), ("worker", "hostname", 18), ("status", "status", 11), ("active", "active", 6),
-    ("processed", "processed", 9), ("ok", "succeeded", 6), ("failed", "failed", 6),
-    ("retry", "retried", 5), ("load", "load", 4), ("beat", "heartbeat", 5),
+    ("beat", "heartbeat", 5), ("processed", "processed", 9), ("ok", "succeeded", 6),
+    ("failed", "failed", 6), ("retry", "retried", 5), ("load", "load", 4),
     ("pool", "pool", 10), ("queues", "queues", 16),
 )
 
@@ -32,6 +33,17 @@ class WorkersScreen(WorkerKeys, Filtered[RowFilter], ConsoleScreen):
     WATCHES = ()
     MUTATING = WORKER_MUTATING
     FILTER_SPEC = WORKER_SPEC
+    HELP_NOTES = (
+        "Where each number comes from:",
+        "active — tasks running now: the fresher of the worker's heartbeat and the "
+        "last `active` inspection (worker detail says which, and how old).",
+        "processed — the worker's own lifetime counter, from its heartbeat (it restarts "
+        "at 0 with the worker, and lags by up to one heartbeat).",
+        "ok, failed, retry — task events this console saw since it started: they can "
+        "exceed processed when the worker restarted during the session.",
+        "beat — how long ago the last heartbeat arrived; status goes offline when "
+        "heartbeats stop for twice their interval.",
+    )
     BINDINGS = [
         Binding("enter", "open", "Detail", id="workers.detail",
                 tooltip="Worker detail: pool, queues, tasks, limits, conf"),
@@ -77,10 +89,10 @@ class WorkersScreen(WorkerKeys, Filtered[RowFilter], ConsoleScreen):
             flag = Text("●", style="bold yellow") if view.hostname in self.marks else ""
             rows.append((view.hostname, (
                 flag, literal(view.hostname), status_text(view, now), count(view.active),
+                ago(now - view.last_heartbeat) if view.last_heartbeat else "—",
                 count(view.processed), count(counts.get("succeeded", 0)),
                 count(counts.get("failed", 0)), count(counts.get("retried", 0)),
                 f"{load[0]:.2f}" if load else "—",
-                ago(now - view.last_heartbeat) if view.last_heartbeat else "—",
                 view.pool.label if view.pool else "—",
                 literal(", ".join(view.queues)),
             )))

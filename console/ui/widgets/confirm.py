@@ -14,7 +14,7 @@ from collections.abc import Callable
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
@@ -24,6 +24,23 @@ from .safe_input import SafeInput
 log = logging.getLogger(__name__)
 
 MAX_LISTED = 14
+
+
+class DialogBody(VerticalScroll, can_focus=False):
+    """What a dialog says (title, targets, note, fields), scrolling inside
+    the dialog on a small terminal so the buttons below always show (at
+    60x20 only Cancel was left, and the purge dialog was cut at 80x24). Not
+    focusable: tab goes from the fields to the buttons; PgUp/PgDn scroll it."""
+
+    DEFAULT_CSS = """
+    DialogBody { height: auto; max-height: 50vh; scrollbar-size-vertical: 1; }
+    """
+
+
+DIALOG_SCROLL_BINDINGS = [
+    Binding("pageup", "scroll_body(-1)", "Scroll up", show=False),
+    Binding("pagedown", "scroll_body(1)", "Scroll down", show=False),
+]
 
 
 def targets_text(targets: list[Text | str]) -> Text:
@@ -40,10 +57,10 @@ def targets_text(targets: list[Text | str]) -> Text:
 
 
 class ConfirmDialog(ModalScreen[bool]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), *DIALOG_SCROLL_BINDINGS]
     DEFAULT_CSS = """
     ConfirmDialog { align: center middle; background: $background 60%; }
-    ConfirmDialog > Vertical { width: 84; height: auto; max-height: 90%;
+    ConfirmDialog > Vertical { width: 84; max-width: 100%; height: auto; max-height: 100%;
         border: thick $error; background: $surface; padding: 0 1; }
     ConfirmDialog #confirm-title { text-style: bold; color: $error; padding: 0 0 1 0; }
     ConfirmDialog #confirm-list { height: auto; }
@@ -66,20 +83,21 @@ class ConfirmDialog(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            # Titles and notes name queues and workers: literal text.
-            yield Label(literal_block(self.dialog_title), id="confirm-title")
-            # No scroll container: it would take focus between Cancel and the
-            # box. Long lists end with "… and N more" instead.
-            yield Static(targets_text(self.targets), id="confirm-list")
-            yield Static(literal_block(self.note), id="confirm-note")
+            with DialogBody():
+                # Titles and notes name queues and workers: literal text.
+                yield Label(literal_block(self.dialog_title), id="confirm-title")
+                # Long lists end with "… and N more".
+                yield Static(targets_text(self.targets), id="confirm-list")
+                yield Static(literal_block(self.note), id="confirm-note")
             if self.require is not None:
                 yield Label(Text.assemble("Type ", literal(self.require, style="bold"),
                                           " to enable ", (self.confirm_label, "bold"), ":"))
                 yield SafeInput(placeholder="type it here", id="confirm-typed",
-                            select_on_focus=False)
+                                select_on_focus=False)
             with Horizontal():
-                yield Button("Cancel", id="cancel", variant="primary")
-                yield Button(self.confirm_label, id="confirm", variant="error",
+                # Compact (one row): the buttons fit at 80x24.
+                yield Button("Cancel", id="cancel", variant="primary", compact=True)
+                yield Button(self.confirm_label, id="confirm", variant="error", compact=True,
                              disabled=self.require is not None)
 
     def on_mount(self) -> None:
@@ -126,3 +144,7 @@ class ConfirmDialog(ModalScreen[bool]):
 
     def action_cancel(self) -> None:
         self.dismiss(False)
+
+    def action_scroll_body(self, direction: int) -> None:
+        body = self.query_one(DialogBody)
+        body.scroll_relative(y=direction * max(1, body.size.height - 1), animate=False)

@@ -27,7 +27,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 from ...core.actions import InvalidInput
 from ..format import literal, literal_block, one_line
 from .safe_input import SafeInput
-from .confirm import targets_text
+from .confirm import DIALOG_SCROLL_BINDINGS, DialogBody, targets_text
 
 
 @dataclass
@@ -48,10 +48,10 @@ class Field:
 class FormDialog(ModalScreen["dict[str, Any] | None"]):
     """Dismisses with the validated arguments, or ``None`` on cancel."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), *DIALOG_SCROLL_BINDINGS]
     DEFAULT_CSS = """
     FormDialog { align: center middle; background: $background 60%; }
-    FormDialog > Vertical { width: 100; max-width: 100%; height: auto; max-height: 90%;
+    FormDialog > Vertical { width: 100; max-width: 100%; height: auto; max-height: 100%;
         border: thick $accent; background: $surface; padding: 0 1; }
     FormDialog.destructive > Vertical { border: thick $error; }
     FormDialog #form-title { text-style: bold; padding: 0 0 1 0; }
@@ -86,13 +86,12 @@ class FormDialog(ModalScreen["dict[str, Any] | None"]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            # Titles, notes and choices name workers, tasks and queues:
-            # literal text, never markup.
-            yield Label(literal_block(self.dialog_title), id="form-title")
-            # No scroll container: it would take focus between the fields and
-            # the buttons. Long lists end with "… and N more" instead.
-            yield Static(targets_text(self.targets), id="form-list")
-            yield Static(literal_block(self.note), id="form-note")
+            with DialogBody():
+                # Titles, notes and choices name workers, tasks and queues:
+                # literal text, never markup. Long lists end with "… and N more".
+                yield Label(literal_block(self.dialog_title), id="form-title")
+                yield Static(targets_text(self.targets), id="form-list")
+                yield Static(literal_block(self.note), id="form-note")
             for spec in self.fields:
                 with Horizontal(classes="form-row"):
                     if spec.flag:
@@ -118,8 +117,9 @@ class FormDialog(ModalScreen["dict[str, Any] | None"]):
                                     select_on_focus=False, suggester=suggester)
             yield Static("", id="form-error")
             with Horizontal(id="form-buttons"):
-                yield Button("Cancel", id="cancel", variant="primary")
-                yield Button(self.confirm_label, id="confirm",
+                # Compact (one row): the buttons fit with the fields at 80x24.
+                yield Button("Cancel", id="cancel", variant="primary", compact=True)
+                yield Button(self.confirm_label, id="confirm", compact=True,
                              variant="error" if self.destructive else "success")
 
     def on_mount(self) -> None:
@@ -192,6 +192,10 @@ class FormDialog(ModalScreen["dict[str, Any] | None"]):
             self.submit()
         else:
             self.dismiss(None)
+
+    def action_scroll_body(self, direction: int) -> None:
+        body = self.query_one(DialogBody)
+        body.scroll_relative(y=direction * max(1, body.size.height - 1), animate=False)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -54,6 +54,8 @@ class LiveTable(Widget, can_focus=True):
         Binding("G,end", "last", "Last", show=False),
         Binding("pagedown", "page(1)", "Page down", show=False),
         Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("right", "scroll_columns(1)", "Columns →", show=False),
+        Binding("left", "scroll_columns(-1)", "Columns ←", show=False),
     ]
     COMPONENT_CLASSES = {"live-table--header", "live-table--cursor",
                          "live-table--marked", "live-table--odd"}
@@ -95,6 +97,10 @@ class LiveTable(Widget, can_focus=True):
         self._row_styles: dict[tuple[bool, bool, bool], Style] = {}
         self._cell_styles: dict[tuple[Style, str], Style] = {}
         self._widths_for: tuple[int, list[int]] | None = None
+        # Sideways: how many columns after the first (the id, always shown)
+        # are scrolled out of view (←/→), for narrow terminals.
+        self.column_offset = 0
+        self.shown_columns: list[Column] = list(columns)
 
     # ------------------------------------------------------------------ data
     def set_rows(self, rows: list) -> None:
@@ -211,6 +217,12 @@ class LiveTable(Widget, can_focus=True):
     def action_last(self) -> None:
         self.move_to(len(self.rows) - 1, follow="last")
 
+    def action_scroll_columns(self, delta: int) -> None:
+        self.column_offset = max(0, min(self.column_offset + delta, len(self.columns) - 2))
+        self.shown_columns = [self.columns[0], *self.columns[1 + self.column_offset:]]
+        self._widths_for = None
+        self.refresh()
+
     def on_click(self, event: Click) -> None:
         if event.y >= 1:
             self.move_to(self.top + event.y - 1)
@@ -239,9 +251,10 @@ class LiveTable(Widget, can_focus=True):
     def _widths(self, width: int) -> list[int]:
         if self._widths_for is not None and self._widths_for[0] == width:
             return self._widths_for[1]
-        fixed = sum(c.width for c in self.columns if c.width)
-        spare = width - len(MARKER) - fixed - len(SEPARATOR) * len(self.columns)
-        widths = [c.width or max(4, spare) for c in self.columns]
+        columns = self.shown_columns
+        fixed = sum(c.width for c in columns if c.width)
+        spare = width - len(MARKER) - fixed - len(SEPARATOR) * len(columns)
+        widths = [c.width or max(4, spare) for c in columns]
         self._widths_for = (width, widths)
         return widths
 
@@ -264,7 +277,10 @@ class LiveTable(Widget, can_focus=True):
         widths = self._widths(width)
         if y == 0:
             style = self.get_component_rich_style("live-table--header")
-            cells = [(c.label, "") for c in self.columns]
+            cells = [(c.label, "") for c in self.shown_columns]
+            if self.column_offset:
+                # Says that columns are scrolled out, and how to get them back.
+                cells[0] = (f"{cells[0][0]} ‹{self.column_offset}", "")
             return self._strip(" " * len(MARKER), cells, widths, style, width)
         index = self.top + y - 1
         if index >= len(self.rows):
@@ -280,7 +296,7 @@ class LiveTable(Widget, can_focus=True):
         marked = self.key(record) in self.marks
         style = self._row_style(bool(index % 2), marked, index == self.cursor)
         cells = []
-        for column in self.columns:
+        for column in self.shown_columns:
             try:
                 cells.append(column.cell(record))
             except Exception:  # one odd value must not break the table
