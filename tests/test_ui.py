@@ -178,3 +178,39 @@ async def test_below_the_minimum_size_the_console_says_so_and_comes_back():
         await pilot.pause()
         await pilot.pause()
         assert not isinstance(app.screen, TooSmallScreen)
+
+
+async def test_palette_lists_each_action_once_with_its_description_and_finds_other_screens():
+    from textual.command import CommandPalette
+
+    app = sample_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("2", "ctrl+p")
+        await pilot.pause()
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press(*"quit")
+        await pilot.pause(0.6)
+        hits = [str(o.prompt) for o in app.screen.query("CommandList").first()._options]
+        assert sum("Quit" in h for h in hits) == 1, hits  # no second, Textual's Quit
+        await pilot.press(*["backspace"] * 4, *"purge")
+        await pilot.pause(0.6)
+        hits = [str(o.prompt) for o in app.screen.query("CommandList").first()._options]
+        assert any("Purge (Queues)" in h for h in hits), hits
+        assert any("purge the queue under the cursor" in h.lower() for h in hits), hits
+        await pilot.press("enter")  # the first purge hit: on Queues, behind its dialog
+        await pilot.pause(0.6)
+        assert app.current_mode == "queues"
+        assert type(app.screen).__name__ == "ConfirmDialog"
+        assert app.focused.id == "cancel"
+
+
+async def test_read_only_palette_offers_no_change_of_another_screen():
+    from console.ui.commands import other_screen_entries
+
+    app = sample_app(read_only=True)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("2")
+        await pilot.pause()
+        actions = {action for _, _, _, action in other_screen_entries(app, app.screen)}
+        assert "purge" not in actions and "shutdown" not in actions and "pool_grow" not in actions
+        assert "sort" in actions or "open" in actions  # the rest are still found

@@ -205,6 +205,23 @@ class ConsoleApp(App):
             self.call_after_refresh(self._apply_filter, filter_text)
         self.call_after_refresh(self.update_header)
 
+    def show_and_run(self, mode: str, action: str) -> None:
+        """From the palette: an action of another screen, run there."""
+        self.action_show(mode)
+
+        async def run() -> None:
+            screen = self._current_screen()
+            if screen is not None:
+                await self.run_action(action, screen)
+
+        self.call_after_refresh(run)
+
+    def get_system_commands(self, screen):
+        # Textual's Quit duplicates ours (q); keep its theme and keys entries.
+        for command in super().get_system_commands(screen):
+            if command.title.lower() != "quit":
+                yield command
+
     def _switched_to(self) -> None:
         screen = self._current_screen()
         if isinstance(screen, ConsoleScreen):

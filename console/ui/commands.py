@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.dom import DOMNode
+
+if TYPE_CHECKING:
+    from .app import ConsoleApp
 
 
 def console_bindings(screen) -> list[tuple[str, Binding, DOMNode]]:
@@ -34,8 +37,38 @@ def console_bindings(screen) -> list[tuple[str, Binding, DOMNode]]:
 
 def palette_entries(screen) -> list[tuple[str, str, tuple[DOMNode, str]]]:
     """(title, help, (node, action)) for each of the console's bindings."""
-    return [(binding.description, f"key {key}", (node, binding.action))
+    return [(binding.description, _help(key, binding), (node, binding.action))
             for key, binding, node in console_bindings(screen)]
+
+
+def _help(key: str, binding: Binding, where: str = "") -> str:
+    described = binding.tooltip or binding.description
+    return f"{key}{where} — {described}"
+
+
+def other_screen_entries(app, screen) -> list[tuple[str, str, str, str]]:
+    """(title, help, mode, action) for the actions of the other top-level
+    screens (typing "purge" on Tasks finds Queues' purge): chosen, they
+    switch to that screen and act there, on its cursor, behind its dialog."""
+    here = {b.action for _, b, _ in console_bindings(screen)}
+    read_only = app.options.read_only
+    entries = []
+    for mode, screen_class in app.MODES.items():
+        if isinstance(screen, screen_class):
+            continue
+        title = getattr(screen_class, "TITLE", mode)
+        mutating: frozenset[str] = getattr(screen_class, "MUTATING", frozenset())
+        for binding in screen_class.BINDINGS:
+            if not isinstance(binding, Binding) or not binding.id or not binding.description:
+                continue
+            if binding.action in here and binding.action not in mutating:
+                continue  # the same action is already listed for this screen
+            if read_only and binding.action in mutating:
+                continue
+            key = binding.key_display or binding.key.split(",")[0]
+            entries.append((f"{binding.description} ({title})",
+                            _help(key, binding, f" on {title}"), mode, binding.action))
+    return entries
 
 
 class BindingCommands(Provider):
@@ -46,6 +79,13 @@ class BindingCommands(Provider):
             if score > 0:
                 yield Hit(score, matcher.highlight(title),
                           partial(self.app.run_action, action, node), help=help_text)
+        for title, help_text, mode, action in other_screen_entries(self.app, self.screen):
+            # Found by the action's name or its description.
+            score = max(matcher.match(title), matcher.match(help_text)) * 0.8
+            if score > 0:
+                yield Hit(score, matcher.highlight(title),
+                          partial(cast("ConsoleApp", self.app).show_and_run, mode, action),
+                          help=help_text)
 
     async def discover(self) -> Hits:
         for title, help_text, (node, action) in palette_entries(self.screen):
