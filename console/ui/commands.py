@@ -50,7 +50,6 @@ def other_screen_entries(app, screen) -> list[tuple[str, str, str, str]]:
     """(title, help, mode, action) for the actions of the other top-level
     screens (typing "purge" on Tasks finds Queues' purge): chosen, they
     switch to that screen and act there, on its cursor, behind its dialog."""
-    here = {b.action for _, b, _ in console_bindings(screen)}
     read_only = app.options.read_only
     entries = []
     for mode, screen_class in app.MODES.items():
@@ -61,8 +60,6 @@ def other_screen_entries(app, screen) -> list[tuple[str, str, str, str]]:
         for binding in screen_class.BINDINGS:
             if not isinstance(binding, Binding) or not binding.id or not binding.description:
                 continue
-            if binding.action in here and binding.action not in mutating:
-                continue  # the same action is already listed for this screen
             if read_only and binding.action in mutating:
                 continue
             key = binding.key_display or binding.key.split(",")[0]
