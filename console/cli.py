@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -109,6 +110,43 @@ def cli(ctx, app_name, broker, demo, read_only, max_tasks, enable_events,
     _run_tui(_target(ctx), options)
 
 
+def connection_options(command):
+    """``console status -b URL`` works as ``console -b URL status`` does: the
+    connection options are taken after the command too (given in both
+    places, the one after the command wins)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, sub_app=None, sub_broker=None, sub_queues=(), sub_read_only=False,
+                sub_audit_log=None, sub_log_file=None, **kwargs):
+        meta = click.get_current_context().find_root().meta
+        app_name, broker, celery_app = meta["console.connect"]
+        meta["console.connect"] = (sub_app or app_name, sub_broker or broker, celery_app)
+        if sub_queues:
+            meta["console.queues"] = tuple(dict.fromkeys((*meta["console.queues"],
+                                                          *sub_queues)))
+        meta["console.read_only"] = meta["console.read_only"] or sub_read_only
+        meta["console.audit_log"] = sub_audit_log or meta["console.audit_log"]
+        meta["console.log_file"] = sub_log_file or meta["console.log_file"]
+        return command(*args, **kwargs)
+
+    for option in (
+        click.option("--log-file", "sub_log_file", metavar="PATH",
+                     type=click.Path(dir_okay=False), help="As before the command."),
+        click.option("--audit-log", "sub_audit_log", metavar="PATH",
+                     type=click.Path(dir_okay=False), help="As before the command."),
+        click.option("--read-only", "sub_read_only", is_flag=True,
+                     help="As before the command."),
+        click.option("-Q", "--queues", "sub_queues", multiple=True, callback=_split_queues,
+                     metavar="NAMES", help="As before the command."),
+        click.option("-b", "--broker", "sub_broker", metavar="URL",
+                     help="As before the command: the broker URL."),
+        click.option("-A", "--app", "sub_app", metavar="MODULE",
+                     help="As before the command: the Celery app."),
+    ):
+        wrapper = option(wrapper)
+    return wrapper
+
+
 def _target(ctx) -> Target:
     app_name, broker, celery_app = ctx.find_root().meta["console.connect"]
     if app_name:
@@ -136,6 +174,7 @@ def _run_tui(target: Target, options: Options) -> None:
 
 
 @cli.command()
+@connection_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--wait", type=_Seconds(min=0), default=3.0, show_default=True,
               metavar="SECONDS", help="Seconds to listen for events before answering.")
@@ -165,6 +204,7 @@ def status(ctx, as_json, wait, timeout):
 
 
 @cli.command()
+@connection_options
 @click.argument("queues", nargs=-1, required=True)
 @click.option("--yes", is_flag=True, help="Do not ask: purge at once (for scripts).")
 @click.pass_context

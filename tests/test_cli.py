@@ -56,6 +56,26 @@ def test_unreachable_broker_is_a_clear_masked_message(url):
     assert "Cannot reach the broker" in result.stderr and "--demo" in result.stderr
 
 
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_connection_options_work_before_or_after_the_command(where):
+    url = f"amqp://guest:{SECRET}@127.0.0.1:{free_port()}//"
+    args = ("-b", url, "status", "--wait", "0") if where == "before" \
+        else ("status", "-b", url, "--wait", "0")
+    result = run(*args)
+    assert_clean_failure(result, 69)
+    assert "Cannot reach the broker" in result.stderr and SECRET not in result.stderr
+    assert "127.0.0.1:" in result.stderr  # the broker given, not Celery's default
+
+
+def test_read_only_after_the_purge_command_is_honoured(tmp_path):
+    audit = tmp_path / "audit.jsonl"
+    result = run("purge", "-b", f"amqp://guest:{SECRET}@127.0.0.1:{free_port()}//",
+                 "--read-only", "--audit-log", str(audit), "somequeue", "--yes")
+    assert_clean_failure(result, 77)  # EX_NOPERM, as before the command
+    assert "read-only" in result.stderr
+    assert '"refused"' in audit.read_text() and SECRET not in audit.read_text()
+
+
 def test_unknown_transport():
     result = run("-b", f"nosuch://u:{SECRET}@h//", "status")
     assert_clean_failure(result, 64)

@@ -214,3 +214,27 @@ async def test_read_only_palette_offers_no_change_of_another_screen():
         actions = {action for _, _, _, action in other_screen_entries(app, app.screen)}
         assert "purge" not in actions and "shutdown" not in actions and "pool_grow" not in actions
         assert "sort" in actions or "open" in actions  # the rest are still found
+
+
+async def test_an_unreachable_broker_is_said_where_the_workers_would_be():
+    from console.cli import Options
+    from console.core.state import ClusterState
+    from console.sample import sample_target
+    from console.ui.app import ConsoleApp
+
+    state = ClusterState()
+    state.set_connection("reconnecting", "OperationalError: [Errno 111] Connection refused")
+    app = ConsoleApp(sample_target(), Options(), state=state, start_threads=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause(0.3)
+        line = str(app.screen.query_one("#workers-empty").render())
+        assert "cannot be reached" in line and "Connection refused" in line
+        assert "keeps retrying" in line and "amqp://ops:****@rabbit.internal" in line
+        state.set_connection("connected")
+        await pilot.pause(1.2)
+        line = str(app.screen.query_one("#workers-empty").render())
+        assert "No worker yet" in line
+        state.apply({"type": "worker-heartbeat", "hostname": "w@h", "freq": 2.0,
+                     "timestamp": state.clock()})
+        await pilot.pause(1.2)
+        assert not app.screen.query_one("#workers-empty").display

@@ -68,6 +68,9 @@ class WorkersScreen(WorkerKeys, Filtered[RowFilter], ConsoleScreen):
         table = VimTable(id="workers", cursor_type="row", zebra_stripes=True)
         for label, key, width in COLUMNS:
             table.add_column(label, key=key, width=width)
+        empty = Static(id="workers-empty")
+        empty.display = False
+        yield empty
         yield table
         yield self.filter_box("filter: text  worker:alpha  status:offline  queue:emails  "
                               "pool:prefork", id="workers-filter")
@@ -100,6 +103,7 @@ class WorkersScreen(WorkerKeys, Filtered[RowFilter], ConsoleScreen):
 
     def refresh_view(self, now: float) -> None:
         self._draw_throughput(now)
+        self._draw_empty(now)
         table = self.query_one(VimTable)
         keys = [label for _, label, _ in COLUMNS]
         # Every row is added with its hostname as key: none is None.
@@ -122,6 +126,32 @@ class WorkersScreen(WorkerKeys, Filtered[RowFilter], ConsoleScreen):
             if chosen is not None and chosen not in gone:
                 table.move_cursor(row=table.get_row_index(chosen), animate=False)
 
+
+    def _draw_empty(self, now: float) -> None:
+        """No worker to list: say why, so an empty table never reads as
+        "the cluster has no workers" when the console cannot see it."""
+        line = self.query_one("#workers-empty", Static)
+        if self.model.known_workers():
+            line.display = False
+            return
+        connection = self.model.header_view(now).connection
+        text = Text(no_wrap=False)
+        if connection.state != "connected":
+            text.append("No worker seen: the broker ", style="bold red")
+            text.append_text(literal(self.app.target.masked_url, style="bold"))
+            text.append(" cannot be reached", style="bold red")
+            if connection.error:
+                text.append_text(literal(f" ({connection.error})", style="red"))
+            text.append(". The console keeps retrying; workers appear once it connects.",
+                        style="red")
+        else:
+            text.append("No worker yet: none has sent a heartbeat or answered an "
+                        "inspection on ", style="yellow")
+            text.append_text(literal(self.app.target.masked_url, style="bold"))
+            text.append(". Start one (celery -A proj worker -E), or check the broker, "
+                        "vhost or db.", style="yellow")
+        line.update(text)
+        line.display = True
 
     # ------------------------------------------------------------- actions
     def _cursor_host(self) -> str | None:
