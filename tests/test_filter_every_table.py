@@ -183,3 +183,27 @@ async def test_the_action_log_shows_arguments_and_enter_opens_every_outcome():
         for line in ("alpha@web-1  ok", "beta@web-2  ok", "gamma@batch-1  no reply"):
             assert re.search(line.replace("  ", r"\s+"), text), text
         assert "no reply within 2 s" in text
+
+
+@pytest.mark.parametrize("keys, field", [
+    (["2", "slash"], "FilterBar"), (["3", "slash"], "FilterBar"),
+    (["1", "plus"], "#field-n"), (["1", "c"], "#field-queue"), (["colon"], "#command-input"),
+])
+async def test_a_paste_lands_in_the_focused_input_on_every_screen_and_dialog(keys, field):
+    """A bracketed paste arrives as one Paste event: it goes into the box
+    that has focus (cleaned of control characters), never to screen keys."""
+    from textual import events
+
+    app = sample_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        for key in keys:
+            await pilot.press(key)
+        await pilot.pause()
+        box = app.screen.query_one(field)
+        assert app.screen.focused is box
+        before = app.current_mode
+        app.post_message(events.Paste("q2\x1b[31m3"))  # `q` and `2` would be keys
+        await pilot.pause()
+        # The escape is shown as a visible replacement, never sent to the terminal.
+        assert box.value.endswith("q2\ufffd[31m3") and "\x1b" not in box.value, box.value
+        assert app.current_mode == before and app.is_running
