@@ -245,7 +245,7 @@ async def test_worker_detail_shows_every_inspection_with_its_age():
         def text(section):
             return screen.query_one(f"#{section}", Static).content
 
-        assert "prefork, concurrency 4" in _plain(text("pool"))
+        assert "prefork, 4 processes now" in _plain(text("pool"))
         assert "5100 5101 5102 5103" in _plain(text("pool"))
         assert "ago" in _plain(text("pool"))
         assert "default, emails" in _plain(text("queues"))

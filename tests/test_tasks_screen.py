@@ -271,13 +271,12 @@ async def test_workers_cursor_stays_on_its_worker_when_rows_above_go():
     async with app.run_test(size=(120, 36)) as pilot:
         screen = app.screen
         table = screen.query_one("#workers")
-        await pilot.press("j", "j")
+        await pilot.press("j")
         chosen = table.cursor_key
-        assert chosen == "gamma@batch-1"
-        screen.apply_filter("status:offline,online worker:a")  # every row still there
+        assert chosen == "beta@web-2"
+        screen.apply_filter("worker:t")  # alpha, above it, goes; gamma stays below
         await pilot.pause()
-        screen.apply_filter("batch")  # alpha and beta, above it, go
-        await pilot.pause()
+        assert [r.value for r in table.rows] == ["beta@web-2", "gamma@batch-1"]
         assert table.cursor_key == chosen
         screen.apply_filter("")
         await pilot.pause()
@@ -339,3 +338,40 @@ async def test_narrow_tasks_scroll_sideways_and_keep_the_id():
         assert table.rows[0].uuid[:8] in table.render_line(1).text  # the id stays
         await pilot.press("left", "left", "left", "left")
         assert "‹" not in table.render_line(0).text and "name" in table.render_line(0).text
+
+
+async def test_a_pinned_task_that_leaves_the_view_leaves_no_row_under_the_cursor():
+    """Filtered to STARTED, the chosen task finishes: the cursor must not
+    slide onto another running task for `x` to revoke."""
+    app = sample_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = await open_tasks(pilot)
+        await pilot.press("slash", *"state:started", "enter")
+        await pilot.pause()
+        await pilot.press("j")
+        chosen = table.cursor_record
+        app.state.apply({"type": "task-succeeded", "uuid": chosen.uuid,
+                         "hostname": chosen.worker, "runtime": 0.1})
+        await pilot.pause(1.3)  # a filtered view is rebuilt once a second
+        assert chosen.uuid not in {t.uuid for t in table.rows} and table.rows
+        assert table.cursor_record is None and "is not listed" in title(app)
+        await pilot.press("x")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "TasksScreen"  # nothing to revoke
+        await pilot.press("escape")  # the filter goes: the task is back under it
+        await pilot.pause(0.3)
+        assert table.cursor_record is chosen
+
+
+async def test_filters_take_custom_states_held_and_never_crash_on_a_backslash():
+    app = sample_app()
+    app.state.apply({"type": "task-progress", "uuid": "custom-1", "hostname": "alpha@web-1",
+                     "name": "long"})
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = await open_tasks(pilot)
+        await pilot.press("slash", *"state:progress", "enter")
+        await pilot.pause()
+        assert [t.uuid for t in table.rows] == ["custom-1"]
+        await pilot.press("slash", "ctrl+u", *"a\\ b", "enter")  # shlex cannot read it
+        await pilot.pause()
+        assert app.is_running and "cannot read filter" in filter_help(app)

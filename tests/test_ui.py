@@ -126,7 +126,12 @@ async def test_colon_q_quits():
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("colon", "q", "enter")
         await pilot.pause()
-    assert app.return_code is not None or not app.is_running
+        assert app.return_code == 0  # set by exit(), before run_test's teardown
+    app = sample_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("colon", *"qu", "enter")  # Queues, not quit
+        await pilot.pause()
+        assert app.return_code is None and app.current_mode == "queues"
 
 
 async def test_help_lists_every_console_key_of_the_screen():
@@ -174,6 +179,9 @@ async def test_below_the_minimum_size_the_console_says_so_and_comes_back():
         await pilot.press("2")  # no key reaches the screens below
         await pilot.pause()
         assert isinstance(app.screen, TooSmallScreen) and app.current_mode == "workers"
+        await pilot.press("ctrl+p")  # no palette over it either
+        await pilot.pause()
+        assert isinstance(app.screen, TooSmallScreen)
         await pilot.resize_terminal(80, 24)
         await pilot.pause()
         await pilot.pause()
@@ -192,16 +200,20 @@ async def test_palette_lists_each_action_once_with_its_description_and_finds_oth
         await pilot.pause(0.6)
         hits = [str(o.prompt) for o in app.screen.query("CommandList").first()._options]
         assert sum("Quit" in h for h in hits) == 1, hits  # no second, Textual's Quit
+        before = len(app.state.actions)
         await pilot.press(*["backspace"] * 4, *"purge")
         await pilot.pause(0.6)
         hits = [str(o.prompt) for o in app.screen.query("CommandList").first()._options]
         assert any("Purge (Queues)" in h for h in hits), hits
         assert any("purge the queue under the cursor" in h.lower() for h in hits), hits
-        await pilot.press("enter")  # the first purge hit: on Queues, behind its dialog
+        await pilot.press("enter")  # a purge of Queues: it takes you there, no dialog
         await pilot.pause(0.6)
+        # Its cursor was never chosen for a purge: the operator chooses, then p.
         assert app.current_mode == "queues"
-        assert type(app.screen).__name__ == "ConfirmDialog"
-        assert app.focused.id == "cancel"
+        assert type(app.screen).__name__ == "QueuesScreen"
+        assert any("then press p" in str(n.message) or "then press P" in str(n.message)
+                   for n in app._notifications)
+        assert len(app.state.actions) == before  # nothing was sent
 
 
 async def test_read_only_palette_offers_no_change_of_another_screen():

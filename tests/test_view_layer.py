@@ -388,13 +388,16 @@ async def test_detail_screens_do_not_move_under_a_dialog():
 def test_what_the_console_did_shows_until_the_workers_own_event():
     from console.core.state import ClusterState
 
-    state = ClusterState()
+    clock = [10.0]
+    state = ClusterState(clock=lambda: clock[0])
+    # The sender's clock is far behind ours: only this machine's is compared.
     state.apply({"type": "task-sent", "uuid": "a", "name": "x", "queue": "backlog",
-                 "hostname": "client", "timestamp": 10.0})
+                 "hostname": "client", "timestamp": 1.0})
     state.apply({"type": "task-sent", "uuid": "b", "name": "x", "queue": "other",
-                 "hostname": "client", "timestamp": 10.0})
+                 "hostname": "client", "timestamp": 1.0})
+    clock[0] = 30.0  # arrives after the purge (at 20), though sent "at 2"
     state.apply({"type": "task-sent", "uuid": "late", "name": "x", "queue": "backlog",
-                 "hostname": "client", "timestamp": 30.0})
+                 "hostname": "client", "timestamp": 2.0})
     state.apply({"type": "task-received", "uuid": "c", "name": "x", "hostname": "w@h",
                  "timestamp": 11.0})
     state.apply({"type": "task-succeeded", "uuid": "done", "hostname": "w@h",
@@ -432,3 +435,32 @@ def test_active_comes_from_the_fresher_source_and_says_which():
                  "processed": 6, "timestamp": 102.0})
     assert (state.worker_view("w@h").active, state.worker_view("w@h").active_source) \
         == (2, "heartbeat")
+
+
+def test_action_log_entries_keep_their_key_when_the_bounded_log_rolls():
+    from console.core.state import ClusterState
+    from console.core.stores import ACTION_LOG, ActionView
+
+    state = ClusterState()
+    for i in range(ACTION_LOG + 5):
+        state.record_action(ActionView("pool_grow", (f"w{i}",), {}, {}, OutcomeStatus.OK,
+                                       "ok", float(i)))
+    views = state.action_views()
+    assert len(views) == ACTION_LOG
+    assert views[0].seq == ACTION_LOG + 4 and views[0].targets == (f"w{ACTION_LOG + 4}",)
+    assert views[-1].seq == 5 and views[-1].targets == ("w5",)
+
+
+def test_a_task_event_does_not_make_a_stale_active_count_fresh():
+    from console.core.state import ClusterState
+
+    clock = [100.0]
+    state = ClusterState(clock=lambda: clock[0])
+    state.apply({"type": "worker-heartbeat", "hostname": "w@h", "freq": 2.0, "active": 1,
+                 "timestamp": 100.0})
+    clock[0] = 101.0
+    state.record_inspection("active", {"w@h": []}, expected=["w@h"])
+    clock[0] = 102.0
+    state.apply({"type": "task-succeeded", "uuid": "t", "hostname": "w@h", "timestamp": 102.0})
+    view = state.worker_view("w@h")
+    assert (view.active, view.active_source) == (0, "inspection")

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import logging
+
 from celery import Celery, bootsteps
 from celery.signals import celeryd_init
 
 from console.companion import config
+
+logger = logging.getLogger(__name__)
 
 app = Celery("console.companion", include=["console.companion.tasks"])
 app.conf.update(config.build_config())
@@ -28,13 +33,23 @@ class ResultCleanup(bootsteps.StartStopStep):
             return
         cleanup = getattr(backend, "cleanup", None)
         if cleanup is not None and worker.timer is not None:
-            cleanup()
-            self.entry = worker.timer.call_repeatedly(config.RESULT_CLEANUP_EVERY, cleanup)
+            guarded = functools.partial(_cleanup, cleanup)
+            guarded()
+            self.entry = worker.timer.call_repeatedly(config.RESULT_CLEANUP_EVERY, guarded)
 
     def stop(self, worker):
         if self.entry is not None:
             self.entry.cancel()
             self.entry = None
+
+
+def _cleanup(cleanup) -> None:
+    # Workers sharing one folder race on the same files: one that another
+    # removed first is not an error, and never stops a worker.
+    try:
+        cleanup()
+    except OSError as exc:
+        logger.warning("result cleanup: %s", exc)
 
 
 app.steps["worker"].add(ResultCleanup)

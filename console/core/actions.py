@@ -341,7 +341,7 @@ class Actions:
         if any(r.ok for r in finished.results.values()):
             # Shown at once, until the worker's own event says what became
             # of each task (REVOKED when a countdown comes due).
-            self.state.mark_console_action(ids, "terminate sent" if terminate
+            self.state.mark_console_action(ids, "term sent" if terminate
                                            else "revoke sent")
         return finished
 

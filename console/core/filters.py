@@ -77,7 +77,10 @@ class FilterSpec:
         """``state: name: worker: …``: for help and placeholders."""
         return " ".join(f"{f.name}:" for f in self.fields)
 
-    def parse(self, text: str) -> tuple[Term, ...]:
+    def parse(self, text: str,
+              extra: Mapping[str, Iterable[str]] | None = None) -> tuple[Term, ...]:
+        """``extra``: values a closed field also takes now (the custom task
+        states held, e.g. PROGRESS)."""
         try:
             shlex.split(text)
         except ValueError as exc:  # an unbalanced quote
@@ -86,16 +89,17 @@ class FilterSpec:
         for raw in _RAW_WORDS.findall(text):
             match = _FIELD_WORD.fullmatch(raw)
             if match is None:
-                terms.append((None, " ".join(shlex.split(raw)).lower()))
+                terms.append((None, _unquote(raw).lower()))
                 continue
-            key, value = match.group(1), " ".join(shlex.split(match.group(2)))
+            key, value = match.group(1), _unquote(match.group(2))
             known = self.lookup(key)
             if known is None:
                 raise FilterError(self._unknown_field(key, raw))
             if not value:
                 example = known.choices[0] if known.choices else "something"
                 raise FilterError(f"{known.name}: needs a value, e.g. {known.name}:{example}")
-            terms.append((known.name, self._value(known, value)))
+            more = tuple((extra or {}).get(known.name, ()))
+            terms.append((known.name, self._value(known, value, more)))
         return tuple(terms)
 
     def _unknown_field(self, key: str, raw: str) -> str:
@@ -106,20 +110,21 @@ class FilterSpec:
                 f"{', '.join(self.names)}; to search the text, quote it: \"{raw}\"")
 
     @staticmethod
-    def _value(known: Field, value: str) -> str:
+    def _value(known: Field, value: str, more: tuple[str, ...] = ()) -> str:
         if not known.choices:
             return value.lower()
-        by_low = {c.lower(): c for c in known.choices}
+        choices = known.choices + tuple(c for c in more if c not in known.choices)
+        by_low = {c.lower(): c for c in choices}
         chosen: list[str] = []
         for part in value.split(","):
             low = part.strip().lower()
             if not low:
                 continue
             if low not in by_low:
-                near = closest(low, known.choices)
+                near = closest(low, choices)
                 hint = f"did you mean {near}? " if near else ""
                 raise FilterError(f"no {known.name} {part.strip()!r} — {hint}"
-                                  f"{known.name} is one of {', '.join(known.choices)}")
+                                  f"{known.name} is one of {', '.join(choices)}")
             chosen.append(low)
         if not chosen:
             raise FilterError(f"{known.name}: needs a value, e.g. "
@@ -159,6 +164,15 @@ def _cased(rest: str, typed: str) -> str:
     if typed.islower():
         return rest.lower()
     return rest.upper() if typed.isupper() else rest
+
+
+def _unquote(raw: str) -> str:
+    """A word without its quotes, as the shell reads it; a backslash the
+    shell could not read (``a\\``) is a FilterError, never a crash."""
+    try:
+        return " ".join(shlex.split(raw))
+    except ValueError as exc:
+        raise FilterError(f"cannot read filter: {exc} in {raw!r}") from None
 
 
 def closest(word: str, choices: Iterable[str]) -> str | None:
@@ -268,9 +282,10 @@ class TaskFilter:
     terms: tuple[tuple[str | None, str], ...] = field(default_factory=tuple)
 
     @classmethod
-    def parse(cls, text: str) -> TaskFilter:
+    def parse(cls, text: str, states: Iterable[str] = ()) -> TaskFilter:
+        """``states``: custom states held (PROGRESS…), accepted by ``state:``."""
         text = (text or "").strip()
-        return cls(text, TASK_SPEC.parse(text))
+        return cls(text, TASK_SPEC.parse(text, {"state": states}))
 
     def __bool__(self) -> bool:
         return bool(self.terms)

@@ -162,7 +162,9 @@ class TaskRecord:
         return f"<TaskRecord {self.uuid} {self.name} {self.state}>"
 
 
-HISTORY_EVENTS = 64  # per retried task; the first and the newest are kept
+# Per retried task; the first and the newest are kept. About 2 KB at most,
+# so even a retry storm over 100k held tasks stays near 200 MB worst case.
+HISTORY_EVENTS = 24
 
 
 class TaskHistory:
@@ -202,7 +204,7 @@ class WorkerRecord:
     __slots__ = (
         "hostname", "pid", "freq", "clock", "active", "processed", "loadavg",
         "sw_ident", "sw_ver", "sw_sys", "heartbeats", "last_heartbeat",
-        "online_since", "offline_since", "counts", "seen_by",
+        "online_since", "offline_since", "counts", "seen_by", "active_at",
     )
     hostname: str
     # Copied from the worker's heartbeats as sent: any JSON.
@@ -222,6 +224,9 @@ class WorkerRecord:
         self.freq = 60.0
         self.clock = 0
         self.active = None
+        # When ``active`` was last set by a worker event (task events bump
+        # last_heartbeat too, but never the count).
+        self.active_at: float | None = None
         self.processed = None
         self.loadavg = None
         self.sw_ident = self.sw_ver = self.sw_sys = None

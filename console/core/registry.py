@@ -60,6 +60,8 @@ class WorkerRegistry:
                 value = _worker_value(key, event[key])
                 if value is not _INVALID:
                     setattr(worker, key, value)
+        if "active" in event:
+            worker.active_at = now
         if not isinstance(worker.freq, (int, float)) or worker.freq <= 0:
             worker.freq = 60.0
         if subject == "offline":
@@ -152,10 +154,10 @@ class WorkerRegistry:
         load = worker.loadavg
         # Running now: the heartbeat's count, unless an `active` inspection
         # came after it (a count of 1 beside an empty active list was seen).
-        active, source, active_at = worker.active, "heartbeat", worker.last_heartbeat
+        active, source, active_at = worker.active, "heartbeat", worker.active_at
         listed = kinds.get("active")
         if listed is not None and isinstance(listed.reply, list) and (
-                worker.last_heartbeat is None or listed.at > worker.last_heartbeat):
+                active_at is None or listed.at > active_at):
             active, source, active_at = len(listed.reply), "inspection", listed.at
         return WorkerView(
             hostname=worker.hostname, status=worker_status(worker, now),

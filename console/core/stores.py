@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .records import WorkerRecord
@@ -149,6 +149,9 @@ class ActionView:
     summary: str
     at: float
     audit_id: str | None = None
+    # Its place in this session's log, from 0: a key that stays the same
+    # while newer entries arrive and older ones drop off the bounded log.
+    seq: int = -1
 
 
 class ActionStore:
@@ -158,10 +161,12 @@ class ActionStore:
     def _init_actions(self) -> None:
         # Every action tried this session, newest last (the Action log).
         self.actions: deque[ActionView] = deque(maxlen=ACTION_LOG)
+        self._action_seq = 0
 
     def record_action(self, action: ActionView) -> None:
         with self.lock:
-            self.actions.append(action)
+            self.actions.append(replace(action, seq=self._action_seq))
+            self._action_seq += 1
             self.versions.actions += 1
 
     def action_views(self) -> list[ActionView]:

@@ -329,9 +329,10 @@ class TaskStore:
         return marked
 
     def mark_purged(self, queues: Iterable[str], before: float) -> int:
-        """Tasks still PENDING in a queue that was purged (sent before the
-        purge, never received by a worker): they will never run. O(tasks
-        held), once per purge."""
+        """Tasks still PENDING in a queue that was purged (their sent event
+        arrived here before the purge, no worker received them): they will
+        never run. ``before`` and the comparison are this machine's clock,
+        never the sender's. O(tasks held), once per purge."""
         names = set(queues)
         marked = 0
         with self.lock:
@@ -340,8 +341,8 @@ class TaskStore:
                     continue
                 if task.queue not in names and task.routing_key not in names:
                     continue
-                sent = task.sent
-                if isinstance(sent, (int, float)) and sent > before:
+                seen = task.updated
+                if seen is None or seen > before:
                     continue
                 task.console_action = "purged"
                 marked += 1

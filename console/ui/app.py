@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -206,8 +207,19 @@ class ConsoleApp(App):
         self.call_after_refresh(self.update_header)
 
     def show_and_run(self, mode: str, action: str) -> None:
-        """From the palette: an action of another screen, run there."""
+        """From the palette: an action of another screen. One that reads
+        runs there; one that changes the cluster only takes you there and
+        says which key to press once you chose the rows — that screen's
+        cursor was never chosen for it."""
         self.action_show(mode)
+        screen_class: Any = self.MODES[mode]
+        if action in getattr(screen_class, "MUTATING", frozenset()):
+            binding = next(b for b in screen_class.BINDINGS
+                           if isinstance(b, Binding) and b.action == action)
+            key = binding.key_display or binding.key.split(",")[0]
+            self.notify(f"{binding.description}: choose the row (or mark several) on "
+                        f"{screen_class.TITLE}, then press {key}", timeout=8)
+            return
 
         async def run() -> None:
             screen = self._current_screen()
@@ -215,6 +227,12 @@ class ConsoleApp(App):
                 await self.run_action(action, screen)
 
         self.call_after_refresh(run)
+
+    def action_command_palette(self) -> None:
+        # Not over the too-small notice: a screen switched from there would
+        # leave the notice behind on another screen's stack.
+        if self._too_small is None:
+            super().action_command_palette()
 
     def get_system_commands(self, screen):
         # Textual's Quit duplicates ours (q); keep its theme and keys entries.

@@ -73,12 +73,11 @@ class ActionLogScreen(Filtered[RowFilter], ConsoleScreen):
         table = self.query_one(VimTable)
         chosen_key = table.cursor_key
         table.clear()
-        # Keyed by position from the oldest: stable while new ones arrive,
-        # so the cursor stays on the entry the operator is reading.
-        position = {id(a): len(every) - 1 - i for i, a in enumerate(every)}
+        # Keyed by the entry's place in the session's log: stable while new
+        # ones arrive, so the cursor stays on the entry being read.
         self._shown = {}
         for action in actions:
-            key = str(position[id(action)])
+            key = str(action.seq)
             self._shown[key] = action
             when = datetime.fromtimestamp(action.at or 0, timezone.utc)
             status = action.status.value

@@ -4,6 +4,7 @@ shown as an error and never applied, so no table goes quietly empty."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 from rich.text import Text
@@ -48,7 +49,11 @@ class Filtered(Generic[F], _Screen):
         return chosen
 
     def filter_box(self, placeholder: str, id: str) -> FilterBox:
-        return FilterBox(self.FILTER_SPEC, placeholder, id=id)
+        return FilterBox(self.FILTER_SPEC, placeholder, id=id, extra=self.filter_extra)
+
+    def filter_extra(self) -> Mapping[str, Iterable[str]]:
+        """Values closed fields also take now (Tasks: the custom states held)."""
+        return {}
 
     def apply_filter(self, text: str) -> None:
         """From the filter line (already valid) or from `:name FILTER`: a

@@ -188,7 +188,11 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
         # Which task the keys act on is a mode the operator can read, not
         # an accident of being on row 1.
         pinned = table.pinned_key
-        if pinned is not None:
+        if pinned is not None and table.pinned_gone:
+            line.append(f"  pinned task {one_line(pinned, 36)[:8]} is not listed "
+                        "(filtered out or evicted): keys act on nothing", style="bold yellow")
+            line.append(" (j/k choose, g follows)", style="dim")
+        elif pinned is not None:
             line.append(f"  cursor pinned on {one_line(pinned, 36)[:8]}", style="bold cyan")
             line.append(" (g follows)", style="dim")
         elif table.rows:
@@ -202,7 +206,11 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
 
     # ------------------------------------------------------------- actions
     def parse_filter(self, text: str) -> TaskFilter:
-        return TaskFilter.parse(text)
+        return TaskFilter.parse(text, self.filter_extra()["state"])
+
+    def filter_extra(self) -> dict[str, list[str]]:
+        # Custom states (PROGRESS…) are states too, once a task holds one.
+        return {"state": list(self.model.held_counts())}
 
     def filter_changed(self) -> None:
         self._changed()

@@ -10,6 +10,9 @@ suggester completes field names and closed values (→ accepts)."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Iterable, Mapping
+
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
@@ -21,17 +24,26 @@ from ...core.filters import FilterError, FilterSpec
 from ..format import literal
 from .safe_input import SafeInput
 
+log = logging.getLogger(__name__)
+
+
+Extra = Callable[[], Mapping[str, Iterable[str]]]
+
 
 class SpecValidator(Validator):
-    def __init__(self, spec: FilterSpec) -> None:
+    def __init__(self, spec: FilterSpec, extra: Extra | None = None) -> None:
         super().__init__()
         self.spec = spec
+        self.extra = extra
 
     def validate(self, value: str) -> ValidationResult:
         try:
-            self.spec.parse(value)
+            self.spec.parse(value, self.extra() if self.extra else None)
         except FilterError as exc:
             return self.failure(str(exc))
+        except Exception:  # our bug: said, logged, never the app's end
+            log.exception("internal error reading the filter %r", value)
+            return self.failure("cannot read filter (internal error, see the log)")
         return self.success()
 
 
@@ -65,15 +77,18 @@ class FilterBox(Vertical):
     FilterBox > FilterBar.-invalid { color: $text-error; }
     """
 
-    def __init__(self, spec: FilterSpec, placeholder: str, id: str | None = None) -> None:
+    def __init__(self, spec: FilterSpec, placeholder: str, id: str | None = None,
+                 extra: Extra | None = None) -> None:
         super().__init__(id=f"{id}-box" if id else None)
         self.spec = spec
         self._placeholder = placeholder
         self._bar_id = id
+        self._extra = extra
 
     def compose(self):
         yield Label(self.help_text(), classes="filter-help")
-        yield FilterBar(self.spec, placeholder=self._placeholder, id=self._bar_id)
+        yield FilterBar(self.spec, placeholder=self._placeholder, id=self._bar_id,
+                        extra=self._extra)
 
     def help_text(self) -> str:
         return f"fields: {self.spec.describe()}  → completes  enter applies  escape cancels"
@@ -93,9 +108,10 @@ class FilterBar(SafeInput):
             self.bar = bar
             self.text = text
 
-    def __init__(self, spec: FilterSpec, placeholder: str = "", id: str | None = None) -> None:
+    def __init__(self, spec: FilterSpec, placeholder: str = "", id: str | None = None,
+                 extra: Extra | None = None) -> None:
         super().__init__(placeholder=placeholder, id=id, suggester=SpecSuggester(spec),
-                         validators=[SpecValidator(spec)],
+                         validators=[SpecValidator(spec, extra)],
                          validate_on=["changed", "submitted"])
         self.spec = spec
         # Focusable only while open: a hidden box must never take the keys
