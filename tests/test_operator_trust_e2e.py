@@ -88,3 +88,23 @@ def test_slash_q_typed_or_pasted_lands_in_the_filter(tmux_session, tmp_path):
     after = wait_for_screen(tmux_session, r"filter: state:success name:add ", 10)
     assert "Traceback" not in after
     tmux("send-keys", "-t", tmux_session, "q")
+
+
+def test_dialogs_at_80x24_keep_their_buttons(tmux_session, tmp_path):
+    tmux("resize-window", "-t", tmux_session, "-x", "80", "-y", "24")
+    start_demo(tmux_session, tmp_path)
+    tmux("send-keys", "-t", tmux_session, "1")
+    wait_for_screen(tmux_session, r"alpha@demo", 15)
+    for keys, button in ((["plus"], "Grow"), (["3", "p"], "Purge"), (["1", "ctrl+d"], "Shut")):
+        for key in keys:
+            tmux("send-keys", "-t", tmux_session, {"plus": "+", "ctrl+d": "C-d"}.get(key, key))
+        shown = wait_for_screen(tmux_session, rf"Cancel.*{button}", 10)
+        lines = shown.splitlines()
+        assert len(lines) <= 24 and all(len(line) <= 80 for line in lines)
+        assert "▉" not in shown, shown  # no stray glyphs
+        tmux("send-keys", "-t", tmux_session, "Escape")
+        deadline = time.monotonic() + 10  # a hang guard: until the dialog is gone
+        while "Cancel" in screen(tmux_session) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "Cancel" not in screen(tmux_session)
+    tmux("send-keys", "-t", tmux_session, "q")

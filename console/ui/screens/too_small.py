@@ -38,5 +38,5 @@ class TooSmallScreen(ModalScreen[None]):
 
     def show(self, width: int, height: int) -> None:
         self.query_one(Static).update(Text(
-            f"This terminal is {width}x{height}; the console needs at least "
+            f"This terminal is {width}x{height}.\nThe console needs at least "
             f"{MIN_WIDTH}x{MIN_HEIGHT}.\nEnlarge the window (q quits).", style="bold yellow"))
