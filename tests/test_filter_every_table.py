@@ -3,23 +3,16 @@
 
 from __future__ import annotations
 
-import io
 import re
 
 import pytest
-from rich.console import Console
 from textual.widgets import DataTable, OptionList, RichLog
 
 from console.sample import sample_app
+from test_tasks_screen import rendered
 from console.ui.screens.task_detail import TaskDetailScreen
 from console.ui.screens.worker_detail import WorkerDetailScreen
 from console.ui.widgets.filter_bar import FilterBox
-
-
-def rendered(static) -> str:
-    console = Console(width=120, record=True, file=io.StringIO())
-    console.print(static.content)
-    return console.export_text()
 
 
 def help_line(app) -> str:

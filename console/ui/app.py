@@ -26,6 +26,7 @@ from ..text import one_line, safe_block
 from .commands import BindingCommands, console_bindings
 from .screens.action_log import ActionLogScreen
 from .screens.base import ConsoleScreen
+from .screens.filtering import Filtered
 from .screens.frame import FramedScreen
 from .screens.command_line import CommandLine
 from .screens.events import EventsScreen
@@ -247,7 +248,8 @@ class ConsoleApp(App):
 
     def _apply_filter(self, text: str) -> None:
         screen = self._current_screen()
-        if isinstance(screen, ConsoleScreen):
+        # Every top-level screen filters (screens/filtering.py).
+        if isinstance(screen, Filtered):
             screen.apply_filter(text)
 
     def action_command_line(self) -> None:

@@ -15,7 +15,6 @@ class ConsoleScreen(FramedScreen):
 
     TITLE = "Console"
     WATCHES: tuple[Topic, ...] = ()
-    filter_text: str = ""
 
     def __init__(self) -> None:
         super().__init__()
@@ -50,8 +49,3 @@ class ConsoleScreen(FramedScreen):
     def switched_to(self) -> None:
         """The operator came to this screen from another one (a number key,
         `:`): a pinned cursor goes back to following."""
-
-    def apply_filter(self, text: str) -> None:
-        """Screens with a table take a filter from `:name FILTER`."""
-        self.filter_text = text
-        self.tick(self.app.now(), force=True)
