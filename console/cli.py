@@ -203,30 +203,108 @@ def status(ctx, as_json, wait, timeout):
             "workers use this broker and vhost/db.", EX_UNAVAILABLE)
 
 
+def _actions(ctx, target: Target):
+    from .core.actions import Actions
+    from .core.audit import AuditLog
+    from .core.state import ClusterState
+
+    root = ctx.find_root().meta
+    return Actions(target, ClusterState(), AuditLog(root["console.audit_log"],
+                   target.broker_url), read_only=root["console.read_only"])
+
+
+def _confirm(yes: bool, question: str, what: str) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise ConsoleError(f"Not {what}: no terminal to confirm on. Pass --yes.", 1)
+    click.confirm(question, abort=True)
+
+
+def _print_selection(selection, match_text: str, verb: str) -> None:
+    """What a selective purge or move will take, before it asks."""
+    click.echo(f"{one_line(selection.queue)}: {selection.depth or 0:,} messages; "
+               f"of {selection.scope}, {selection.matched:,} match "
+               f"{one_line(match_text) or '(everything)'} and will be {verb}, "
+               f"{selection.kept:,} stay")
+    for name, n in sorted(selection.by_name.items(), key=lambda kv: -kv[1])[:10]:
+        click.echo(f"  {n:>9,}  {one_line(name, 80)}")
+    held = selection.held
+    if held is not None and held.error is None and held.tasks:
+        click.echo(f"  workers already hold {len(held.tasks):,} tasks of this queue "
+                   f"({held.source}): out of this operation's reach")
+
+
+@cli.command()
+@connection_options
+@click.argument("queue")
+@click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True,
+              help="Messages to list (the next a worker will get).")
+@click.option("--window", type=click.IntRange(min=1), default=None,
+              help="Messages to count and group (default: the whole queue on Redis, "
+                   "the first 10,000 on RabbitMQ).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.pass_context
+def peek(ctx, queue, limit, window, as_json):
+    """Show what QUEUE holds, without consuming it: the messages grouped by
+    task name, and the first ones a worker will get.
+
+    On RabbitMQ the messages read are held for the moment of the read and
+    then returned to their places (flagged redelivered). Exit 1 when the
+    queue cannot be read."""
+    from .core.actions import InvalidInput, valid_queue
+    from .core.connection import check_broker
+    from .core.surgery import Surgeon
+
+    target = _target(ctx)
+    try:
+        name = valid_queue(queue)
+    except InvalidInput as exc:
+        raise click.UsageError(str(exc)) from None
+    check_broker(target)
+    result = Surgeon(target).peek(name, limit=limit, window=window)
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2, default=str))
+    else:
+        from .report import render_peek
+        render_peek(result)
+    if result.error:
+        raise ConsoleError(f"{one_line(name)}: {one_line(result.error)}", 1)
+
+
 @cli.command()
 @connection_options
 @click.argument("queues", nargs=-1, required=True)
+@click.option("--match", "match", metavar="TERMS",
+              help="Remove only the messages matching these terms (the Tasks filter "
+                   "language: name:, id:, args:, kwargs:, eta:, retries:, text); the "
+                   "rest stay. One queue only.")
+@click.option("--revoke-held", is_flag=True,
+              help="With --match: also revoke the matching tasks workers already hold.")
 @click.option("--yes", is_flag=True, help="Do not ask: purge at once (for scripts).")
 @click.pass_context
-def purge(ctx, queues, yes):
+def purge(ctx, queues, match, revoke_held, yes):
     """Purge QUEUES (one or more names) and print what was removed from each.
 
     Refuses queues the broker does not have; asks on a terminal unless --yes.
     Exit 0 when every queue was purged, 1 otherwise."""
-    from .core.actions import Actions, InvalidInput, valid_queue
-    from .core.audit import AuditLog
+    from .core.actions import InvalidInput, valid_queue
     from .core.broker import QueueProbe
     from .core.connection import check_broker
-    from .core.state import ClusterState
 
-    root = ctx.find_root().meta
     target = _target(ctx)
     try:
         names = [valid_queue(q) for q in dict.fromkeys(queues)]
     except InvalidInput as exc:
         raise click.UsageError(str(exc)) from None
-    actions = Actions(target, ClusterState(), AuditLog(root["console.audit_log"],
-                      target.broker_url), read_only=root["console.read_only"])
+    if match is not None:
+        if len(names) != 1:
+            raise click.UsageError("--match purges one queue at a time.")
+        _purge_matching(ctx, target, names[0], match, revoke_held, yes)
+        return
+    if revoke_held:
+        raise click.UsageError("--revoke-held goes with --match.")
+    actions = _actions(ctx, target)
     if actions.read_only:
         actions.purge(names)  # refused (and audited) in core
     check_broker(target)
@@ -240,10 +318,7 @@ def purge(ctx, queues, yes):
                            + ". Check the name (`console status` lists known queues).", 1)
     for name in names:
         click.echo(f"{name}: {depths[name].messages:,} messages")
-    if not yes:
-        if not sys.stdin.isatty():
-            raise ConsoleError("Not purging: no terminal to confirm on. Pass --yes.", 1)
-        click.confirm(f"Purge {len(names)} queue(s) listed above?", abort=True)
+    _confirm(yes, f"Purge {len(names)} queue(s) listed above?", "purging")
     outcome = actions.purge(names)
     for name, result in outcome.results.items():
         if result.ok:
@@ -253,6 +328,93 @@ def purge(ctx, queues, yes):
                        err=True)
     if outcome.status != "ok":
         raise ConsoleError(outcome.summary, 1)
+
+
+def _surgery_check(ctx, target: Target, names: list[str], match: str | None):
+    """Validate before anything is read: names, the match, read-only."""
+    from .core.actions import InvalidInput, valid_match, valid_queue
+
+    try:
+        checked = [valid_queue(n) for n in names]
+        chosen = valid_match(match)
+    except InvalidInput as exc:
+        raise click.UsageError(str(exc)) from None
+    return checked, chosen
+
+
+def _report_surgery(outcome) -> None:
+    for name, result in outcome.results.items():
+        failed = "" if result.ok else f"FAILED ({result.kind.value}): "
+        click.echo(f"{one_line(name)}: {failed}{one_line(result.text)}", err=not result.ok)
+    click.echo(one_line(outcome.summary))
+    if outcome.status != "ok":
+        raise ConsoleError(outcome.summary, 1)
+
+
+def _purge_matching(ctx, target: Target, name: str, match: str, revoke_held: bool,
+                    yes: bool) -> None:
+    from .core.connection import check_broker
+    from .core.surgery import Surgeon
+
+    (name,), chosen = _surgery_check(ctx, target, [name], match)
+    if chosen is None:
+        raise click.UsageError("--match needs terms (name:…, args:…); a whole-queue purge "
+                               "has no --match.")
+    actions = _actions(ctx, target)
+    if actions.read_only:
+        actions.purge_matching(name, match)  # refused (and audited) in core
+    check_broker(target)
+    selection = Surgeon(target).select(name, chosen)
+    if selection.error:
+        raise ConsoleError(f"Nothing removed. {one_line(name)}: {one_line(selection.error)}", 1)
+    _print_selection(selection, chosen.text, "removed")
+    if not selection.matched:
+        click.echo("Nothing matches: nothing to remove.")
+        return
+    _confirm(yes, f"Remove the matching messages from {one_line(name)}?", "removing")
+    _report_surgery(actions.purge_matching(name, match, revoke_held=revoke_held))
+
+
+@cli.command()
+@connection_options
+@click.argument("source")
+@click.argument("destination", required=False)
+@click.option("--match", "match", metavar="TERMS",
+              help="Move only the messages matching these terms (as purge --match); "
+                   "without it, every message.")
+@click.option("--yes", is_flag=True, help="Do not ask: move at once (for scripts).")
+@click.pass_context
+def move(ctx, source, destination, match, yes):
+    """Move messages from SOURCE to DESTINATION (default SOURCE.quarantine,
+    declared like SOURCE when missing; from X.quarantine the default is X).
+
+    Every message not moved stays in SOURCE; nothing is ever held only by
+    the console. Exit 0 when the pass completed, 1 otherwise."""
+    from .core.connection import check_broker
+    from .core.surgery import Surgeon, default_destination
+
+    destination = destination or default_destination(source)
+    (source, destination), chosen = _surgery_check(ctx, target := _target(ctx),
+                                                   [source, destination], match)
+    if source == destination:
+        raise click.UsageError("the destination is the source queue")
+    actions = _actions(ctx, target)
+    if actions.read_only:
+        actions.move(source, destination, match)  # refused (and audited) in core
+    check_broker(target)
+    surgeon = Surgeon(target)
+    selection = surgeon.select(source, chosen)
+    if selection.error:
+        raise ConsoleError(f"Nothing moved. {one_line(source)}: {one_line(selection.error)}", 1)
+    _print_selection(selection, chosen.text if chosen else "", f"moved to {destination}")
+    if surgeon.destination_exists(destination) is False:
+        click.echo(f"{one_line(destination)} does not exist: it will be declared like "
+                   f"{one_line(source)}")
+    if not selection.matched:
+        click.echo("Nothing matches: nothing to move.")
+        return
+    _confirm(yes, f"Move them to {one_line(destination)}?", "moving")
+    _report_surgery(actions.move(source, destination, match))
 
 
 def main(argv=None) -> None:

@@ -54,3 +54,41 @@ def render_status(report: dict[str, Any], console: Console | None = None) -> Non
 
 def _n(value: object) -> Text:
     return literal("" if value is None else f"{value:,}" if isinstance(value, int) else value)
+
+
+def render_peek(peek: Any, console: Console | None = None) -> None:
+    """`console peek`: the groups, then the first messages."""
+    console = console or Console()
+    if peek.error:
+        console.print(literal(f"{peek.queue}: {peek.error}", style="red"))
+        if not peek.counted:
+            return
+    depth = "?" if peek.depth is None else f"{peek.depth:,}"
+    console.print(Text.assemble(("Queue ", "bold"), literal(peek.queue),
+                                ("  messages ", "bold"), depth,
+                                ("  counted ", "bold"), peek.scope))
+    groups = Table(title="By task", title_justify="left")
+    for column, justify in (("task", "left"), ("count", "right"), ("share", "right"),
+                            ("oldest eta", "left"), ("newest eta", "left"),
+                            ("sample args", "left")):
+        groups.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for g in peek.groups:
+        groups.add_row(literal(g.name), f"{g.count:,}", f"{g.share:.1%}",
+                       literal(g.oldest_eta or ""), literal(g.newest_eta or ""),
+                       literal(g.sample_args, 60))
+    console.print(groups)
+    if peek.messages:
+        first = Table(title="Next to run", title_justify="left")
+        for column in ("#", "task", "id", "args", "eta", "retries", "priority"):
+            first.add_column(column)
+        for m in peek.messages:
+            first.add_row(str(m.position), literal(m.label), literal(m.id or ""),
+                          literal(m.args, 50), literal(m.eta or ""),
+                          _n(m.retries), _n(m.priority))
+        console.print(first)
+    held = peek.held
+    if held is not None:
+        if held.error:
+            console.print(literal(f"held by workers: unknown ({held.error})", style="yellow"))
+        else:
+            console.print(f"held by workers ({held.source}): {len(held.tasks):,}")

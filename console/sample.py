@@ -204,6 +204,35 @@ def _sample_actions(state: ClusterState) -> None:
         state.record_action(action)
 
 
+FLOOD_QUEUE = "emails"
+
+
+def sample_messages(name: str) -> list:
+    """The sample's flooded queue, message by message: a deploy queued
+    reports.rebuild_all tens of thousands of times, and the login codes,
+    invoice syncs and emails of every other service wait behind it."""
+    import uuid as uuids
+
+    from .core.messages import QueuedMessage
+
+    depth = sample_state().queues.get(name, {}).get("messages") or 0
+    out = []
+    for i in range(depth if name == FLOOD_QUEUE else min(depth, 50)):
+        if i % 80 == 5:
+            task, args = "auth.send_login_code", f"('user-{1000 + i}',)"
+        elif i % 200 == 7:
+            task, args = "payments.sync_invoice", f"({20000 + i},)"
+        elif i % 430 == 11:
+            task, args = "console.companion.tasks.send_email", f"('ops{i}@example.com',)"
+        else:
+            task, args = "reports.rebuild_all", f"('tenant-{i % 997}', 2026)"
+        out.append(QueuedMessage(
+            i, str(uuids.uuid5(uuids.NAMESPACE_URL, f"{name}/{i}")), task, args, "{}",
+            retries=0, priority=0, protocol=2, content_type="application/json",
+            content_encoding="utf-8", size=420, origin="gen4411@deploy-7"))
+    return out
+
+
 def sample_app(**options):
     """The console on the sample cluster, with no threads and a frozen clock."""
     from .cli import Options
@@ -218,6 +247,33 @@ def sample_app(**options):
             return {n: QueueDepth(n, queues.get(n, {}).get("messages"),
                                   queues.get(n, {}).get("consumers"),
                                   queues.get(n, {}).get("exists", False)) for n in names}
+
+        def read_peek(self, name):
+            from .core.messages import Held, HeldTask, Peek, summarize
+
+            messages = sample_messages(name)
+            summary = summarize(messages, 1000)
+            held = Held(tuple(HeldTask(str(i), "reports.rebuild_all" if i < 6
+                                       else "auth.send_login_code", "alpha@web-1")
+                              for i in range(8)), "inspect reserved and scheduled")
+            return Peek(name, "amqp", len(messages), summary.counted, True, None,
+                        tuple(summary.kept), summary.sorted_groups(), 0, held, at=NOW - 2.0)
+
+        def read_selection(self, name, match):
+            from .core.messages import Selection, matches, parse_match
+
+            chosen = parse_match(match)
+            selection = Selection(name, depth=0)
+            for message in sample_messages(name):
+                selection.depth = (selection.depth or 0) + 1
+                if matches(chosen, message):
+                    selection.matched += 1
+                    selection.by_name[message.label] = selection.by_name.get(
+                        message.label, 0) + 1
+                else:
+                    selection.kept += 1
+            selection.held = self.read_peek(name).held
+            return selection
 
     state = sample_state()
     _sample_actions(state)

@@ -18,8 +18,11 @@ from typing import Any
 from .audit import AuditLog
 from .broker import QueueProbe
 from .connection import ConsoleError, Target
+from .filters import FilterError, RowFilter
+from .messages import parse_match
 from .state import ClusterState
 from .stores import ActionView
+from .surgery import Surgeon
 from .views import OutcomeStatus, ResultKind, TargetResult, pidbox_scope
 
 
@@ -439,6 +442,74 @@ class Actions:
             # Their messages are gone: PENDING forever would be a lie.
             self.state.mark_purged(purged, before=started)
         return finished
+
+
+    def purge_matching(self, queue: str, match: str, revoke_held: bool = False) -> Outcome:
+        """Remove only the messages of ``queue`` that match (the Tasks filter
+        language over message fields); keep every other. ``revoke_held``:
+        also revoke, by id, the matching tasks workers already hold."""
+        name = valid_queue(queue)
+        chosen = valid_match(match, required=True)
+        assert chosen is not None  # required: an empty match was refused
+        arguments: dict[str, Any] = {"match": chosen.text}
+        if revoke_held:
+            arguments["revoke_held"] = True
+        outcome = self._begin("purge_matching", [name], arguments)
+        surgeon = Surgeon(self.target, self.timeout * 2)
+        result = surgeon.remove(name, chosen)
+        outcome.results[name] = result.result()
+        if result.removed_ids:
+            self.state.mark_console_action(result.removed_ids, "purged")
+        note = self._revoke_held(surgeon, name, chosen) if revoke_held else ""
+        return self._finish(outcome, "removed", note=note, wording=_surgery)
+
+    def move(self, source: str, destination: str, match: str | None = None) -> Outcome:
+        """Move the messages of ``source`` that match (all, with no match) to
+        ``destination``, declared like the source when it does not exist."""
+        name, dest = valid_queue(source), valid_queue(destination)
+        if name == dest:
+            raise InvalidInput("the destination is the source queue")
+        chosen = valid_match(match)
+        arguments: dict[str, Any] = {"destination": dest,
+                                     "match": chosen.text if chosen else ""}
+        outcome = self._begin("move", [name], arguments)
+        result = Surgeon(self.target, self.timeout * 2).move(name, dest, chosen)
+        outcome.results[name] = result.result()
+        return self._finish(outcome, "moved", wording=_surgery)
+
+    def _revoke_held(self, surgeon: Surgeon, queue: str, chosen: RowFilter) -> str:
+        held = surgeon.held(queue)
+        ids = [t.id for t in held.matching(chosen)]
+        if held.error:
+            return f"workers' held tasks not read: {held.error}"
+        if not ids:
+            return "no matching task held by workers"
+        revoked = self.revoke(ids)
+        return f"{len(ids):,} held by workers: {revoked.summary}"
+
+
+def valid_match(text: object, required: bool = False) -> RowFilter | None:
+    """A message match (``name:reports.rebuild args:2024``), checked before
+    anything is sent: a typo names the closest field, and an empty match
+    is refused where it would mean every message."""
+    raw = "" if text is None else str(text).strip()
+    if not raw:
+        if required:
+            raise InvalidInput("nothing to match: type a filter (name:…, args:…); "
+                               "a whole-queue purge is P")
+        return None
+    try:
+        chosen = parse_match(raw)
+    except FilterError as exc:
+        raise InvalidInput(str(exc)) from None
+    if chosen is None or not chosen:
+        raise InvalidInput("nothing to match")
+    return chosen
+
+
+def _surgery(outcome: Outcome) -> str:
+    """``flood: 50,000 removed, 500 kept``."""
+    return "; ".join(f"{q}: {r.text}" for q, r in outcome.results.items())
 
 
 def _purged(outcome: Outcome) -> str:

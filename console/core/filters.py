@@ -42,6 +42,8 @@ class Field:
     aliases: tuple[str, ...] = ()
     # A closed field: the values it can take, matched whole and without case.
     choices: tuple[str, ...] = ()
+    # Matched whole, not as a substring (a number: retries:1 is not 10).
+    exact: bool = False
 
 
 Term = tuple[str | None, str]  # (field name or None for free text, lowercased value)
@@ -228,6 +230,8 @@ def _term_matches(spec: FilterSpec, key: str | None, value: str,
         return any(value in parts.get(name, "") for name in spec.free)
     known = spec.lookup(key)
     if known is not None and known.choices:
+        return parts.get(key, "") in value.split(",")
+    if known is not None and known.exact:
         return parts.get(key, "") in value.split(",")
     return value in parts.get(key, "")
 

@@ -18,9 +18,11 @@ from textual.widgets import Input
 from ..core.actions import Actions, InvalidInput, ReadOnlyError
 from ..core.audit import AuditLog
 from ..core.broker import QueueDepth, QueueProbe
+from ..core.messages import Peek, Selection, parse_match
 from ..core.monitor import Monitor
 from ..core.state import ClusterState
 from ..core.stores import ActionView
+from ..core.surgery import Surgeon
 from ..core.views import OutcomeStatus
 from ..text import one_line, safe_block
 from .commands import BindingCommands, console_bindings
@@ -292,9 +294,18 @@ class ConsoleApp(App):
         """Fresh depths from the broker (called off the UI thread)."""
         return QueueProbe(self.target).probe(names)
 
-    def perform(self, description: str, fn, *args, **kwargs) -> None:
+    def read_peek(self, name: str) -> Peek:
+        """What a queue holds, read from the broker (off the UI thread)."""
+        return Surgeon(self.target).peek(name)
+
+    def read_selection(self, name: str, match: str | None) -> Selection:
+        """A fresh count of what a selective purge or move would take."""
+        return Surgeon(self.target).select(name, parse_match(match))
+
+    def perform(self, description: str, fn, *args, then=None, **kwargs) -> None:
         """Run an action off the UI thread; its outcome lands in the model's
-        action log (status line, Action log screen) and in a notification."""
+        action log (status line, Action log screen) and in a notification.
+        ``then`` runs on the UI thread once it is done (a screen re-reads)."""
         def job() -> None:
             severity: SeverityLevel
             try:
@@ -309,6 +320,8 @@ class ConsoleApp(App):
                                             " (details in the console's log)")
                 severity = "error"
             self.call_from_thread(self._action_done, message, severity)
+            if then is not None:
+                self.call_from_thread(then)
 
         self.run_worker(job, thread=True, group="actions", exit_on_error=False,
                         description=description)

@@ -10,7 +10,7 @@ from textual.widgets import DataTable, Static
 from ...core.filters import QUEUE_SPEC, RowFilter
 from ...core.views import QueueView, Topic
 from ..format import ago, count, literal, one_line, plural
-from ..widgets.confirm import ConfirmDialog
+from ..dialogs.queues import purge_dialog
 from ..widgets.vim_table import VimTable
 from .base import ConsoleScreen
 from .filtering import Filtered
@@ -143,45 +143,7 @@ class QueuesScreen(Filtered[RowFilter], ConsoleScreen):
         note = (f"{len(hidden)} of them hidden by the filter: "
                 f"{', '.join(one_line(n, 40) for n in hidden)}"
                 if hidden and self.row_filter else "")
-        single = len(names) == 1
-        # The queue's name as it is: a title read as markup showed
-        # "evil[b]q[red]x" as "evilqx", and the operator confirmed a name
-        # that is not the queue's.
-        title = (Text.assemble("Purge every message in queue ", literal(names[0]),
-                               "?") if single
-                 else Text(f"Purge every message in these {len(names)} queues?"))
-        app = self.app
-        reading: list[Text | str] = [
-            Text.assemble(_name_cell(n), ("reading count from the broker…", "dim"))
-            for n in names]
-
-        def fresh_counts() -> list:
-            depths = app.read_depths(names)
-            lines = []
-            for name in names:
-                depth = depths[name]
-                if depth.error:
-                    status = literal(f"error: {depth.error}", style="bold red")
-                elif depth.exists is False:
-                    status = Text("missing on the broker: will be refused", style="yellow")
-                else:
-                    status = Text(f"{depth.messages:,} messages now", style="bold")
-                lines.append(Text.assemble(_name_cell(name), status))
-            return lines
-
-        def done(confirmed: bool | None) -> None:
-            if confirmed:
-                self.app.perform(f"purge {', '.join(names)}", self.app.actions.purge, names)
-
-        self.app.push_screen(ConfirmDialog(
-            title, reading, "Purge", require=names[0] if single else str(len(names)),
-            note=note, loader=fresh_counts), done)
-
-
-def _name_cell(name: str) -> Text:
-    text = literal(name, 27, style="bold")
-    text.pad_right(28 - text.cell_len)
-    return text
+        purge_dialog(self.app, names, note=note)
 
 
 def _messages(queue: QueueView) -> Text:
