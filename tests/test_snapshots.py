@@ -105,11 +105,41 @@ class TestQueuesAndActions:
 
         assert snap_compare(sample_app(), run_before=run, terminal_size=(120, 36))
 
-    def test_queue_detail(self, snap_compare):
-        assert snap_compare(sample_app(), press=["3", "enter"], terminal_size=(120, 36))
+    @pytest.mark.parametrize("size", [(120, 36), (80, 24)], ids=["wide", "narrow"])
+    def test_queue_detail(self, snap_compare, size):
+        assert snap_compare(sample_app(), run_before=_queue_detail(), terminal_size=size)
+
+    @pytest.mark.parametrize("key", ["p", "m"], ids=["remove", "move"])
+    def test_queue_surgery_dialog(self, snap_compare, key):
+        assert snap_compare(sample_app(), run_before=_queue_detail(key, "4"),
+                            terminal_size=(120, 36))
+
+    def test_queue_surgery_dialog_narrow(self, snap_compare):
+        assert snap_compare(sample_app(), run_before=_queue_detail("p"),
+                            terminal_size=(80, 24))
 
     def test_queues_read_only(self, snap_compare):
         assert snap_compare(sample_app(read_only=True), press=["3"], terminal_size=(120, 36))
+
+
+def _queue_detail(*keys):
+    """The flooded queue's detail once its messages are read, then keys
+    (and, for a dialog, once its fresh count is in)."""
+    async def run(pilot):
+        await pilot.press("3", "enter")
+        for _ in range(100):
+            if getattr(pilot.app.screen, "peek", None) is not None:
+                break
+            await pilot.pause(0.05)
+        for key in keys:
+            await pilot.press(key)
+            await pilot.pause()
+        for _ in range(100):
+            if getattr(pilot.app.screen, "selection", True) is not None:
+                break
+            await pilot.pause(0.05)
+        await pilot.pause(0.2)
+    return run
 
 
 async def _press(pilot, *keys):

@@ -23,7 +23,7 @@ from textual.widgets import DataTable, Label, Sparkline, Static
 from ...core.messages import MESSAGE_SPEC, NOT_A_TASK, Peek, QueuedMessage
 from ...core.surgery import default_destination
 from ..dialogs.queues import SurgeryDialog, purge_dialog
-from ..format import ago, count, literal
+from ..format import ago, count, literal, short_name
 from ..widgets.vim_table import VimTable
 from .detail import DETAIL_BINDINGS, DetailScreen
 
@@ -49,7 +49,7 @@ class QueueDetailScreen(DetailScreen):
         *DETAIL_BINDINGS,
         Binding("ctrl+r", "reread", "Read again", id="queue.reread",
                 tooltip="Read the queue's messages again (and its depth)"),
-        Binding("p", "remove_matching", "Remove matching", id="queue.remove",
+        Binding("p", "remove_matching", "Remove", id="queue.remove",
                 tooltip="Remove only the messages of the group under the cursor, or "
                         "those matching the filter (confirm, typed count)"),
         Binding("m", "move", "Move", id="queue.move",
@@ -57,13 +57,13 @@ class QueueDetailScreen(DetailScreen):
                         "every message to another queue (default <queue>.quarantine)"),
         Binding("P", "purge_all", "Purge all", id="queue.purge",
                 tooltip="Purge every message in the queue (confirm)"),
-        Binding("tab", "switch_table", "Groups/messages", id="queue.switch",
+        Binding("tab", "switch_table", "Groups/messages", id="queue.switch", show=False,
                 tooltip="Move between the groups and the messages"),
     ]
     DEFAULT_CSS = """
     QueueDetailScreen #queue-top { height: auto; }
     QueueDetailScreen #queue-info { padding: 0 1; height: auto; width: 1fr; }
-    QueueDetailScreen #queue-history-box { width: 40; height: auto; }
+    QueueDetailScreen #queue-history-box { width: 32; height: auto; }
     QueueDetailScreen #history-label { padding: 0 1; }
     QueueDetailScreen Sparkline { height: 3; margin: 0 1; }
     QueueDetailScreen #peek-title { padding: 0 1; height: auto; }
@@ -140,7 +140,7 @@ class QueueDetailScreen(DetailScreen):
         table = Table.grid(padding=(0, 2))
         for _ in range(2):
             table.add_column(style="bold", no_wrap=True)
-            table.add_column(overflow="fold")
+            table.add_column(no_wrap=True, overflow="ellipsis", min_width=8)
         rate = queue.net_rate
         pairs = [(label, literal(value)) for label, value in (
             ("queue", self.queue_name),
@@ -198,7 +198,7 @@ class QueueDetailScreen(DetailScreen):
         cursor = table.cursor_row
         table.clear()
         for group in peek.groups if peek else ():
-            table.add_row(literal(group.name, 30, style="bold"), f"{group.count:,}",
+            table.add_row(literal(short_name(group.name, 36), style="bold"), f"{group.count:,}",
                           _share(group.share), literal(group.oldest_eta or "—"),
                           literal(group.newest_eta or "—"), literal(group.sample_args, 28),
                           key=group.name)
@@ -211,7 +211,7 @@ class QueueDetailScreen(DetailScreen):
         listed = peek.messages if peek else ()
         shown = [m for m in listed if self.keep(m.parts())]
         for message in shown:
-            table.add_row(str(message.position), literal(message.label, 30),
+            table.add_row(str(message.position), literal(short_name(message.label, 30)),
                           literal(message.id or "—"), literal(message.args, 28),
                           literal(message.eta or "—"),
                           "—" if message.retries is None else str(message.retries),
