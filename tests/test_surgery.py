@@ -20,7 +20,6 @@ from brokers import (
 from console.core.actions import Actions, InvalidInput, ReadOnlyError
 from console.core.audit import AuditLog
 from console.core.connection import Target
-from console.core.messages import parse_match
 from console.core.state import ClusterState
 from console.core.surgery import Surgeon
 

@@ -62,7 +62,7 @@ from .messages import (
     decode_redis,
     matches,
 )
-from .views import ResultKind, TargetResult
+from .views import ResultKind, TargetResult, pidbox_scope
 
 log = logging.getLogger(__name__)
 
@@ -161,10 +161,15 @@ Progress = Callable[[int, int], None]
 class Surgeon:
     """Peek, count, remove and move the messages of one queue."""
 
-    def __init__(self, target: Target, timeout: float = 4.0, batch: int = BATCH):
+    def __init__(self, target: Target, timeout: float = 4.0, batch: int = BATCH,
+                 workers: list[str] | None = None):
+        """``workers``: the online workers the console knows, so asking them
+        what they hold returns as soon as they have all answered (None: ask
+        everyone and wait the whole second)."""
         self.target = target
         self.timeout = timeout
         self.batch = max(1, batch)
+        self.workers = workers
 
     # ------------------------------------------------------------- public
     def peek(self, queue: str, limit: int = LISTED, window: int | None = None,
@@ -552,7 +557,9 @@ class Surgeon:
             routing_keys.add(app.amqp.queues[queue].routing_key)
         except Exception:  # a queue the app does not define
             pass
-        inspect = app.control.inspect(timeout=1.0, connection=conn)
+        destination, limit = pidbox_scope(self.workers or ())
+        inspect = app.control.inspect(timeout=1.0, connection=conn,
+                                      destination=destination, limit=limit)
         tasks = []
         replied = 0
         for method in ("reserved", "scheduled"):
@@ -568,7 +575,8 @@ class Surgeon:
                                           str(request.get("name") or ""), str(worker),
                                           str(request.get("args", "")),
                                           str(request.get("kwargs", ""))))
-        return Held(tuple(tasks), "inspect reserved and scheduled")
+        complete = limit is None or replied >= limit
+        return Held(tuple(tasks), "inspect reserved and scheduled", complete=complete)
 
     def _held(self, conn: Any, queue: str) -> Held:
         try:

@@ -296,11 +296,12 @@ class ConsoleApp(App):
 
     def read_peek(self, name: str) -> Peek:
         """What a queue holds, read from the broker (off the UI thread)."""
-        return Surgeon(self.target).peek(name)
+        return Surgeon(self.target, workers=self.state.workers_online()).peek(name)
 
     def read_selection(self, name: str, match: str | None) -> Selection:
         """A fresh count of what a selective purge or move would take."""
-        return Surgeon(self.target).select(name, parse_match(match))
+        return Surgeon(self.target, workers=self.state.workers_online()).select(
+            name, parse_match(match))
 
     def perform(self, description: str, fn, *args, then=None, **kwargs) -> None:
         """Run an action off the UI thread; its outcome lands in the model's

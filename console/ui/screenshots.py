@@ -23,6 +23,8 @@ SHOTS = (
     ("task-detail", ["2", "colon", *"t state:failure", "enter", "G", "enter"], (120, 36)),
     ("help", ["question_mark"], (120, 30)),
     ("purge", ["3", "p"], (120, 30)),
+    ("queue-detail", ["3", "enter"], (120, 36)),
+    ("queue-remove", ["3", "enter", "p"], (120, 36)),
     ("worker-detail", ["1", "enter"], (120, 36)),
     ("terminate", ["2", "j", "j", "j", "j", "j", "j", "X"], (120, 30)),
     ("action-log", ["5"], (120, 30)),
@@ -33,9 +35,25 @@ MONOSPACE = "DejaVu Sans Mono"
 async def render(keys, size) -> str:
     app = sample_app()
     async with app.run_test(size=size) as pilot:
-        await pilot.press(*keys)
+        for key in keys:
+            await pilot.press(key)
+            await _settled(pilot)
         await pilot.pause(0.3)
         return app.export_screenshot()
+
+
+async def _settled(pilot, timeout: float = 10.0) -> None:
+    """Until what a screen or dialog reads off the UI thread is in (the
+    queue's messages, a dialog's fresh count)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    await pilot.pause()
+    while loop.time() < deadline:
+        screen = pilot.app.screen
+        if getattr(screen, "peek", True) is not None \
+                and getattr(screen, "selection", True) is not None:
+            return
+        await pilot.pause(0.05)
 
 
 def main(out_dir: str = "screenshots") -> None:

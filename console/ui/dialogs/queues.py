@@ -173,7 +173,8 @@ class SurgeryDialog(ModalScreen["dict[str, Any] | None"]):
             matching = held.matching(parse_match(self.match_text))
             self.held_matching = len(matching)
             lines.append(Text(
-                f"workers already hold {plural(len(held.tasks), 'task')} of this queue "
+                ("" if held.complete else "(not every worker answered) ")
+                + f"workers already hold {plural(len(held.tasks), 'task')} of this queue "
                 f"({held.source}), {len(matching):,} matching: a {self.verb[:-1]} cannot "
                 "reach them",
                 style="yellow"))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import shlex
 import time
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -45,6 +46,24 @@ class QueueDetailScreen(DetailScreen):
     TITLE = "Queue"
     FILTER_SPEC = MESSAGE_SPEC
     MUTATING = frozenset({"remove_matching", "move", "purge_all"})
+    HELP_NOTES = (
+        "What the queue holds is read when this screen opens and on ctrl+r, never on "
+        "a timer. Redis: an exact snapshot of the whole queue and its priority "
+        "sub-lists, changing nothing. RabbitMQ: the first 10,000 messages are taken "
+        "without acknowledging them and handed straight back to their places (they "
+        "come back flagged redelivered; workers cannot get them for that moment, "
+        "about 2 s) — the title says \"of the first 10,000\".",
+        "p removes only the messages of the group under the cursor (task: matches the "
+        "whole name) or those the filter matches; m moves them (or, with neither, "
+        "every message) to another queue, <queue>.quarantine by default, and m on the "
+        "quarantine moves them back. The dialog counts what will go and stay on the "
+        "broker as it opens; type that count to enable the button.",
+        "Nothing is ever only in the console's memory: on Redis each batch is one "
+        "atomic script; on RabbitMQ a message is acknowledged only once its copy is "
+        "confirmed, so a crash can duplicate a message there, never lose one.",
+        "Messages workers already took (prefetched, reserved, waiting for an eta) are "
+        "out of reach: the dialog counts them and offers to revoke the matching ones.",
+    )
     BINDINGS = [
         *DETAIL_BINDINGS,
         Binding("ctrl+r", "reread", "Read again", id="queue.reread",
@@ -65,7 +84,7 @@ class QueueDetailScreen(DetailScreen):
     QueueDetailScreen #queue-info { padding: 0 1; height: auto; width: 1fr; }
     QueueDetailScreen #queue-history-box { width: 32; height: auto; }
     QueueDetailScreen #history-label { padding: 0 1; }
-    QueueDetailScreen Sparkline { height: 3; margin: 0 1; }
+    QueueDetailScreen Sparkline { height: 2; margin: 0 1; }
     QueueDetailScreen #peek-title { padding: 0 1; height: auto; }
     QueueDetailScreen #groups { height: auto; max-height: 8; }
     QueueDetailScreen #messages { height: 1fr; }
@@ -143,7 +162,6 @@ class QueueDetailScreen(DetailScreen):
             table.add_column(no_wrap=True, overflow="ellipsis", min_width=8)
         rate = queue.net_rate
         pairs = [(label, literal(value)) for label, value in (
-            ("queue", self.queue_name),
             ("messages", "missing on the broker" if queue.exists is False
              else count(queue.messages)),
             ("consumers", count(queue.consumers)),
@@ -152,14 +170,17 @@ class QueueDetailScreen(DetailScreen):
             ("net change", "—" if rate is None else f"{rate:+.1f} messages/s over 30 s"),
             ("probed", ago(now - queue.probed_at) + " ago" if queue.probed_at else "—"),
             ("error", queue.error or "—"),
+            ("", ""),
         )]  # literal: a queue name or broker error holding "[/x]" is data
         for left, right in zip(pairs[::2], pairs[1::2], strict=True):
             table.add_row(*left, *right)
-        self.query_one("#queue-info", Static).update(table)
+        # The name whole, on its own line (it is what p, m and P act on).
+        name = Text.assemble(("queue  ", "bold"), literal(self.queue_name, style="bold"))
+        self.query_one("#queue-info", Static).update(Group(name, table))
         depths = [m for _, m in history]
         span = ago(now - history[0][0]) if history else "—"
         self.query_one("#history-label", Label).update(Text(
-            f"depth, last {span}: now {count(depths[-1]) if depths else '—'}, "
+            f"depth over {span}\nnow {count(depths[-1]) if depths else '—'}, "
             f"peak {count(max(depths)) if depths else '—'}"))
         self.query_one(Sparkline).data = depths
 

@@ -36,7 +36,7 @@ class QueuesScreen(Filtered[RowFilter], ConsoleScreen):
         Binding("escape", "clear_filter", "Clear filter", show=False, id="queues.clear",
                 tooltip="Clear the filter"),
         Binding("enter", "open", "Detail", id="queues.detail",
-                tooltip="Queue detail: depth history, consumers"),
+                tooltip="Queue detail: depth history, consumers, and the messages it holds"),
     ]
 
     def __init__(self) -> None:
