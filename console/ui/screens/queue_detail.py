@@ -86,7 +86,7 @@ class QueueDetailScreen(DetailScreen):
     QueueDetailScreen #history-label { padding: 0 1; }
     QueueDetailScreen Sparkline { height: 2; margin: 0 1; }
     QueueDetailScreen #peek-title { padding: 0 1; height: auto; }
-    QueueDetailScreen #groups { height: auto; max-height: 8; }
+    QueueDetailScreen #groups { height: 2; }
     QueueDetailScreen #messages { height: 1fr; }
     QueueDetailScreen .section-title { padding: 0 1; text-style: bold; }
     """
@@ -223,6 +223,8 @@ class QueueDetailScreen(DetailScreen):
                           _share(group.share), literal(group.oldest_eta or "—"),
                           literal(group.newest_eta or "—"), literal(group.sample_args, 28),
                           key=group.name)
+        # As tall as its rows (a few task names), up to 7 of them.
+        table.styles.height = min(8, table.row_count + 1)
         if table.row_count:
             table.move_cursor(row=min(cursor, table.row_count - 1))
 
@@ -232,8 +234,8 @@ class QueueDetailScreen(DetailScreen):
         listed = peek.messages if peek else ()
         shown = [m for m in listed if self.keep(m.parts())]
         for message in shown:
-            table.add_row(str(message.position), literal(short_name(message.label, 30)),
-                          literal(message.id or "—"), literal(message.args, 28),
+            table.add_row(str(message.position), literal(short_name(message.label, 28)),
+                          literal(message.id or "—"), literal(message.args, 24),
                           literal(message.eta or "—"),
                           "—" if message.retries is None else str(message.retries),
                           "—" if message.priority is None else str(message.priority),
