@@ -417,6 +417,51 @@ def move(ctx, source, destination, match, yes):
     _report_surgery(actions.move(source, destination, match))
 
 
+@cli.command()
+@connection_options
+@click.argument("task_ids", nargs=-1, required=True)
+@click.option("--queue", metavar="NAME", help="Send to this queue instead of the original's.")
+@click.option("--countdown", type=_Seconds(min=0), default=None, metavar="SECONDS",
+              help="Run after this many seconds.")
+@click.option("--yes", is_flag=True, help="Do not ask: send at once (for scripts).")
+@click.pass_context
+def rerun(ctx, task_ids, queue, countdown, yes):
+    """Re-run TASK_IDS with the same name, args and kwargs, and print each
+    new task id.
+
+    The arguments come from the result backend (the app needs
+    result_extended=True: a command has no events to read them from).
+    Exit 0 when every task was sent, 1 otherwise."""
+    from .core.actions import InvalidInput
+    from .core.connection import check_broker
+    from .core.rerun import plan
+
+    target = _target(ctx)
+    actions = _actions(ctx, target)
+    check_broker(target)
+    plans = [plan(target, None, str(t)) for t in dict.fromkeys(task_ids)]
+    for p in plans:
+        state = "as it was, from " + p.source if p.ready else "cannot: " + (p.problem or "")
+        click.echo(f"{one_line(p.uuid)}  {one_line(p.name or '?')}  {one_line(state)}")
+    ready = [p for p in plans if p.ready]
+    if not ready:
+        raise ConsoleError("Nothing re-run: no task's arguments are known.", 1)
+    _confirm(yes, f"Re-run {len(ready)} task(s)?", "re-running")
+    try:
+        outcome = actions.rerun(ready, queue=queue, countdown=countdown)
+    except InvalidInput as exc:
+        raise click.UsageError(str(exc)) from None
+    for uuid, result in outcome.results.items():
+        if result.ok:
+            click.echo(f"{uuid}: {result.text}")
+        else:
+            click.echo(f"{uuid}: FAILED ({result.kind.value}): {one_line(result.text)}",
+                       err=True)
+    if outcome.status != "ok" or len(ready) < len(plans):
+        raise ConsoleError(outcome.summary if outcome.status != "ok"
+                           else f"{len(plans) - len(ready)} task(s) could not be re-run", 1)
+
+
 def main(argv=None) -> None:
     """The `console` script: clear messages, never a traceback."""
     try:

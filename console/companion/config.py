@@ -147,4 +147,9 @@ def build_config(environ: Mapping[str, str] | None = None) -> dict:
         # older ones itself (celeryapp.ResultCleanup): a companion left
         # running under load used to leave ~13,000 files behind.
         "result_expires": RESULT_EXPIRES,
+        # The backend keeps each task's name, args and kwargs, so the
+        # console re-runs a task with its arguments exactly (event reprs are
+        # cut at 1,024 characters). CONSOLE_RESULT_EXTENDED=0 turns it off.
+        "result_extended": (environ if environ is not None else os.environ).get(
+            "CONSOLE_RESULT_EXTENDED", "1") != "0",
     }

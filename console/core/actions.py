@@ -20,6 +20,7 @@ from .broker import QueueProbe
 from .connection import ConsoleError, Target
 from .filters import FilterError, RowFilter
 from .messages import parse_match
+from .rerun import RerunPlan
 from .state import ClusterState
 from .stores import ActionView
 from .surgery import Surgeon
@@ -477,6 +478,59 @@ class Actions:
         outcome.results[name] = result.result()
         return self._finish(outcome, "moved", wording=_surgery)
 
+    # --------------------------------------------------------------- re-run
+    def rerun(self, plans: Iterable[RerunPlan], queue: str | None = None,
+              countdown: object = None) -> Outcome:
+        """Send each task again with its arguments (as planned by
+        ``core.rerun.plan`` or edited), to its queue or the one given.
+        Every plan must be ready: a truncated or unreadable repr was refused
+        before this, and is refused here again."""
+        chosen = list(plans)
+        if not chosen:
+            raise InvalidInput("no task to re-run")
+        blocked = [p for p in chosen if not p.ready]
+        if blocked:
+            first = blocked[0]
+            raise InvalidInput(f"{plural_text(len(blocked), 'task')} cannot be re-run as "
+                               f"known: {first.uuid}: {first.problem or 'no arguments'}")
+        target_queue = valid_queue(queue) if queue and str(queue).strip() else None
+        delay = valid_seconds(countdown, "countdown")
+        arguments: dict[str, Any] = {
+            "names": sorted({p.name for p in chosen if p.name}),
+            "sources": sorted({p.source for p in chosen})}
+        if target_queue:
+            arguments["queue"] = target_queue
+        if delay:
+            arguments["countdown"] = delay
+        outcome = self._begin("rerun", [p.uuid for p in chosen], arguments)
+        sent = False
+        try:
+            with self.target.connection_for_write(connect_timeout=self.timeout) as conn:
+                conn.ensure_connection(max_retries=1, timeout=self.timeout)
+                sent = True
+                with self.app.producer_or_acquire(conn.Producer()) as producer:
+                    for p in chosen:
+                        options: dict[str, Any] = dict(p.options)
+                        if target_queue:
+                            options["queue"] = target_queue
+                        elif p.queue:
+                            options["queue"] = p.queue
+                            if p.routing_key:
+                                options["routing_key"] = p.routing_key
+                        if delay:
+                            options["countdown"] = delay
+                        result = self.app.send_task(p.name, args=p.args, kwargs=p.kwargs,
+                                                    producer=producer, **options)
+                        outcome.results[p.uuid] = TargetResult(ResultKind.OK,
+                                                               f"sent as {result.id}")
+                        self.state.record_rerun(p.uuid, result.id)
+        except Exception as exc:
+            text = self.target.scrub(f"{type(exc).__name__}: {exc}")
+            for p in chosen:
+                outcome.results.setdefault(p.uuid, TargetResult(
+                    ResultKind.UNKNOWN if sent else ResultKind.NOT_SENT, text))
+        return self._finish(outcome, "re-run", wording=_reran)
+
     def _revoke_held(self, surgeon: Surgeon, queue: str, chosen: RowFilter) -> str:
         held = surgeon.held(queue)
         ids = [t.id for t in held.matching(chosen)]
@@ -505,6 +559,18 @@ def valid_match(text: object, required: bool = False) -> RowFilter | None:
     if chosen is None or not chosen:
         raise InvalidInput("nothing to match")
     return chosen
+
+
+def plural_text(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def _reran(outcome: Outcome) -> str:
+    """``re-ran 1 task: 4f2a9c1e… sent as 9b1d…``."""
+    done = [(t, r.text) for t, r in outcome.results.items() if r.ok]
+    if len(done) == 1:
+        return f"re-ran {done[0][0]}: {done[0][1]}"
+    return f"re-ran {len(done):,} tasks"
 
 
 def _surgery(outcome: Outcome) -> str:

@@ -17,6 +17,7 @@ from .views import (
 
 MAX_QUEUE_HISTORIES = 1_000
 QUEUE_HISTORY_POINTS = 300
+RERUN_LINKS = 10_000
 ACTION_LOG = 1_000
 
 
@@ -162,6 +163,29 @@ class ActionStore:
         # Every action tried this session, newest last (the Action log).
         self.actions: deque[ActionView] = deque(maxlen=ACTION_LOG)
         self._action_seq = 0
+        # Re-runs sent this session, both ways: new id -> original, and
+        # original -> its re-runs (bounded like the Action log, oldest out).
+        self._rerun_of: dict[str, str] = {}
+        self._reruns: dict[str, list[str]] = {}
+
+    def record_rerun(self, original: str, new: str) -> None:
+        with self.lock:
+            self._rerun_of[new] = original
+            self._reruns.setdefault(original, []).append(new)
+            while len(self._rerun_of) > RERUN_LINKS:
+                old_new, old_original = next(iter(self._rerun_of.items()))
+                del self._rerun_of[old_new]
+                kept = [n for n in self._reruns.get(old_original, ()) if n != old_new]
+                if kept:
+                    self._reruns[old_original] = kept
+                else:
+                    self._reruns.pop(old_original, None)
+            self.versions.actions += 1
+
+    def rerun_links(self, uuid: str) -> tuple[str | None, tuple[str, ...]]:
+        """(the task this one re-ran, the re-runs of this one)."""
+        with self.lock:
+            return self._rerun_of.get(uuid), tuple(self._reruns.get(uuid, ()))
 
     def record_action(self, action: ActionView) -> None:
         with self.lock:

@@ -71,6 +71,7 @@ RABBIT_WINDOW = 10_000  # messages counted by a RabbitMQ peek
 REDIS_WINDOW = 1_000_000  # a Redis peek counts the whole queue up to this
 BATCH = 2_000  # messages per Redis script / RabbitMQ confirm round
 BATCH_BYTES = 4 << 20
+STALL = 10.0  # seconds without a delivery before a RabbitMQ pass gives up
 
 # Tombstone swap, atomic in Redis. KEYS: source list, destination list
 # (the source again for a removal). ARGV: mode ("move"/"remove"), the
@@ -624,14 +625,22 @@ class _AmqpPass:
         tag = channel.basic_consume(self.result.queue, callback=deliveries.append,
                                     no_ack=False)
         self._amqp = amqp
+        last = time.monotonic()
         try:
             while self.result.examined < self.total and self.failed is None:
                 if not deliveries:
                     try:
                         self.conn.drain_events(timeout=0.3)
+                        last = time.monotonic()
                     except TimeoutError:
                         if self._empty():
                             break
+                        if time.monotonic() - last > STALL:
+                            # Messages wait but none comes to us: another
+                            # consumer is exclusive or single-active.
+                            self.failed = (f"no message delivered for {STALL:g} s while "
+                                           "the queue holds some (an exclusive or "
+                                           "single-active consumer?)")
                     continue
                 while deliveries and self.result.examined < self.total:
                     self._handle(deliveries.pop(0))

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from textual.binding import Binding
 
-from ..dialogs import limits
+from ..dialogs import limits, rerun
 from ..dialogs.tasks import ask_revoke
 
 if TYPE_CHECKING:
@@ -20,6 +20,9 @@ TASK_BINDINGS = [
             tooltip="Revoke the marked tasks, or the one under the cursor (confirm)"),
     Binding("X", "terminate", "Terminate", id="tasks.terminate",
             tooltip="Terminate running tasks with a chosen signal (confirm)"),
+    Binding("r", "rerun", "Re-run", id="tasks.rerun",
+            tooltip="Re-run the marked tasks, or the one under the cursor, with the same "
+                    "arguments (a preflight says which can be)"),
     Binding("l", "rate_limit", "Rate limit", show=False, id="tasks.rate_limit",
             tooltip="Rate limit for this task's type, on every worker or one"),
     Binding("t", "time_limit", "Time limit", show=False, id="tasks.time_limit",
@@ -40,6 +43,9 @@ class TaskKeys(_Screen):
 
     def action_terminate(self) -> None:
         ask_revoke(self.app, *self.selected_tasks(), terminate=True)
+
+    def action_rerun(self) -> None:
+        rerun.ask_rerun(self.app, *self.selected_tasks())
 
     def _type(self) -> str | None:
         tasks, _ = self.selected_tasks()

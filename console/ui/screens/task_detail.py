@@ -50,6 +50,10 @@ class TaskDetailScreen(TaskKeys, DetailScreen):
         *DETAIL_BINDINGS,
         Binding("p", "parent", "Parent", id="detail.parent", tooltip="Open the parent task"),
         Binding("o", "root", "Root", id="detail.root", tooltip="Open the root task"),
+        Binding("O", "rerun_of", "Re-run of", show=False, id="detail.rerun_of",
+                tooltip="Open the task this one re-ran"),
+        Binding("R", "last_rerun", "Last re-run", show=False, id="detail.last_rerun",
+                tooltip="Open the last re-run of this task"),
         *TASK_BINDINGS,
     ]
     MUTATING = TASK_MUTATING
@@ -131,6 +135,13 @@ class TaskDetailScreen(TaskKeys, DetailScreen):
             ("root", f"{task.root_id or '—'}"
              + ("  (o opens)" if task.root_id and task.root_id != task.uuid else "")),
         ]
+        rerun_of, reruns = self.app.state.rerun_links(task.uuid)
+        if rerun_of:
+            rows.append(("re-run of", f"{rerun_of}  (O opens)"))
+        if reruns:
+            rows.append(("re-run as", ", ".join(reruns[-3:])
+                         + (f" (+{len(reruns) - 3})" if len(reruns) > 3 else "")
+                         + "  (R opens the last)"))
         if task.state == "REVOKED":
             rows.append(("revoked", f"terminated={task.terminated} signal={task.signum} "
                                     f"expired={task.expired}"))
@@ -205,6 +216,13 @@ class TaskDetailScreen(TaskKeys, DetailScreen):
     def action_root(self) -> None:
         task = self._held()
         self._open(task.root_id if task else None)
+
+    def action_rerun_of(self) -> None:
+        self._open(self.app.state.rerun_links(self.uuid)[0])
+
+    def action_last_rerun(self) -> None:
+        reruns = self.app.state.rerun_links(self.uuid)[1]
+        self._open(reruns[-1] if reruns else None)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self._open(event.option.id)
