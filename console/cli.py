@@ -419,6 +419,36 @@ def move(ctx, source, destination, match, yes):
 
 @cli.command()
 @connection_options
+@click.argument("task_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.option("--timeout", type=_Seconds(min=0.1), default=1.0, show_default=True,
+              metavar="SECONDS", help="Seconds to wait for workers' replies.")
+@click.pass_context
+def task(ctx, task_id, as_json, timeout):
+    """Look TASK_ID up: what the result backend knows (state, result,
+    traceback, date done; name, args and worker with result_extended) and
+    whether a worker still holds it.
+
+    Exit 0 when the task is known, 1 when neither knows it."""
+    from .core.connection import check_broker
+    from .core.lookup import lookup
+
+    target = _target(ctx)
+    check_broker(target)
+    found = lookup(target, str(task_id), timeout=timeout)
+    if as_json:
+        click.echo(json.dumps(found.as_dict(), indent=2, default=str))
+    else:
+        for label, value in found.lines():
+            text = safe_block(value) if label == "traceback" else one_line(value, 2000)
+            click.echo(f"{label:>16}  {text}")
+    if not found.known:
+        raise ConsoleError(f"{one_line(task_id)}: not known to the result backend or to "
+                           "any worker", 1)
+
+
+@cli.command()
+@connection_options
 @click.argument("task_ids", nargs=-1, required=True)
 @click.option("--queue", metavar="NAME", help="Send to this queue instead of the original's.")
 @click.option("--countdown", type=_Seconds(min=0), default=None, metavar="SECONDS",

@@ -259,6 +259,11 @@ def sample_app(**options):
             return Peek(name, "amqp", len(messages), summary.counted, True, None,
                         tuple(summary.kept), summary.sorted_groups(), 0, held, at=NOW - 2.0)
 
+        def read_lookup(self, uuid):
+            from .core.lookup import Lookup
+
+            return Lookup(uuid, None, workers_error="the sample cluster has no broker")
+
         def read_selection(self, name, match):
             from .core.messages import Selection, matches, parse_match
 

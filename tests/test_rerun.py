@@ -193,3 +193,46 @@ def test_console_rerun_prints_the_new_id_and_it_runs(real_broker, tmp_path):
             [sys.executable, "-m", "console", "rerun", "no-such-task", "--yes"],
             env=real_broker.env(), capture_output=True, text=True, timeout=60)
         assert unknown.returncode == 1 and "Nothing re-run" in unknown.stderr
+
+
+# ----------------------------------------------------------------- look up
+@pytest.mark.broker
+async def test_task_lookup_of_an_evicted_task_reads_the_backend(real_broker, tmp_path):
+    from test_tasks_screen import rendered
+
+    from console.ui.screens.task_detail import TaskDetailScreen
+
+    app = companion_app(real_broker)
+    with running_worker(real_broker, tmp_path, queues="default", concurrency=2) as host:
+        console = ConsoleApp(Target(app), Options(audit_log=str(tmp_path / "audit.jsonl"),
+                                                  max_tasks=5, inspect_interval=1.0))
+        async with console.run_test(size=(120, 36)) as pilot:
+            state = console.state
+            assert await until(pilot, lambda: host in state.workers_online(), 20)
+            failed = app.send_task(T + "always_fails")
+            assert await until(pilot, lambda: (state.task_view(failed.id) or 0) and
+                               state.task_view(failed.id).state == "FAILURE", 20)
+            # More failures than their share of --max-tasks: the first is evicted.
+            for _ in range(6):
+                app.send_task(T + "always_fails").get(timeout=20, propagate=False)
+            assert await until(pilot, lambda: state.task_view(failed.id) is None, 20)
+            await pilot.press("colon", *f"task {failed.id}", "enter")
+            assert await until(pilot, lambda: isinstance(console.screen, TaskDetailScreen)
+                               and console.screen.lookup is not None, 15)
+            await pilot.pause()
+            text = rendered(console.screen.query_one("#summary"))
+            assert "is not held" in text and "FAILURE" in text
+            assert "Traceback" in text and T + "always_fails" in text
+    # Without a backend the screen says what cannot be known.
+    from celery import Celery
+
+    bare = Celery("bare", set_as_current=False)
+    bare.conf.broker_url = real_broker.url
+    console = ConsoleApp(Target(bare), Options(audit_log=str(tmp_path / "audit2.jsonl")))
+    async with console.run_test(size=(120, 36)) as pilot:
+        await pilot.press("colon", *"task 0f1e2d3c-no-such", "enter")
+        assert await until(pilot, lambda: isinstance(console.screen, TaskDetailScreen)
+                           and console.screen.lookup is not None, 15)
+        await pilot.pause()
+        assert "the app has no result backend" in rendered(
+            console.screen.query_one("#summary"))

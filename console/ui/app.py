@@ -18,6 +18,7 @@ from textual.widgets import Input
 from ..core.actions import Actions, InvalidInput, ReadOnlyError
 from ..core.audit import AuditLog
 from ..core.broker import QueueDepth, QueueProbe
+from ..core.lookup import Lookup, lookup
 from ..core.messages import Peek, Selection, parse_match
 from ..core.monitor import Monitor
 from ..core.state import ClusterState
@@ -261,6 +262,8 @@ class ConsoleApp(App):
             mode, filter_text = result
             if mode == "quit":
                 self.action_quit()
+            elif mode == "lookup":
+                self.open_task(filter_text)
             else:
                 self.action_show(mode, filter_text or None)
 
@@ -297,6 +300,10 @@ class ConsoleApp(App):
     def read_peek(self, name: str) -> Peek:
         """What a queue holds, read from the broker (off the UI thread)."""
         return Surgeon(self.target, workers=self.state.workers_online()).peek(name)
+
+    def read_lookup(self, uuid: str) -> Lookup:
+        """A task not held: the result backend and the workers, asked."""
+        return lookup(self.target, uuid, workers=self.state.workers_online())
 
     def read_selection(self, name: str, match: str | None) -> Selection:
         """A fresh count of what a selective purge or move would take."""

@@ -39,6 +39,9 @@ def parse_command(text: str) -> tuple[str, str]:
         raise ValueError(f"unknown command {word!r}: try workers (w), tasks (t), "
                          "queues (qu), events (e), log (l) or quit (q)")
     mode, rest = SCREENS[word], rest.strip()
+    if word == "task" and rest and " " not in rest and ":" not in rest:
+        # `:task UUID` looks one task up (held or not); `:tasks TEXT` filters.
+        return "lookup", rest
     if rest and mode in SPECS:
         try:
             SPECS[mode].parse(rest)
@@ -61,7 +64,8 @@ class CommandLine(ModalScreen[tuple[str, str] | None]):
 
         with Vertical(id="command-box"):
             yield Label("", id="command-error")
-            yield SafeInput(placeholder=":workers  :tasks state:FAILURE  :queues  :events  :log",
+            yield SafeInput(placeholder=":workers  :tasks state:FAILURE  :task UUID  :queues  "
+                                        ":events  :log",
                         id="command-input")
 
     def on_key(self, event: events.Key) -> None:

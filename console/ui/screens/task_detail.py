@@ -17,9 +17,10 @@ from textual.containers import VerticalScroll
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from ...core.lookup import Lookup
 from ...core.records import shown_exception
 from ...core.views import TaskView
-from ..format import STATE_STYLES, ago, literal, one_line, safe_block
+from ..format import STATE_STYLES, ago, literal, literal_block, one_line, safe_block
 from .detail import DETAIL_BINDINGS, DetailScreen, row_parts
 from ..keys.tasks import TASK_BINDINGS, TASK_MUTATING, TaskKeys
 
@@ -66,6 +67,41 @@ class TaskDetailScreen(TaskKeys, DetailScreen):
     def __init__(self, uuid: str):
         super().__init__()
         self.uuid = uuid
+        self.lookup: Lookup | None = None
+        self._looking = False
+
+    def _not_held(self) -> RenderableType:
+        """A task not held: the result backend and the workers are asked
+        (once, off the UI thread)."""
+        head = Text.assemble("Task ", literal(self.uuid), " is not held (evicted, or "
+                             "never seen by this console).", style="yellow")
+        if self.lookup is None:
+            if not self._looking:
+                self._looking = True
+                self.run_worker(self._look_up, thread=True, group="lookup",
+                                exit_on_error=False)
+            return Group(head, Text("asking the result backend and the workers…",
+                                    style="dim"))
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column(overflow="fold")
+        for label, value in self.lookup.lines():
+            # Results and tracebacks are cluster text: literal, whole.
+            table.add_row(literal(label), literal_block(value)
+                          if label == "traceback" else literal(value, 2000))
+        return Group(head, Text(""), table)
+
+    def _look_up(self) -> None:
+        try:
+            found = self.app.read_lookup(self.uuid)
+        except Exception as exc:  # a bug of ours: said, and logged by the worker
+            found = Lookup(self.uuid, None, workers_error=f"{type(exc).__name__}: {exc}")
+        self.app.call_from_thread(self._looked_up, found)
+
+    def _looked_up(self, found: Lookup) -> None:
+        self.lookup = found
+        if self.app.screen is self:
+            self.draw()
 
     def compose_body(self) -> ComposeResult:
         yield self.filter_line()
@@ -86,8 +122,7 @@ class TaskDetailScreen(TaskKeys, DetailScreen):
         now = self.app.now()
         summary = self.query_one("#summary", Static)
         if task is None:
-            summary.update(Text.assemble("Task ", literal(self.uuid), " is no longer held "
-                                         "(evicted or never seen).", style="yellow"))
+            summary.update(self._not_held())
             return
         summary.update(self._summary(task))
         self.query_one("#timeline", Static).update(self._timeline(task, now))
@@ -200,10 +235,7 @@ class TaskDetailScreen(TaskKeys, DetailScreen):
     def _open(self, uuid: str | None) -> None:
         if not uuid or uuid == self.uuid:
             return
-        if self.app.state.task_view(uuid) is None:
-            self.notify(f"task {one_line(uuid, 36)} is not held", severity="warning",
-                        markup=False)
-            return
+        # Held or not: one not held is looked up in the backend.
         self.app.push_screen(TaskDetailScreen(uuid))
 
     def _held(self) -> TaskView | None:
