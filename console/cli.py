@@ -343,12 +343,14 @@ def _surgery_check(ctx, target: Target, names: list[str], match: str | None):
 
 
 def _report_surgery(outcome) -> None:
+    if outcome.status == "ok":
+        click.echo(one_line(outcome.summary))
+        return
     for name, result in outcome.results.items():
         failed = "" if result.ok else f"FAILED ({result.kind.value}): "
         click.echo(f"{one_line(name)}: {failed}{one_line(result.text)}", err=not result.ok)
-    click.echo(one_line(outcome.summary))
-    if outcome.status != "ok":
-        raise ConsoleError(outcome.summary, 1)
+    raise ConsoleError(f"{outcome.action} {outcome.status.value}: the line above is what "
+                       "is known (the audit log has it too)", 1)
 
 
 def _purge_matching(ctx, target: Target, name: str, match: str, revoke_held: bool,

@@ -708,7 +708,8 @@ def test_reliability_table_names_real_tests():
     for path, name in named:
         source = (root / path).read_text()
         assert re.search(rf"^(async )?def {name}\(", source, re.M), f"{path}::{name} is gone"
-    for path in ("tests/test_faults.py", "tests/test_security.py", "tests/test_reliability.py"):
+    for path in ("tests/test_faults.py", "tests/test_security.py", "tests/test_reliability.py",
+                 "tests/test_surgery_faults.py"):
         for name in re.findall(r"^(?:async )?def (test_\w+)\(", (root / path).read_text(), re.M):
             if name != "test_reliability_table_names_real_tests":
                 assert (path, name) in named, f"{path}::{name} is missing from the table"

@@ -129,6 +129,8 @@ class SurgeryResult:
     # Ids of the task messages removed (a worker may have taken a few first
     # on Redis): their tasks are shown as purged.
     removed_ids: list[str] = field(default_factory=list)
+    # Redis: a batch sent whose reply never came (applied whole, or not).
+    in_flight: int = 0
 
     @property
     def acted(self) -> int:
@@ -144,8 +146,14 @@ class SurgeryResult:
         if self.duplicates:
             text += f", up to {self.duplicates:,} may be duplicated"
         if self.error:
-            kind = ResultKind.UNKNOWN if self.acted or self.duplicates else ResultKind.ERROR
-            return TargetResult(kind, f"{self.error} (after {text})", count=self.acted)
+            if self.in_flight:
+                text += (f"; a batch of {self.in_flight:,} was on its way: Redis applied "
+                         "all of it or none")
+            uncertain = self.acted or self.duplicates or self.in_flight
+            kind = ResultKind.UNKNOWN if uncertain else ResultKind.ERROR
+            # Interrupted, the counts are what was sent, not what arrived.
+            return TargetResult(kind, f"{self.error} (stopped; at most {text})",
+                                count=self.acted)
         return TargetResult(ResultKind.OK, text, count=self.acted)
 
     def as_dict(self) -> dict[str, Any]:
@@ -153,6 +161,7 @@ class SurgeryResult:
                 "examined": self.examined, "removed": self.removed, "moved": self.moved,
                 "kept": self.kept, "gone": self.gone, "duplicates": self.duplicates,
                 "complete": self.complete, "exact": self.exact, "error": self.error,
+                "in_flight": self.in_flight,
                 "by_name": self.by_name}
 
 
@@ -396,6 +405,7 @@ class Surgeon:
             target_key = (prefix + channel._q_for_pri(result.destination, pri)
                           if result.destination else source_key)
             chosen: list[bytes] = []
+            ids: list[str] = []
             size = 0
             for raw in items:
                 message = decode_redis(position, raw)
@@ -405,30 +415,36 @@ class Surgeon:
                     result.kept += 1
                     continue
                 result.by_name[message.label] = result.by_name.get(message.label, 0) + 1
-                if message.id and not result.destination:
-                    result.removed_ids.append(message.id)
                 chosen.append(raw)
+                if message.id:
+                    ids.append(message.id)
                 size += len(raw)
                 if len(chosen) >= self.batch or size >= BATCH_BYTES:
-                    self._redis_take(take, source_key, target_key, chosen, tombstone, result)
-                    chosen, size = [], 0
+                    self._redis_take(take, source_key, target_key, chosen, ids, tombstone,
+                                     result)
+                    chosen, ids, size = [], [], 0
                     if progress:
                         progress(result.examined, total)
             if chosen:
-                self._redis_take(take, source_key, target_key, chosen, tombstone, result)
+                self._redis_take(take, source_key, target_key, chosen, ids, tombstone, result)
         result.complete = True
         if progress:
             progress(result.examined, total)
 
     @staticmethod
     def _redis_take(take: Any, source: str, target: str, chosen: list[bytes],
-                    tombstone: str, result: SurgeryResult) -> None:
+                    ids: list[str], tombstone: str, result: SurgeryResult) -> None:
         mode = "move" if result.destination else "remove"
+        # Until the script's reply arrives, the batch may or may not have
+        # been applied (Redis runs a script whole, even for a client gone).
+        result.in_flight = len(chosen)
         taken = int(take(keys=[source, target], args=[mode, tombstone, *chosen]))
+        result.in_flight = 0
         if result.destination:
             result.moved += taken
         else:
             result.removed += taken
+            result.removed_ids.extend(ids)
         result.gone += len(chosen) - taken
 
     def _redis_held(self, conn: Any, queue: str) -> Held:
@@ -678,11 +694,11 @@ class _AmqpPass:
         if matches(self.match, message):
             result.by_name[message.label] = result.by_name.get(message.label, 0) + 1
             if result.destination is None:
+                self.unsettled += 1
                 self.channel.basic_ack(tag)  # removed: the only copy goes
                 result.removed += 1
                 if message.id:
                     result.removed_ids.append(message.id)
-                self.unsettled += 1
                 return
             self._publish(raw, result.destination, tag, "move")
         else:
@@ -719,8 +735,8 @@ class _AmqpPass:
                 self.failed = "the broker returned a copy as unroutable: " \
                     "the destination queue is gone"
                 continue
+            self.unsettled += 1  # counted first: an ack that raises may not arrive
             self.channel.basic_ack(tag)
-            self.unsettled += 1
             if why == "move":
                 self.result.moved += 1
             else:
