@@ -1,4 +1,4 @@
-"""`python -m benchmarks [--only intake,screens,brokers,e2e,startup]
+"""`python -m benchmarks [--only intake,screens,brokers,surgery,e2e,startup]
 [--no-brokers]`: every case, each repeated (median of 3, min–max shown), the
 peers measured in the same run, one table. A full run writes the table to
 benchmarks/RESULTS.md as well."""
@@ -18,7 +18,7 @@ from . import startup
 from .models import MODELS
 
 HERE = Path(__file__).resolve().parent
-CASES = ("intake", "screens", "brokers", "e2e", "startup")
+CASES = ("intake", "screens", "brokers", "surgery", "e2e", "startup")
 
 
 def child(*args: str, timeout: float = 900) -> dict:
@@ -48,8 +48,8 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-brokers", action="store_true",
-                        help="skip purge, inspection and end to end (they need RabbitMQ "
-                        "and Redis)")
+                        help="skip purge, inspection, queue surgery and end to end (they "
+                        "need RabbitMQ and Redis)")
     parser.add_argument("--only", default=",".join(CASES),
                         help="comma-separated cases to run (default: all)")
     args = parser.parse_args()
@@ -120,6 +120,10 @@ def main() -> None:
                          "fixed-timeout round (Flower, celery inspect): "
                          f"{spread(fixed, '{:,.0f}')}"))
 
+    if not args.no_brokers and "surgery" in only:
+        for kind in ("rabbitmq", "redis"):
+            rows.extend(surgery_rows(kind, n))
+
     if not args.no_brokers and "e2e" in only:
         for kind in ("rabbitmq", "redis"):
             for batch, shape in ((1, "one event per message"),
@@ -148,6 +152,66 @@ def main() -> None:
         old = results.read_text() if results.exists() else ""
         notes = old[old.index("\n## "):] if "\n## " in old else ""
         results.write_text(table + "\n" + notes)
+
+
+def surgery_rows(kind: str, n: int) -> list[tuple[str, str, str]]:
+    """Peek of 10k; selective purge of 50k of 100k interleaved, against the
+    whole-queue purge of the same 100k and celery.contrib.migrate.move.
+    Each run checks what is left on the broker before it reports a time."""
+    def runs(case: str, times: int) -> list[dict]:
+        return [child("benchmarks.surgery", kind, case, timeout=1800) for _ in range(times)]
+
+    print(f"{kind}: queue surgery, peek …", file=sys.stderr)
+    peeks = runs("peek", n)
+    seconds = [p["seconds"] for p in peeks]
+    compared = (f"{spread([p['counted'] / p['seconds'] for p in peeks], '{:,.0f}')} "
+                "messages/s")
+    if kind == "rabbitmq":
+        compared += ("; all 10,000 back in the queue (broker's count) "
+                     f"{spread([p['back_s'] * 1000 for p in peeks], '{:,.0f}')} ms after")
+    rows = [(f"peek 10k messages, read and grouped (ms): {kind}",
+             spread([s * 1000 for s in seconds], "{:,.0f}"), compared)]
+
+    print(f"{kind}: queue surgery, selective purge …", file=sys.stderr)
+    removes = runs("remove", n)
+    ours = [r["seconds"] for r in removes]
+    order = "kept in order" if all(r["in_order"] for r in removes) else "order NOT kept"
+    rows.append((f"selective purge of 50k of 100k interleaved, remove → broker reports 50k "
+                 f"(s): {kind}", spread(ours, "{:,.1f}"),
+                 f"{spread([r['examined'] / r['seconds'] for r in removes], '{:,.0f}')} "
+                 f"messages examined/s; every run left exactly 50,000, all bench.keep, "
+                 f"{order}"))
+    print(f"{kind}: whole-queue purge of the same 100k …", file=sys.stderr)
+    purges = [r["seconds"] for r in runs("purge", n)]
+    rows.append((f"whole-queue queue_purge of the same 100k → broker reports 0 (ms): {kind}",
+                 spread([p * 1000 for p in purges], "{:,.0f}"),
+                 f"the selective purge takes "
+                 f"{statistics.median(ours) / statistics.median(purges):,.0f}× as long"))
+    # celery's move holds every message it keeps unacknowledged until it
+    # stops. On RabbitMQ that slows the broker as they pile up (minutes for
+    # 100k) and a stall longer than its timeout ends it half done: not run
+    # by default there (`python -m benchmarks.surgery rabbitmq migrate`).
+    label = ("celery.contrib.migrate.move of the 50k to a queue, deleted, rest given back "
+             f"(s): {kind}")
+    if kind == "rabbitmq":
+        rows.append((label, "not run: minutes a run",
+                     "python -m benchmarks.surgery rabbitmq migrate [--timeout S]"))
+        return rows
+    print(f"{kind}: celery.contrib.migrate.move …", file=sys.stderr)
+    moves = runs("migrate", n)
+    done = [m for m in moves if m["complete"]]
+    theirs = [m["seconds"] for m in done]
+    compared = "" if not done else (
+        f"console is {statistics.median(theirs) / statistics.median(ours):.1f}× faster; "
+        f"50,000 left, all bench.keep, "
+        f"{'kept in order' if all(m['in_order'] for m in done) else 'order not kept'}")
+    stopped = [m for m in moves if not m["complete"]]
+    if stopped:
+        seen = ", ".join(f"{m['seen']:,}" for m in stopped)
+        compared += (f"; {len(stopped)} of {n} runs stopped early (idle "
+                     f"{stopped[0]['timeout']} s) after {seen} of 100,000")
+    rows.append((label, spread(theirs, "{:,.1f}"), compared.lstrip("; ")))
+    return rows
 
 
 def end_to_end_row(kind: str, batch: int, shape: str, n: int) -> tuple[str, str, str]:

@@ -5,10 +5,10 @@ the same 100,000 and ``celery.contrib.migrate.move`` of the 50,000 to a
 queue that is then deleted (what one does without the console).
 
 `python -m benchmarks.surgery rabbitmq|redis peek|remove|purge|migrate
-[--profile FILE]` prints JSON. Every case builds its own queue and checks
-what is left on the broker afterwards with its own reading (not the
-console's): a run that leaves anything but exactly the ``bench.keep``
-messages fails instead of printing a time.
+[--profile FILE] [--timeout S]` prints JSON. Every case builds its own
+queue and checks what is left on the broker afterwards with its own
+reading (not the console's): a run that leaves anything but exactly the
+``bench.keep`` messages fails instead of printing a time.
 
 The messages are Celery's own: one ``bench.flood`` and one ``bench.keep``
 are sent with ``app.send_task(..., queue=q)``, and the queue is filled with
@@ -205,11 +205,11 @@ class Bench:
                 client.zrem("_kombu.binding_deadlines", self.queue, self.trash)
                 # celery's move on Redis: what it held, keyed by delivery tag,
                 # goes back on close; anything of ours left is removed.
-                for key in ("unacked", "unacked_index"):
-                    if client.type(key) == b"hash":
-                        for tag, value in client.hscan_iter(key, count=1000):
-                            if self.queue.encode() in value:
-                                client.hdel(key, tag)
+                ours = [tag for tag, value in client.hscan_iter("unacked", count=1000)
+                        if self.queue.encode() in value]
+                if ours:
+                    client.hdel("unacked", *ours)
+                    client.zrem("unacked_index", *ours)
         finally:
             self.broker.close()
 
@@ -270,10 +270,13 @@ def purge(bench: Bench) -> dict:
     return {"seconds": seconds, "purged": count, "left": bench.depth()}
 
 
-def migrate(bench: Bench) -> dict:
+def migrate(bench: Bench, timeout: float = 1.0) -> dict:
     """Without the console: ``celery.contrib.migrate.move`` the matching
-    messages to a queue of their own and delete it. The rest are left
-    unacknowledged until the connection closes, then given back."""
+    messages to a queue of their own and delete it. It holds the rest
+    unacknowledged until the connection closes, which gives them back, and
+    it stops when nothing has arrived for ``timeout`` (its default, 1 s):
+    that last idle wait is not counted. A run that stopped before it saw
+    every message says so (``complete``) rather than time a partial job."""
     from celery.contrib.migrate import move
     from kombu import Exchange, Queue
 
@@ -281,22 +284,37 @@ def migrate(bench: Bench) -> dict:
     source = Queue(bench.queue, Exchange(bench.queue, type="direct"),
                    routing_key=bench.queue)
     trash = Queue(bench.trash, Exchange(bench.trash, type="direct"), routing_key=bench.trash)
+    destination = (trash.exchange.name, trash.routing_key)
+    seen = [0, 0.0]  # messages, when the last arrived
 
     def predicate(body, message):
-        return trash if message.headers.get("task") == FLOOD else None
+        seen[0] += 1
+        seen[1] = time.perf_counter()
+        # (exchange, routing key), not the Queue: for a Queue, move() declares
+        # it on the consuming channel for every message, and on RabbitMQ the
+        # deliveries arriving during that round trip recurse until Python's
+        # recursion limit.
+        return destination if message.headers.get("task") == FLOOD else None
 
     started = time.perf_counter()
     with bench.app.connection_for_write() as conn:
-        state = move(predicate, connection=conn, app=bench.app, source=[source])
-    moved = state.filtered
-    bench.wait_depth(TOTAL // 2)  # given back
-    bench.wait_depth(TOTAL // 2, bench.trash)
+        trash.declare(channel=conn.default_channel)
+        # (The State it returns is not the one its callback counts in.)
+        move(predicate, connection=conn, app=bench.app, source=[source], timeout=timeout)
+        returned = time.perf_counter()
+    moved = (seen[0] + 1) // 2  # alternating, flood first
+    bench.wait_depth(TOTAL - moved)  # the rest, given back on close
+    bench.wait_depth(moved, bench.trash)
     with bench.app.connection_for_write() as conn:
         conn.default_channel.queue_delete(bench.trash)
-    seconds = time.perf_counter() - started
-    assert moved == TOTAL // 2, moved
-    left = bench.check(KEEP)
-    return {"seconds": seconds, "moved": moved, **left}
+    idle = returned - seen[1]
+    seconds = time.perf_counter() - started - idle
+    out = {"seconds": seconds, "call_s": returned - started, "idle_s": idle,
+           "timeout": timeout, "seen": seen[0], "moved": moved,
+           "complete": seen[0] == TOTAL}
+    if out["complete"]:
+        out.update(bench.check(KEEP))
+    return out
 
 
 CASES = {"peek": peek, "remove": remove, "purge": purge, "migrate": migrate}
@@ -307,11 +325,15 @@ def main() -> None:
     parser.add_argument("broker", choices=("rabbitmq", "redis"))
     parser.add_argument("case", choices=tuple(CASES))
     parser.add_argument("--profile", help="remove: cProfile the Surgeon.remove call into FILE")
+    parser.add_argument("--timeout", type=float, default=1.0,
+                        help="migrate: move()'s idle timeout (celery's default: 1 s)")
     args = parser.parse_args()
     bench = Bench(args.broker)
     try:
         if args.case == "remove":
             out = remove(bench, args.profile)
+        elif args.case == "migrate":
+            out = migrate(bench, args.timeout)
         else:
             out = CASES[args.case](bench)
     finally:

@@ -15,7 +15,9 @@ is the next to run; priorities are sub-lists read in step order):
 - removing or moving runs a Lua script per batch, which Redis runs
   atomically: each matching message is replaced in place by a tombstone
   (after being pushed onto the destination, for a move) and the tombstones
-  are removed at the end of the script. A message is in the source or in
+  are removed at the end of the script. Each script touches only its
+  batch's window of the list (found with LPOS from the head), so a pass is
+  linear in the queue and no script blocks Redis for long. A message is in the source or in
   the destination, never in neither, whatever dies when. Messages that do
   not match are never touched: same bytes, same place. A message a worker
   took meanwhile is simply not found (counted as taken by workers).
@@ -75,23 +77,64 @@ STALL = 10.0  # seconds without a delivery before a RabbitMQ pass gives up
 
 # Tombstone swap, atomic in Redis. KEYS: source list, destination list
 # (the source again for a removal). ARGV: mode ("move"/"remove"), the
-# tombstone, then the exact messages to take, head first.
+# tombstone, the batch's span in the snapshot (how many elements from its
+# first to its last message), then the exact messages to take, head first.
+#
+# Bounded work per batch, never a scan of the whole list in Lua: LPOS (a
+# C scan from the head) finds the first message of the batch still there;
+# the rest lie within ``span`` of it (workers pop only from the head, so
+# nothing between them moved), read with one LRANGE of that window. Each
+# is replaced by the tombstone with LSET, and LREM with a negative count
+# removes exactly the tombstones laid, scanning from the head only as far
+# as the last. A message not in the window was taken by a worker; if many
+# are missing, one full read settles it.
 _TAKE = """
-local want = {}
-for i = 3, #ARGV do want[ARGV[i]] = (want[ARGV[i]] or 0) + 1 end
-local items = redis.call('LRANGE', KEYS[1], 0, -1)
+local mode, tomb, span = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local want, order = {}, {}
+for i = 4, #ARGV do
+  local v = ARGV[i]
+  if not want[v] then order[#order + 1] = v end
+  want[v] = (want[v] or 0) + 1
+end
 local taken = 0
-for i = #items, 1, -1 do
-  local v = items[i]
-  local n = want[v]
-  if n and n > 0 then
-    want[v] = n - 1
-    if ARGV[1] == 'move' then redis.call('LPUSH', KEYS[2], v) end
-    redis.call('LSET', KEYS[1], i - 1, ARGV[2])
-    taken = taken + 1
+local function take_at(index, v)
+  if mode == 'move' then redis.call('LPUSH', KEYS[2], v) end
+  redis.call('LSET', KEYS[1], index, tomb)
+  want[v] = want[v] - 1
+  taken = taken + 1
+end
+local function sweep(low, high)
+  local items = redis.call('LRANGE', KEYS[1], low, high)
+  for j = #items, 1, -1 do
+    local v = items[j]
+    local n = want[v]
+    if n and n > 0 then take_at(low + j - 1, v) end
   end
 end
-if taken > 0 then redis.call('LREM', KEYS[1], 0, ARGV[2]) end
+local anchor = nil
+for i = 1, math.min(#order, 32) do
+  anchor = redis.call('LPOS', KEYS[1], order[i], 'RANK', -1)
+  if anchor then break end
+end
+if anchor then
+  sweep(math.max(0, anchor - span - 64), anchor)
+end
+local missing = {}
+for _, v in ipairs(order) do
+  if want[v] > 0 then missing[#missing + 1] = v end
+end
+if #missing > 0 and #missing <= 64 then
+  for _, v in ipairs(missing) do
+    while want[v] > 0 do
+      local p = redis.call('LPOS', KEYS[1], v, 'RANK', -1)
+      if not p then break end
+      take_at(p, v)
+    end
+  end
+elseif #missing > 0 then
+  sweep(0, -1)
+end
+if taken > 0 then redis.call('LREM', KEYS[1], -taken, tomb) end
 return taken
 """
 
@@ -407,7 +450,8 @@ class Surgeon:
             chosen: list[bytes] = []
             ids: list[str] = []
             size = 0
-            for raw in items:
+            first = 0
+            for index, raw in enumerate(items):
                 message = decode_redis(position, raw)
                 position += 1
                 result.examined += 1
@@ -415,30 +459,34 @@ class Surgeon:
                     result.kept += 1
                     continue
                 result.by_name[message.label] = result.by_name.get(message.label, 0) + 1
+                if not chosen:
+                    first = index
                 chosen.append(raw)
                 if message.id:
                     ids.append(message.id)
                 size += len(raw)
                 if len(chosen) >= self.batch or size >= BATCH_BYTES:
-                    self._redis_take(take, source_key, target_key, chosen, ids, tombstone,
-                                     result)
+                    self._redis_take(take, source_key, target_key, chosen, ids,
+                                     index - first + 1, tombstone, result)
                     chosen, ids, size = [], [], 0
                     if progress:
                         progress(result.examined, total)
             if chosen:
-                self._redis_take(take, source_key, target_key, chosen, ids, tombstone, result)
+                self._redis_take(take, source_key, target_key, chosen, ids,
+                                 len(items) - first, tombstone, result)
         result.complete = True
         if progress:
             progress(result.examined, total)
 
     @staticmethod
     def _redis_take(take: Any, source: str, target: str, chosen: list[bytes],
-                    ids: list[str], tombstone: str, result: SurgeryResult) -> None:
+                    ids: list[str], span: int, tombstone: str,
+                    result: SurgeryResult) -> None:
         mode = "move" if result.destination else "remove"
         # Until the script's reply arrives, the batch may or may not have
         # been applied (Redis runs a script whole, even for a client gone).
         result.in_flight = len(chosen)
-        taken = int(take(keys=[source, target], args=[mode, tombstone, *chosen]))
+        taken = int(take(keys=[source, target], args=[mode, tombstone, span, *chosen]))
         result.in_flight = 0
         if result.destination:
             result.moved += taken
