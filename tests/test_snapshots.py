@@ -118,8 +118,37 @@ class TestQueuesAndActions:
         assert snap_compare(sample_app(), run_before=_queue_detail("p"),
                             terminal_size=(80, 24))
 
+    @pytest.mark.parametrize("preflight", [False, True], ids=["one", "preflight"])
+    def test_rerun_dialog(self, snap_compare, preflight):
+        assert snap_compare(sample_app(), run_before=_rerun(preflight),
+                            terminal_size=(120, 36))
+
     def test_queues_read_only(self, snap_compare):
         assert snap_compare(sample_app(read_only=True), press=["3"], terminal_size=(120, 36))
+
+
+def _rerun(preflight: bool):
+    """`r` on Tasks; for the preflight, three marked tasks, one of them with
+    args Celery cut (so it needs editing)."""
+    async def run(pilot):
+        from console.sample import NOW
+
+        if preflight:
+            pilot.app.state.apply({
+                "type": "task-received", "uuid": "0badc0de-0000-4000-8000-000000000001",
+                "name": "reports.rebuild_all", "args": "('" + "x" * 1010 + "...',)",
+                "kwargs": "{}", "hostname": "alpha@web-1", "timestamp": NOW - 1.0})
+        await pilot.press("2")
+        await pilot.pause()
+        if preflight:
+            await pilot.press("space", "j", "space", "j", "space")
+        await pilot.press("r")
+        for _ in range(100):
+            if getattr(pilot.app.screen, "plans", True) is not None:
+                break
+            await pilot.pause(0.05)
+        await pilot.pause(0.2)
+    return run
 
 
 def _queue_detail(*keys):
