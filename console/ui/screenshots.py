@@ -25,6 +25,7 @@ SHOTS = (
     ("purge", ["3", "p"], (120, 30)),
     ("queue-detail", ["3", "enter"], (120, 36)),
     ("queue-remove", ["3", "enter", "p"], (120, 36)),
+    ("rerun", ["2", "space", "j", "space", "j", "space", "r"], (120, 30)),
     ("worker-detail", ["1", "enter"], (120, 36)),
     ("terminate", ["2", "j", "j", "j", "j", "j", "j", "X"], (120, 30)),
     ("action-log", ["5"], (120, 30)),
@@ -50,8 +51,8 @@ async def _settled(pilot, timeout: float = 10.0) -> None:
     await pilot.pause()
     while loop.time() < deadline:
         screen = pilot.app.screen
-        if getattr(screen, "peek", True) is not None \
-                and getattr(screen, "selection", True) is not None:
+        if all(getattr(screen, name, True) is not None
+               for name in ("peek", "selection", "plans")):
             return
         await pilot.pause(0.05)
 
