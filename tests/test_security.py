@@ -30,6 +30,7 @@ from console.cli import Options
 from console.core.actions import Actions, ReadOnlyError
 from console.core.audit import AuditLog
 from console.core.connection import Target
+from console.core.rerun import RerunPlan
 from console.core.state import ClusterState
 from proxy import TcpProxy
 
@@ -318,6 +319,10 @@ def every_action_call(actions: Actions):
         "pool_restart": lambda: actions.pool_restart(),
         "shutdown": lambda: actions.shutdown(["w1@test"]),
         "purge": lambda: actions.purge(["reports"]),
+        "purge_matching": lambda: actions.purge_matching("reports", "args:1"),
+        "move": lambda: actions.move("reports", "reports.quarantine"),
+        "rerun": lambda: actions.rerun([RerunPlan("t1", TASKS + "add", (1, 2), {},
+                                                  "edited")]),
     }
 
 

@@ -51,6 +51,7 @@ def test_remove_the_flood_then_quarantine_the_rest_by_keys(redis_broker, tmux_se
     tmux("send-keys", "-t", tmux_session, "p")
     wait_for_screen(tmux_session, r"Type 5000", 20)
     tmux("send-keys", "-t", tmux_session, "5000")
+    wait_for_screen(tmux_session, r"█ 5000 ", 10)  # in the count box
     tmux("send-keys", "-t", tmux_session, "Enter")  # the count typed: Enter removes
     wait_for_screen(tmux_session, r"5,000 removed, 100 kept", 30)
     assert wait_until(lambda: broker_depth(redis_broker, app, queue) == 100, 10)
@@ -60,6 +61,7 @@ def test_remove_the_flood_then_quarantine_the_rest_by_keys(redis_broker, tmux_se
     wait_for_screen(tmux_session, rf"{queue}\.quarantine", 20)
     wait_for_screen(tmux_session, r"Type 100 ", 20)
     tmux("send-keys", "-t", tmux_session, "100")
+    wait_for_screen(tmux_session, r"█ 100 ", 10)
     tmux("send-keys", "-t", tmux_session, "Enter")
     wait_for_screen(tmux_session, rf"100 moved to {queue}\.quarantine", 30)
     assert wait_until(lambda: broker_depth(redis_broker, app, queue + ".quarantine")

@@ -205,7 +205,9 @@ class SurgeryDialog(ModalScreen["dict[str, Any] | None"]):
         event.stop()
         event.prevent_default()
         box = self.query_one("#surgery-typed", Input)
-        box.focus()
+        # At once (focus() is deferred): the keys already queued after this
+        # one, Enter included, must find the box.
+        self.set_focus(box)
         box.insert_text_at_cursor(event.character)
 
     def _check(self, value: str) -> bool:
