@@ -200,8 +200,9 @@ class SurgeryDialog(ModalScreen["dict[str, Any] | None"]):
         if not event.character or not event.character.isprintable() \
                 or event.character.isspace():
             return
-        if isinstance(self.focused, Input):
-            return
+        # A printable key an Input took never gets here (the Input stops it);
+        # one that does was aimed at a button, perhaps before focus moved to
+        # the box (keys are queued for the widget focused when they came).
         event.stop()
         event.prevent_default()
         box = self.query_one("#surgery-typed", Input)

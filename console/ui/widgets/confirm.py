@@ -125,11 +125,13 @@ class ConfirmDialog(ModalScreen[bool]):
         if self.require is None or not event.character:
             return
         box = self.query_one(Input)
-        if self.focused is not box and event.character.isprintable() \
-                and not event.character.isspace():
+        # A key the box took never gets here (the Input stops it); one that
+        # does was aimed at a button — perhaps queued before focus moved to
+        # the box — and goes into the box, never lost.
+        if event.character.isprintable() and not event.character.isspace():
             event.stop()
             event.prevent_default()
-            box.focus()
+            self.set_focus(box)
             box.insert_text_at_cursor(event.character)
 
     def on_input_changed(self, event: Input.Changed) -> None:
