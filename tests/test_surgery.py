@@ -14,6 +14,7 @@ from brokers import (
     TOUCHED_QUEUES,
     broker_depth,
     companion_app,
+    filesystem_env,
     running_worker,
     wait_until,
 )
@@ -217,9 +218,8 @@ def test_redis_priority_sub_lists_keep_their_messages(redis_broker, tmp_path):
         assert after[key] == kept, key
 
 
-def test_filesystem_transport_too(broker, tmp_path):
-    if broker.kind != "filesystem":
-        pytest.skip("the servers are covered above")
+def test_filesystem_transport_too(tmp_path):
+    broker = filesystem_env(tmp_path / "fs")
     app = companion_app(broker)
     actions = Actions(Target(app), ClusterState(),
                       AuditLog(tmp_path / "audit.jsonl", broker.url))
