@@ -443,7 +443,7 @@ def task(ctx, task_id, as_json, timeout):
     else:
         for label, value in found.lines():
             text = safe_block(value) if label == "traceback" else one_line(value, 2000)
-            click.echo(f"{label:>16}  {text}")
+            click.echo(f"{one_line(label, 40):>16}  {text}")
     if not found.known:
         raise ConsoleError(f"{one_line(task_id)}: not known to the result backend or to "
                            "any worker", 1)

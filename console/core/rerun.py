@@ -98,7 +98,9 @@ def literal(text: object, what: str, limit: int | None) -> Any:
     for item in _walk(value):
         if item is Ellipsis:
             raise NotALiteral(f"the {what} repr holds '...': Celery cut it (it is truncated)")
-        if isinstance(item, str) and item.endswith("..."):
+        cut = (isinstance(item, str) and item.endswith("...")) or (
+            isinstance(item, bytes) and item.endswith(b"..."))
+        if cut:
             raise NotALiteral(f"a string in the {what} ends with '...', which is how Celery "
                               "cuts a long one: it may be truncated")
     return value

@@ -766,7 +766,10 @@ class _AmqpPass:
             if time.monotonic() > deadline:
                 self.failed = "the broker did not confirm the copies within 30 s"
                 break
-            self.conn.drain_events(timeout=1)
+            try:
+                self.conn.drain_events(timeout=1)
+            except TimeoutError:  # a slow confirm (disk, quorum): wait on
+                continue
         self.channel.basic_qos(0, self.batch, False)  # a synchronous round trip
         self.unsettled = 0
 
@@ -797,11 +800,11 @@ class _AmqpPass:
         self.failed = "the broker refused a copy (nack)"
 
     def _on_return(self, exc: Any, exchange: str, routing_key: str, message: Any) -> None:
-        # Returns come in publish order, each before its confirm.
-        for s in sorted(self.pending):
-            if s not in self.returned:
-                self.returned.add(s)
-                break
+        # Confirms may come out of order, so which publish came back cannot
+        # be told for sure: none of the pending originals is acknowledged
+        # (they go back; copies that did land are counted as duplicates).
+        self.returned.update(self.pending)
+        self.failed = "the broker returned a copy as unroutable: the destination is gone"
 
 
 def _amqp_message(position: int, raw: Any) -> QueuedMessage:

@@ -147,6 +147,10 @@ class RerunDialog(ModalScreen["dict[str, Any] | None"]):
             args = self.query_one("#rerun-args", Input).value
             kwargs = self.query_one("#rerun-kwargs", Input).value
             only = plans[0]
+            if not only.ready and args == only.args_text and kwargs == only.kwargs_text:
+                # Untouched: refused for what it is (edited() skips the
+                # length check, which only the unedited text needs).
+                raise InvalidInput(only.problem or "cannot be re-run as known")
             if not only.ready or args != only.args_text or kwargs != only.kwargs_text:
                 try:
                     plans = [only.edited(args, kwargs or "{}")]

@@ -37,8 +37,8 @@ MESSAGE_COLUMNS = ("#", "task", "id", "args", "eta", "retries", "prio")
 def group_match(name: str) -> str | None:
     """The filter that selects exactly one group: ``task:`` is matched
     whole, so ``reports.rebuild`` does not take ``reports.rebuild_all``."""
-    if name == NOT_A_TASK:
-        return None
+    if name == NOT_A_TASK or "," in name:
+        return None  # task: splits on commas: such a name cannot be one group
     return f"task:{shlex.quote(name)}" if name != shlex.quote(name) else f"task:{name}"
 
 
@@ -268,9 +268,9 @@ class QueueDetailScreen(DetailScreen):
                 return None
             match = group_match(name)
             if match is None:
-                self.app.notify("These are not Celery task messages: choose them with a "
-                                "filter (/), or purge the whole queue with P",
-                                severity="warning")
+                self.app.notify("This group cannot be chosen by its name (not Celery "
+                                "task messages, or a name with a comma): use a filter (/), "
+                                "or purge the whole queue with P", severity="warning")
             return match
         if self.row_filter:
             return self.row_filter.text
