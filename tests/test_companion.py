@@ -47,7 +47,7 @@ def test_all_tasks_are_registered_under_short_names():
     names = {name for name in app.tasks if name.startswith(T)}
     assert names == {T + n for n in (
         "add", "send_email", "render_report", "flaky", "throttled", "slow",
-        "long_running", "crunch", "always_fails")}
+        "long_running", "crunch", "always_fails", "stuck_here", "hold_memory")}
 
 
 def test_queues_are_declared_with_matching_direct_exchanges():

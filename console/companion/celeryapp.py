@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 
 from celery import Celery, bootsteps
 from celery.signals import celeryd_init
@@ -53,6 +54,11 @@ def _cleanup(cleanup) -> None:
 
 
 app.steps["worker"].add(ResultCleanup)
+# The console's eyes inside the worker (stacks, per-process memory,
+# versions): the one line any app adds. CONSOLE_COMPANION_EXTENSION=0 leaves
+# it out, to see how the console treats a worker without it.
+if os.environ.get("CONSOLE_COMPANION_EXTENSION", "1") != "0":
+    app.steps["worker"].add("console.companion.extension:Companion")
 
 
 @celeryd_init.connect

@@ -97,3 +97,21 @@ def crunch(n):
 def always_fails():
     raise RuntimeError(
         "always_fails: this task fails on purpose to show a traceback")
+
+
+@app.task
+def stuck_here(seconds=60):
+    # Blocked in this very function (no helper below it), so its live stack
+    # ends here: what the console's `w` shows for a task that hangs.
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(STEP)
+    return {"stuck": seconds}
+
+
+@app.task
+def hold_memory(megabytes=200, seconds=30):
+    # Every page written, so the process's RSS really grows by this much.
+    block = b"\xa5" * (megabytes * 1024 * 1024)
+    _sleep(seconds)
+    return {"held": len(block) // (1024 * 1024)}

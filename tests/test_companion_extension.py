@@ -1,0 +1,148 @@
+"""The companion extension on real workers: live stacks of prefork children
+and of the threads pool, per-process memory, and a worker without it."""
+
+from __future__ import annotations
+
+import inspect as pyinspect
+import pytest
+
+from brokers import BrokerEnv, companion_app, running_worker, wait_until
+from console.companion import tasks
+from console.core.connection import load_app
+from console.core.insight import INSTALL_LINE, extension_of, read_stacks
+
+pytestmark = pytest.mark.broker
+T = "console.companion.tasks."
+
+
+def _stuck_line() -> int:
+    lines, start = pyinspect.getsourcelines(tasks.stuck_here.run)
+    return start + next(i for i, line in enumerate(lines) if "time.sleep(STEP)" in line)
+
+
+def _target(broker: BrokerEnv):
+    # A fresh app per broker (the module's app keeps its first broker's pools).
+    return load_app(None, broker.url, app=companion_app(broker))
+
+
+def _running_stack(target, hostname: str, task_id: str):
+    """The stack report of the process running ``task_id``, once it runs."""
+    found = []
+
+    def running() -> bool:
+        [report] = read_stacks(target, [hostname], task_id=task_id, timeout=3.0)
+        if report.processes and not report.task_missing:
+            found.append(report)
+            return True
+        return False
+
+    assert wait_until(running, timeout=30, interval=0.3), "the task never ran"
+    return found[-1]
+
+
+def _active_pid(app, hostname: str, task_id: str) -> int:
+    active = app.control.inspect(destination=[hostname], timeout=2).active() or {}
+    return next(t["worker_pid"] for t in active[hostname] if t["id"] == task_id)
+
+
+def _assert_stuck_stack(report, task_id: str, pid: int | None) -> None:
+    [process] = report.processes
+    if pid is not None:
+        assert process.pid == pid
+    assert [t.id for t in process.tasks] == [task_id]
+    [thread] = [t for t in process.threads if t.task and t.task.id == task_id]
+    assert thread.task.name == T + "stuck_here"
+    assert thread.task.elapsed is not None and thread.task.elapsed >= 0
+    top = thread.frames[-1]
+    assert top.function == "stuck_here"
+    assert top.file == tasks.__file__
+    assert top.line == _stuck_line()
+    assert top.in_task and "time.sleep(STEP)" in top.code
+    # Celery's and billiard's frames below it are not the task's.
+    assert not any(f.in_task for f in thread.frames if f.function == "trace_task")
+
+
+def test_prefork_child_shows_its_task_stuck_here(real_broker, tmp_path):
+    app = companion_app(real_broker)
+    target = _target(real_broker)
+    with running_worker(real_broker, tmp_path, queues="default", concurrency=2) as host:
+        other = app.send_task(T + "slow", args=[60], queue="default")
+        stuck = app.send_task(T + "stuck_here", args=[60], queue="default")
+        try:
+            report = _running_stack(target, host, stuck.id)
+            assert report.installed and report.pool == "prefork"
+            pid = _active_pid(app, host, stuck.id)
+            _assert_stuck_stack(report, stuck.id, pid)
+            # The other child runs the other task, in its own stack.
+            everything = read_stacks(target, [host], timeout=3.0)[0]
+            children = {p.pid: p for p in everything.processes if p.role == "child"}
+            assert len(children) == 2 and pid in children
+            assert not any(f.function == "stuck_here" for other_pid, p in children.items()
+                           if other_pid != pid for t in p.threads for f in t.frames)
+            assert any(f.function == "stuck_here" for t in children[pid].threads
+                       for f in t.frames)
+        finally:
+            app.control.revoke([stuck.id, other.id], terminate=True)
+
+
+def test_threads_pool_shows_the_thread_stuck_here(redis_broker, tmp_path):
+    app = companion_app(redis_broker)
+    target = _target(redis_broker)
+    with running_worker(redis_broker, tmp_path, queues="default", concurrency=2,
+                        pool="threads") as host:
+        stuck = app.send_task(T + "stuck_here", args=[20], queue="default")
+        report = _running_stack(target, host, stuck.id)
+        assert report.pool == "thread"
+        _assert_stuck_stack(report, stuck.id, None)
+        assert report.processes[0].role == "main"
+
+
+def test_a_worker_without_the_extension_gets_the_one_line(redis_broker, tmp_path):
+    bare = BrokerEnv("redis", redis_broker.url,
+                     extra_env={"CONSOLE_COMPANION_EXTENSION": "0"})
+    app = companion_app(redis_broker)
+    target = _target(redis_broker)
+    with running_worker(bare, tmp_path, queues="default") as host:
+        [report] = read_stacks(target, [host], timeout=2.0)
+        assert not report.installed
+        assert INSTALL_LINE in report.message and "not installed" in report.message
+        stats = app.control.inspect(destination=[host], timeout=2).stats()
+        assert extension_of(stats[host]) is None
+        # Nothing broke: it still runs tasks.
+        assert app.send_task(T + "add", args=[2, 3], queue="default").get(timeout=20) == 5
+
+
+def test_rss_of_a_child_holding_200_mb_grows_by_that_much(redis_broker, tmp_path):
+    app = companion_app(redis_broker)
+
+    def child_rss(host: str) -> dict[int, int]:
+        stats = app.control.inspect(destination=[host], timeout=2).stats() or {}
+        extension = extension_of(stats.get(host))
+        assert extension is not None
+        return {p.pid: p.rss for p in extension.processes
+                if p.role == "child" and p.pid is not None and p.rss is not None}
+
+    with running_worker(redis_broker, tmp_path, queues="default", concurrency=1) as host:
+        before = child_rss(host)
+        assert len(before) == 1
+        [pid] = before
+        held = app.send_task(T + "hold_memory", args=[200, 30], queue="default")
+        try:
+            grown: list[int] = []
+
+            def holding() -> bool:
+                now = child_rss(host).get(pid, 0)
+                grown.append(now - before[pid])
+                return grown[-1] > 150 * 2**20
+
+            assert wait_until(holding, timeout=30, interval=0.5), grown
+            assert wait_until(lambda: holding() and grown[-1] == grown[-2], timeout=10)
+            assert 180 * 2**20 <= grown[-1] <= 240 * 2**20, grown[-1] / 2**20
+            extension = extension_of(
+                (app.control.inspect(destination=[host], timeout=2).stats() or {})[host])
+            assert extension is not None
+            [child] = [p for p in extension.processes if p.pid == pid]
+            assert [t.id for t in child.tasks] == [held.id]
+            assert child.cpu is not None and child.cpu > 0
+        finally:
+            app.control.revoke(held.id, terminate=True)
