@@ -494,6 +494,43 @@ def rerun(ctx, task_ids, queue, countdown, yes):
                            else f"{len(plans) - len(ready)} task(s) could not be re-run", 1)
 
 
+@cli.command()
+@connection_options
+@click.argument("what", metavar="TASK_ID|WORKER")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.option("--timeout", type=_Seconds(min=1.0), default=3.0, show_default=True,
+              metavar="SECONDS", help="Seconds to wait for the workers' stacks.")
+@click.pass_context
+def stack(ctx, what, as_json, timeout):
+    """Print the live Python stack of the process running task TASK_ID, or
+    of every process of WORKER (a name with @). Needs the companion
+    extension on the worker; changes nothing there.
+
+    Exit 0 when a stack was printed, 1 otherwise."""
+    from .core.connection import check_broker
+    from .core.insight import read_stacks, report_lines
+
+    target = _target(ctx)
+    check_broker(target)
+    is_worker = "@" in what
+    reports = read_stacks(target, [what] if is_worker else None,
+                          task_id=None if is_worker else what, timeout=timeout)
+    shown = reports if is_worker else [r for r in reports if not r.task_missing]
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in shown], indent=2, default=str))
+    else:
+        for report in shown:
+            for _kind, text in report_lines(report):
+                click.echo(one_line(text, 4000))
+    if not any(r.processes for r in shown):
+        missing = [r.hostname for r in reports if not r.installed]
+        hint = (f" (without the companion extension: {', '.join(missing)})"
+                if missing and not is_worker else "")
+        raise ConsoleError(f"{one_line(what)}: no stack — "
+                           + (one_line(shown[0].message) if shown and is_worker else
+                              f"no worker with the companion extension runs it{hint}"), 1)
+
+
 def main(argv=None) -> None:
     """The `console` script: clear messages, never a traceback."""
     try:

@@ -4,6 +4,9 @@ and of the threads pool, per-process memory, and a worker without it."""
 from __future__ import annotations
 
 import inspect as pyinspect
+import json
+import subprocess
+import sys
 import pytest
 
 from brokers import BrokerEnv, companion_app, running_worker, wait_until
@@ -62,6 +65,27 @@ def _assert_stuck_stack(report, task_id: str, pid: int | None) -> None:
     assert not any(f.in_task for f in thread.frames if f.function == "trace_task")
 
 
+def _console(broker: BrokerEnv, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "console", "-A", "console.companion", *args],
+        env=broker.env(), capture_output=True, text=True, timeout=60)
+
+
+def _check_cli(broker: BrokerEnv, task_id: str, host: str, pid: int) -> None:
+    """`console stack TASK_ID` (every worker asked) and `console stack WORKER`."""
+    done = _console(broker, "stack", task_id, "--timeout", "2")
+    assert done.returncode == 0, done.stderr
+    assert f'"{tasks.__file__}", line {_stuck_line()}, in stuck_here' in done.stdout
+    assert f"child process {pid}" in done.stdout and task_id in done.stdout
+    done = _console(broker, "stack", host, "--json")
+    assert done.returncode == 0, done.stderr
+    [report] = json.loads(done.stdout)
+    assert report["hostname"] == host and len(report["processes"]) == 3
+    missing = _console(broker, "stack", "0" * 32, "--timeout", "1")
+    assert missing.returncode == 1 and "no worker with the companion extension runs it" \
+        in missing.stderr
+
+
 def test_prefork_child_shows_its_task_stuck_here(real_broker, tmp_path):
     app = companion_app(real_broker)
     target = _target(real_broker)
@@ -81,6 +105,7 @@ def test_prefork_child_shows_its_task_stuck_here(real_broker, tmp_path):
                            if other_pid != pid for t in p.threads for f in t.frames)
             assert any(f.function == "stuck_here" for t in children[pid].threads
                        for f in t.frames)
+            _check_cli(real_broker, stuck.id, host, pid)
         finally:
             app.control.revoke([stuck.id, other.id], terminate=True)
 

@@ -220,3 +220,53 @@ def read_stacks(target: Target, hostnames: list[str] | None = None,
             reports.append(StackReport(host, installed=True, at=now, task_id=task_id,
                                        error=f"no reply within {timeout:g} s"))
     return reports
+
+
+# ------------------------------------------------------------------ reading
+def mib(value: int | None) -> str:
+    return "—" if value is None else f"{value / 2**20:,.1f} MiB"
+
+
+def seconds(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.1f} s"
+
+
+def task_label(task: RunningTask) -> str:
+    running = f" for {seconds(task.elapsed)}" if task.elapsed is not None else ""
+    return f"{task.name or '?'} {task.id}{running}"
+
+
+def process_line(process: ProcessInfo) -> str:
+    run = "—" if process.tasks_run is None else f"{process.tasks_run:,}"
+    return (f"{process.label}  RSS {mib(process.rss)}  CPU {seconds(process.cpu)}  "
+            f"tasks run {run}")
+
+
+def report_lines(report: StackReport) -> list[tuple[str, str]]:
+    """A stack report as ``(kind, text)`` lines, Python-traceback style, for
+    the terminal and the stack screen alike. Kinds: ``worker``, ``process``,
+    ``task``, ``thread``, ``frame``, ``task-frame``, ``code``, ``note``,
+    ``error``. Text is cluster data: the caller renders it literally."""
+    pool = f"  ({report.pool} pool)" if report.pool else ""
+    lines = [("worker", f"worker {report.hostname}{pool}")]
+    if report.message:
+        lines.append(("error", report.message))
+        return lines
+    for process in report.processes:
+        lines.append(("process", process_line(process)))
+        for task in process.tasks:
+            lines.append(("task", f"running {task_label(task)}"))
+        if process.error:
+            lines.append(("error", process.error))
+        for thread in process.threads:
+            doing = f"  — task {task_label(thread.task)}" if thread.task else ""
+            lines.append(("thread", f"thread {thread.name}{doing}"))
+            for frame in thread.frames:
+                kind = "task-frame" if frame.in_task else "frame"
+                line = "?" if frame.line is None else str(frame.line)
+                lines.append((kind, f'  File "{frame.file}", line {line}, in {frame.function}'))
+                if frame.code:
+                    lines.append(("code", f"    {frame.code}"))
+    if not report.processes:
+        lines.append(("note", "no process answered"))
+    return lines
