@@ -132,6 +132,9 @@ def _sample_inspections(state: ClusterState) -> None:
             "rusage": {"utime": 412.5 + 30 * i, "stime": 38.25 + i, "maxrss": 91_244 + 512 * i,
                        "minflt": 120_400, "majflt": 3, "nvcsw": 88_120, "nivcsw": 4_012},
         }
+        if i == 0:  # alpha has the companion extension; beta does not
+            replies["stats"][host]["console_companion"] = _sample_extension(
+                host, processes, mine)
         replies["active_queues"][host] = [{"name": q} for q in names.split(",")]
         replies["registered"][host] = [
             "console.companion.tasks.add",
@@ -163,6 +166,65 @@ def _sample_inspections(state: ClusterState) -> None:
     for kind, by_host in replies.items():
         state.record_inspection(kind, by_host, expected=expected,
                                 error="no reply within 1 s")
+
+
+def _sample_extension(host: str, processes: list[int], running: list) -> dict:
+    """What alpha's companion extension adds to its ``stats``."""
+    by_pid: dict[int, list[dict]] = {}
+    for n, t in enumerate(running):
+        pid = processes[n % len(processes)]
+        by_pid.setdefault(pid, []).append({
+            "id": t.uuid, "name": t.name, "pid": pid, "started": t.started,
+            "elapsed": round(NOW - t.started, 3)})
+    children = [{"pid": pid, "role": "child", "rss": (61 + 23 * k) * 2**20 + 417_792,
+                 "cpu": 12.5 + 3.25 * k, "tasks_run": 212 - 37 * k, "started": NOW - 3_600,
+                 "tasks": by_pid.get(pid, [])} for k, pid in enumerate(processes)]
+    return {"version": "1", "commands": ["console_stacks"], "pool": "prefork",
+            "versions": {"python": "3.11.7", "celery": "5.7.0", "kombu": "5.7.0",
+                         "billiard": "4.3.2", "app": "2.14.1"},
+            "fingerprint": "a99034b9a916",
+            "processes": [{"pid": 4100, "role": "main", "rss": 64 * 2**20, "cpu": 41.0,
+                           "tasks_run": 0, "started": NOW - 7_260, "tasks": []}, *children]}
+
+
+SAMPLE_STACK_FRAMES = (
+    ("/usr/lib/python3.11/site-packages/billiard/pool.py", 369, "workloop",
+     "result = (True, prepare_result(fun(*args, **kwargs)))", False),
+    ("/usr/lib/python3.11/site-packages/celery/app/trace.py", 564, "trace_task",
+     "R = retval = fun(*args, **kwargs)", False),
+    ("/usr/lib/python3.11/site-packages/celery/app/trace.py", 883, "__protected_call__",
+     "return self.run(*args, **kwargs)", False),
+    ("/srv/app/tasks.py", 88, "{task}", "total = ledger.sum(x, y)", True),
+    ("/srv/app/ledger.py", 212, "sum", "with lock_for(account):", True),
+    ("/srv/app/locks.py", 41, "stuck_here",
+     "while not redis.set(key, 1, nx=True): time.sleep(0.1)", True),
+)
+
+
+def sample_stacks(hostname: str, task_id: str | None, state: ClusterState):
+    """What a stack request answers on the sample cluster: alpha has the
+    extension (a report stuck on a lock), beta does not."""
+    from .core.insight import StackReport, parse_stacks
+
+    if hostname != WORKERS[0][0]:
+        return [StackReport(hostname, installed=False, at=NOW, task_id=task_id)]
+    entry = state.inspection(hostname, "stats")
+    extension = (entry.reply if entry else {}).get("console_companion", {})
+    processes = []
+    for process in extension.get("processes", []):
+        if task_id and not any(t["id"] == task_id for t in process["tasks"]):
+            continue
+        threads = []
+        for task in process["tasks"] or [None]:
+            frames = [{"file": f, "line": n, "code": code, "in_task": mine,
+                       "function": fn.format(task=task["name"].rsplit(".", 1)[-1])
+                       if task else fn}
+                      for f, n, fn, code, mine in SAMPLE_STACK_FRAMES] if task else [
+                {"file": "/usr/lib/python3.11/site-packages/billiard/pool.py", "line": 351,
+                 "function": "workloop", "code": "req = wait_for_job()", "in_task": False}]
+            threads.append({"name": "MainThread", "task": task, "frames": frames})
+        processes.append({**process, "threads": threads})
+    return [parse_stacks(hostname, {"pool": "prefork", "processes": processes}, task_id, NOW)]
 
 
 def _sample_queues(state: ClusterState) -> None:
@@ -258,6 +320,9 @@ def sample_app(**options):
                               for i in range(8)), "inspect reserved and scheduled")
             return Peek(name, "amqp", len(messages), summary.counted, True, None,
                         tuple(summary.kept), summary.sorted_groups(), 0, held, at=NOW - 2.0)
+
+        def read_stacks(self, hostname, task_id):
+            return sample_stacks(hostname, task_id, self.state)
 
         def read_lookup(self, uuid):
             from .core.lookup import Lookup

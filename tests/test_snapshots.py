@@ -235,3 +235,27 @@ class TestRemoteControl:
 
     def test_workers_read_only(self, snap_compare):
         assert snap_compare(sample_app(read_only=True), press=["1"], terminal_size=(120, 36))
+
+
+async def _stack(pilot, host: str, running: bool = True):
+    """The stack screen of ``host``: of its first running task, or of every
+    process; once the (sample's) reply is drawn."""
+    app = pilot.app
+    task = next((t.uuid for t in app.state.tasks_newest_first()
+                 if t.state == "STARTED" and t.worker == host), None) if running else None
+    app.open_stack(host, task)
+    for _ in range(100):
+        if getattr(app.screen, "reports", None) is not None:
+            break
+        await pilot.pause(0.05)
+    await pilot.pause(0.2)
+
+
+class TestInsight:
+    def test_stack_of_a_running_task(self, snap_compare):
+        assert snap_compare(sample_app(), run_before=lambda p: _stack(p, "alpha@web-1"),
+                            terminal_size=(120, 36))
+
+    def test_stack_not_installed(self, snap_compare):
+        assert snap_compare(sample_app(), run_before=lambda p: _stack(p, "beta@web-2", False),
+                            terminal_size=(120, 36))

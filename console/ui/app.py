@@ -18,6 +18,7 @@ from textual.widgets import Input
 from ..core.actions import Actions, InvalidInput, ReadOnlyError
 from ..core.audit import AuditLog
 from ..core.broker import QueueDepth, QueueProbe
+from ..core.insight import StackReport, read_stacks
 from ..core.lookup import Lookup, lookup
 from ..core.messages import Peek, Selection, parse_match
 from ..core.monitor import Monitor
@@ -36,6 +37,7 @@ from .screens.events import EventsScreen
 from .screens.help import HelpScreen
 from .screens.queue_detail import QueueDetailScreen
 from .screens.queues import QueuesScreen
+from .screens.stack import StackScreen
 from .screens.task_detail import TaskDetailScreen
 from .screens.action_detail import ActionDetailScreen
 from .screens.tasks import TasksScreen
@@ -289,6 +291,11 @@ class ConsoleApp(App):
     def open_action(self, action: ActionView) -> None:
         self.push_screen(ActionDetailScreen(action))
 
+    def open_stack(self, hostname: str, task_id: str | None = None) -> None:
+        """The live stack of the process running ``task_id`` on ``hostname``,
+        or of every process of it (read-only: allowed under --read-only)."""
+        self.push_screen(StackScreen(hostname, task_id))
+
     def action_refresh_now(self) -> None:
         self.monitor.refresh_now()
         self.notify("Inspections and queue probes requested", timeout=2)
@@ -304,6 +311,10 @@ class ConsoleApp(App):
     def read_lookup(self, uuid: str) -> Lookup:
         """A task not held: the result backend and the workers, asked."""
         return lookup(self.target, uuid, workers=self.state.workers_online())
+
+    def read_stacks(self, hostname: str, task_id: str | None) -> list[StackReport]:
+        """A worker's stacks from its companion extension (off the UI thread)."""
+        return read_stacks(self.target, [hostname], task_id=task_id, timeout=3.0)
 
     def read_selection(self, name: str, match: str | None) -> Selection:
         """A fresh count of what a selective purge or move would take."""

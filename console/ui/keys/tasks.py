@@ -29,6 +29,14 @@ TASK_BINDINGS = [
             tooltip="Soft / hard time limit for this task's type"),
 ]
 TASK_MUTATING = frozenset(b.action for b in TASK_BINDINGS)
+# Reads only (allowed under --read-only): not in TASK_MUTATING.
+STACK_BINDING = Binding(
+    "w", "stack", "Stack", show=False, id="tasks.stack",
+    tooltip="What is it doing: the live Python stack of the process running this task "
+            "(needs the companion extension on the worker)")
+# States in which a task is not running: Celery's own, and not yet started.
+NOT_RUNNING = frozenset({"PENDING", "RECEIVED", "SUCCESS", "FAILURE", "REVOKED",
+                         "REJECTED", "RETRY", "IGNORED"})
 
 
 class TaskKeys(_Screen):
@@ -46,6 +54,21 @@ class TaskKeys(_Screen):
 
     def action_rerun(self) -> None:
         rerun.ask_rerun(self.app, *self.selected_tasks())
+
+    def stack_task(self):
+        """The task `w` shows: the one under the cursor."""
+        tasks, _ = self.selected_tasks()
+        return tasks[0] if tasks else None
+
+    def action_stack(self) -> None:
+        task = self.stack_task()
+        if task is None:
+            self.app.notify("No task here to show the stack of", severity="warning")
+        elif task.state in NOT_RUNNING or not task.worker:
+            self.app.notify(f"w shows the stack of a running task: {task.uuid} is "
+                            f"{task.state}", severity="warning")
+        else:
+            self.app.open_stack(task.worker, task.uuid)
 
     def _type(self) -> str | None:
         tasks, _ = self.selected_tasks()

@@ -22,7 +22,7 @@ from ...core.records import shown_exception
 from ...core.views import TaskView
 from ..format import STATE_STYLES, ago, literal, literal_block, one_line, safe_block
 from .detail import DETAIL_BINDINGS, DetailScreen, row_parts
-from ..keys.tasks import TASK_BINDINGS, TASK_MUTATING, TaskKeys
+from ..keys.tasks import STACK_BINDING, TASK_BINDINGS, TASK_MUTATING, TaskKeys
 
 MAX_CHILDREN_LISTED = 200
 
@@ -56,6 +56,7 @@ class TaskDetailScreen(TaskKeys, DetailScreen):
         Binding("R", "last_rerun", "Last re-run", show=False, id="detail.last_rerun",
                 tooltip="Open the last re-run of this task"),
         *TASK_BINDINGS,
+        STACK_BINDING,
     ]
     MUTATING = TASK_MUTATING
     DEFAULT_CSS = """

@@ -17,7 +17,7 @@ from ..format import STATE_STYLES, clock_time, one_line, plural, short_name
 from ..widgets.live_table import Column, LiveTable
 from .base import ConsoleScreen
 from .filtering import Filtered
-from ..keys.tasks import TASK_BINDINGS, TASK_MUTATING, TaskKeys
+from ..keys.tasks import STACK_BINDING, TASK_BINDINGS, TASK_MUTATING, TaskKeys
 
 # With a filter or a sort, the whole view is rebuilt (O(n)) at most this
 # often; in between, the visible rows still show each task's live state.
@@ -91,6 +91,7 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
         Binding("escape", "clear_filter", "Clear filter", show=False, id="tasks.clear",
                 tooltip="Clear the filter"),
         *TASK_BINDINGS,
+        STACK_BINDING,
     ]
     MUTATING = TASK_MUTATING
     FILTER_SPEC = TASK_SPEC
@@ -263,6 +264,11 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
 
     def switched_to(self) -> None:
         self.table.follow_first()
+
+    def stack_task(self) -> TaskView | None:
+        record = self.table.cursor_record  # the cursor's, whatever is marked
+        views = self.model.task_views([record.uuid]) if record is not None else []
+        return views[0] if views else None
 
     def selected_tasks(self) -> tuple[list[TaskView], int]:
         """The marked tasks still held (or the cursor's), as copies taken

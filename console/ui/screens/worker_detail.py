@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from textual.binding import Binding
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -12,6 +13,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from ...core.insight import NOT_INSTALLED, extension_of, mib, seconds
 from ...core.secrets import mask_url
 from ...core.views import InspectionEntry, WorkerView, parse_registered, pool_view, queue_names
 from ..format import ago, clock_time, count, literal, one_line, short_name, status_text
@@ -19,7 +21,7 @@ from .detail import DETAIL_BINDINGS, DetailScreen, row_parts
 from ..keys.workers import WORKER_BINDINGS, WORKER_MUTATING, WorkerKeys
 
 MAX_LISTED = 50  # per task list; the heading gives the full count
-SECTIONS = ("summary", "pool", "queues", "totals", "active", "reserved", "scheduled",
+SECTIONS = ("summary", "pool", "inside", "queues", "totals", "active", "reserved", "scheduled",
             "revoked", "registered", "conf")
 
 
@@ -57,7 +59,10 @@ def _reply(entry: InspectionEntry | None) -> Any:
 class WorkerDetailScreen(WorkerKeys, DetailScreen):
     TITLE = "Worker"
     MUTATING = WORKER_MUTATING
-    BINDINGS = [*DETAIL_BINDINGS, *WORKER_BINDINGS]
+    BINDINGS = [*DETAIL_BINDINGS, *WORKER_BINDINGS,
+                Binding("w", "stack", "Stacks", show=False, id="worker.stack",
+                        tooltip="What is it doing: the live Python stack of every process "
+                                "of this worker (needs the companion extension)")]
     DEFAULT_CSS = """
     WorkerDetailScreen VerticalScroll { height: 1fr; padding: 0 1; }
     WorkerDetailScreen .section { margin: 1 0 0 0; }
@@ -69,6 +74,9 @@ class WorkerDetailScreen(WorkerKeys, DetailScreen):
 
     def selected_workers(self) -> list[str]:
         return [self.hostname]
+
+    def action_stack(self) -> None:
+        self.app.open_stack(self.hostname)
 
     def compose_body(self) -> ComposeResult:
         yield self.filter_line()
@@ -84,6 +92,7 @@ class WorkerDetailScreen(WorkerKeys, DetailScreen):
         kinds = worker.inspections if worker is not None else {}
         self._show("summary", self._summary(worker, now))
         self._show("pool", self._pool(kinds.get("stats"), now))
+        self._show("inside", self._inside(kinds.get("stats"), now))
         self._show("queues", self._queues(kinds.get("active_queues"), now))
         self._show("totals", self._totals(kinds.get("stats"), now))
         for kind in ("active", "reserved", "scheduled"):
@@ -157,6 +166,34 @@ class WorkerDetailScreen(WorkerKeys, DetailScreen):
         if isinstance(rusage, dict):
             grid.add_row("rusage", literal(_rusage(rusage)))
         return Group(title, grid)
+
+    def _inside(self, entry: InspectionEntry | None, now: float) -> RenderableType:
+        """Per process memory, CPU, tasks run and the running task, versions
+        and the config fingerprint: what the companion extension reports."""
+        title = section_title("Inside the worker (companion extension)", entry, now)
+        stats = _reply(entry)
+        if not isinstance(stats, dict):
+            return title
+        extension = extension_of(stats)
+        if extension is None:
+            return Group(title, literal(NOT_INSTALLED, style="yellow"))
+        grid = _grid()
+        grid.add_row("versions", literal("  ".join(f"{k} {v}" for k, v in
+                                                   extension.versions.items()), 200))
+        grid.add_row("config", literal(f"fingerprint {extension.fingerprint or '—'}  "
+                                       f"(extension v{extension.version}; w shows every "
+                                       "process's live stack)", 200))
+        table = _table("pid", "process", "RSS", "CPU", "tasks run", "running now")
+        for column, width in zip(table.columns, (8, 7, 11, 9, 9), strict=False):
+            column.min_width = width
+        for process in extension.processes:
+            running = ", ".join(f"{short_name(t.name, 40)} {t.id[:8]} for "
+                                f"{seconds(t.elapsed)}" for t in process.tasks)
+            table.add_row(literal(process.pid, 10), literal(process.role, 8),
+                          literal(mib(process.rss)), literal(seconds(process.cpu)),
+                          literal(count(process.tasks_run)),
+                          literal(running or process.error or "—", 90))
+        return Group(title, grid, table)
 
     def _queues(self, entry, now: float):
         queues = _reply(entry)

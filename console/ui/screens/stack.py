@@ -1,0 +1,124 @@
+"""The live Python stack of a worker's process (`w` on a running task, or
+on worker detail): what it is doing right now, the task's own frames
+highlighted. Read from the companion extension on request and on `ctrl+r`,
+never on a timer. Stacks are cluster text: drawn literally."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from ...core.insight import StackReport, report_lines
+from ..format import clock_time, literal, one_line
+from .frame import FramedScreen
+
+log = logging.getLogger(__name__)
+
+STYLES = {
+    "worker": "bold", "process": "bold cyan", "task": "bold yellow", "thread": "bold",
+    "frame": "dim", "task-frame": "bold yellow", "code": "", "note": "dim",
+    "error": "bold yellow",
+}
+
+
+def render_reports(reports: list[StackReport]) -> Text:
+    """Every line literal; the task's frames marked ▶ and highlighted."""
+    out = Text()
+    for report in reports:
+        previous = ""
+        for kind, text in report_lines(report):
+            style = STYLES.get(kind, "")
+            marker = "▶ " if kind == "task-frame" else "  "
+            if kind == "code" and previous == "task-frame":
+                style = "yellow"
+            out.append(marker if kind in ("frame", "task-frame", "code") else "")
+            out.append_text(literal(text, 4000, style=style))
+            out.append("\n")
+            previous = kind if kind != "code" else previous
+        out.append("\n")
+    return out
+
+
+class StackScreen(FramedScreen):
+    TITLE = "Stack"
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="stack.back", tooltip="Back"),
+        Binding("ctrl+r", "reread", "Read again", id="stack.reread",
+                tooltip="Ask the worker for its stacks again (they change nothing there)"),
+    ]
+    DEFAULT_CSS = """
+    StackScreen #stack-title { padding: 0 1; height: auto; }
+    StackScreen VerticalScroll { height: 1fr; padding: 0 1; }
+    """
+
+    def __init__(self, hostname: str, task_id: str | None = None):
+        super().__init__()
+        self.hostname = hostname
+        self.task_id = task_id
+        self.reports: list[StackReport] | None = None
+        self.reading = False
+        self.read_at: float | None = None
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(id="stack-title")
+        with VerticalScroll():
+            yield Static(id="stack-body")
+
+    def on_mount(self) -> None:
+        self.action_reread()
+
+    def on_screen_resume(self) -> None:
+        self.app.update_header()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_reread(self) -> None:
+        if self.reading:
+            return
+        self.reading = True
+        self.draw()
+        self.run_worker(self._read, thread=True, group="stack", exit_on_error=False)
+
+    def _read(self) -> None:
+        try:
+            reports = self.app.read_stacks(self.hostname, self.task_id)
+        except Exception as exc:  # a broker error, or a bug of ours: said and logged
+            log.exception("reading the stacks of %s", self.app.target.scrub(self.hostname))
+            reports = [StackReport(self.hostname, installed=True, at=time.time(),
+                                   task_id=self.task_id,
+                                   error=self.app.target.scrub(f"{type(exc).__name__}: {exc}"))]
+        self.app.call_from_thread(self._read_done, reports)
+
+    def _read_done(self, reports: list[StackReport]) -> None:
+        self.reports = reports
+        self.reading = False
+        self.read_at = reports[0].at if reports else self.app.now()
+        self.draw()
+
+    def draw(self) -> None:
+        what = (Text.assemble("Stack of task ", literal(self.task_id, 40, style="bold"),
+                              " on ") if self.task_id else Text("Stacks of every process of "))
+        what.append_text(literal(self.hostname, 60, style="bold"))
+        if self.reading:
+            what.append("  — asking the worker…", style="dim")
+        elif self.read_at is not None:
+            what.append(f"  — read at {clock_time(self.read_at)} (ctrl+r reads again)",
+                        style="dim")
+        self.query_one("#stack-title", Static).update(what)
+        body = self.query_one("#stack-body", Static)
+        if self.reports is None:
+            body.update(Text("…", style="dim"))
+        else:
+            body.update(render_reports(self.reports))
+
+    @property
+    def plain(self) -> str:
+        """What the body shows, as text (for tests)."""
+        return one_line(render_reports(self.reports or []).plain.replace("\n", " | "))

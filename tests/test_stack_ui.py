@@ -1,0 +1,154 @@
+"""`w` — what is it doing: the stack screen and the worker detail's
+per-process section, driven with Pilot on the sample cluster (alpha has the
+companion extension, beta does not). Real workers: test_companion_extension.py."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from textual.widgets import Static
+
+from brokers import pilot_until
+from console.core.insight import INSTALL_LINE
+from console.sample import NOW, sample_app
+from console.ui.commands import palette_entries
+from console.ui.screens.stack import StackScreen
+
+SIZE = (120, 36)
+
+
+def rendered(static) -> str:
+    from rich.console import Console
+
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(static.content)
+    return console.export_text()
+
+
+def counting_app(**options):
+    app = sample_app(**options)
+    app.asked = []
+    read = app.read_stacks
+
+    def read_stacks(hostname, task_id):
+        app.asked.append((hostname, task_id))
+        return read(hostname, task_id)
+
+    app.read_stacks = read_stacks
+    return app
+
+
+async def stack_screen(pilot) -> StackScreen:
+    assert await pilot_until(pilot, lambda: isinstance(pilot.app.screen, StackScreen)
+                             and pilot.app.screen.reports is not None, 10)
+    return pilot.app.screen
+
+
+def running_on(app, host: str) -> list:
+    return [t for t in app.state.tasks_newest_first() if t.state == "STARTED"
+            and t.worker == host]
+
+
+async def go_to_task(pilot, uuid: str) -> None:
+    await pilot.press("2")
+    await pilot.pause()
+    screen = pilot.app.screen
+    for _ in range(400):
+        record = screen.table.cursor_record
+        if record is not None and record.uuid == uuid:
+            return
+        await pilot.press("j")
+    raise AssertionError(f"{uuid} not reached")
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+async def test_w_on_a_running_task_shows_its_process_stack(read_only):
+    app = counting_app(read_only=read_only)
+    async with app.run_test(size=SIZE) as pilot:
+        task = running_on(app, "alpha@web-1")[0]
+        await go_to_task(pilot, task.uuid)
+        await pilot.press("w")
+        screen = await stack_screen(pilot)
+        assert app.asked == [("alpha@web-1", task.uuid)]
+        text = screen.plain
+        assert f"task {task.name} {task.uuid}" in text
+        assert '▶   File "/srv/app/locks.py", line 41, in stuck_here' in text
+        # Only the process running it.
+        assert text.count("child process") == 1 and "main process" not in text
+        await pilot.press("ctrl+r")
+        assert await pilot_until(pilot, lambda: len(app.asked) == 2 and not screen.reading, 10)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, StackScreen)
+
+
+async def test_w_from_task_detail_and_on_a_finished_task():
+    app = counting_app()
+    async with app.run_test(size=SIZE) as pilot:
+        done = next(t for t in app.state.tasks_newest_first() if t.state == "SUCCESS")
+        await go_to_task(pilot, done.uuid)
+        await pilot.press("w")
+        await pilot.pause()
+        assert not isinstance(app.screen, StackScreen) and app.asked == []
+        assert any("running task" in n.message for n in app._notifications)
+        task = running_on(app, "alpha@web-1")[0]
+        app.open_task(task.uuid)
+        await pilot.pause()
+        await pilot.press("w")
+        await stack_screen(pilot)
+        assert app.asked == [("alpha@web-1", task.uuid)]
+
+
+async def test_a_worker_without_the_extension_says_the_one_line():
+    app = counting_app()
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_worker("beta@web-2")
+        await pilot.pause()
+        inside = rendered(app.screen.query_one("#inside", Static))
+        assert "not installed on this worker" in inside and INSTALL_LINE in inside
+        await pilot.press("w")
+        screen = await stack_screen(pilot)
+        assert "not installed on this worker" in screen.plain
+        assert INSTALL_LINE in screen.plain
+        task = running_on(app, "beta@web-2")[0]
+        await pilot.press("escape", "escape")
+        await go_to_task(pilot, task.uuid)
+        await pilot.press("w")
+        screen = await stack_screen(pilot)
+        assert INSTALL_LINE in screen.plain
+
+
+async def test_worker_detail_shows_memory_cpu_and_every_process_stack():
+    app = counting_app()
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_worker("alpha@web-1")
+        await pilot.pause()
+        text = rendered(app.screen.query_one("#inside", Static))
+        assert "fingerprint a99034b9a916" in text
+        assert "kombu 5.7.0" in text and "app 2.14.1" in text
+        row = next(line for line in text.splitlines() if line.strip().startswith("5103"))
+        assert row.split()[:6] == ["5103", "child", "130.4", "MiB", "22.2", "s"]
+        assert row.split()[6] == "101"
+        keys = [title for title, _help, _target in palette_entries(app.screen)]
+        assert "Stacks" in keys
+        await pilot.press("w")
+        screen = await stack_screen(pilot)
+        assert app.asked == [("alpha@web-1", None)]
+        assert screen.plain.count("child process") == 4 and "main process 4100" in screen.plain
+        assert screen.read_at == NOW
+
+
+async def test_stack_text_is_data_not_markup():
+    from console.core.insight import parse_stacks
+
+    hostile = "[bold red]boom[/] \x1b[31m\u202e"
+    app = sample_app()
+    app.read_stacks = lambda host, task: [parse_stacks(host, {"pool": "prefork", "processes": [
+        {"pid": 1, "role": "child", "threads": [{"name": hostile, "frames": [
+            {"file": hostile, "line": 1, "function": hostile, "code": hostile,
+             "in_task": True}]}]}]}, task, NOW)]
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_stack("alpha@web-1")
+        screen = await stack_screen(pilot)
+        assert "[bold red]boom[/]" in screen.plain
+        assert "\x1b" not in screen.plain and "\u202e" not in screen.plain
