@@ -531,6 +531,37 @@ def stack(ctx, what, as_json, timeout):
                               f"no worker with the companion extension runs it{hint}"), 1)
 
 
+@cli.command()
+@connection_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.option("--timeout", type=_Seconds(min=0.1), default=1.0, show_default=True,
+              metavar="SECONDS", help="Seconds to wait for workers' replies.")
+@click.pass_context
+def doctor(ctx, as_json, timeout):
+    """Examine every worker's settings (inspect conf/stats/report/
+    active_queues/registered, and the companion extension's versions) and
+    print what will hurt, each finding with its evidence.
+
+    Exit 0 with no findings, 1 with findings, 69 when no worker answers."""
+    from .core.connection import EX_UNAVAILABLE, check_broker
+    from .core.doctor import diagnosis_lines, examine
+
+    target = _target(ctx)
+    check_broker(target)
+    diagnosis = examine(target, timeout=timeout)
+    if as_json:
+        click.echo(json.dumps(diagnosis.as_dict(), indent=2, default=str))
+    else:
+        marks = {"warning": "⚠ ", "error": "✖ ", "ok": "✔ "}
+        for kind, text in diagnosis_lines(diagnosis):
+            click.echo(marks.get(kind, "") + one_line(text, 4000))
+    if not diagnosis.workers:
+        raise ConsoleError(f"No worker answered within {timeout * 2:g} s on "
+                           f"{target.masked_url}.", EX_UNAVAILABLE)
+    if diagnosis.findings:
+        raise ConsoleError(f"{len(diagnosis.findings)} finding(s)", 1)
+
+
 def main(argv=None) -> None:
     """The `console` script: clear messages, never a traceback."""
     try:

@@ -6,6 +6,7 @@ can build exactly what a worker started with the same environment would use.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Mapping
@@ -152,4 +153,23 @@ def build_config(environ: Mapping[str, str] | None = None) -> dict:
         # cut at 1,024 characters). CONSOLE_RESULT_EXTENDED=0 turns it off.
         "result_extended": (environ if environ is not None else os.environ).get(
             "CONSOLE_RESULT_EXTENDED", "1") != "0",
+        # A task that hangs must not hold its process for ever (the doctor
+        # reports a cluster without limits); the longest companion task
+        # takes a minute.
+        "task_soft_time_limit": 600,
+        "task_time_limit": 900,
+        **conf_overrides(environ),
     }
+
+
+def conf_overrides(environ: Mapping[str, str] | None = None) -> dict:
+    """``CONSOLE_CONF``: a JSON object of settings that win over the ones
+    above — a worker on another config, for the doctor's tests and demos."""
+    environ = os.environ if environ is None else environ
+    text = environ.get("CONSOLE_CONF")
+    if not text:
+        return {}
+    overrides = json.loads(text)
+    if not isinstance(overrides, dict):
+        raise ValueError("CONSOLE_CONF must be a JSON object of Celery settings")
+    return overrides

@@ -277,13 +277,37 @@ def _app_version(app: Any) -> str | None:
     return None
 
 
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and sorted lists of names: Celery builds some
+    settings (``include``) from sets, in a different order per process."""
+    def canonical(item: Any) -> Any:
+        if isinstance(item, dict):
+            return {str(k): canonical(v) for k, v in item.items()}
+        if isinstance(item, (list, tuple)):
+            items = [canonical(v) for v in item]
+            return sorted(items) if all(isinstance(v, str) for v in items) else items
+        return item
+
+    return json.dumps(canonical(value), sort_keys=True, default=repr)
+
+
+def config_hash(conf: Any) -> str:
+    return hashlib.sha256(canonical_json(conf).encode()).hexdigest()[:12]
+
+
 def fingerprint(app: Any) -> str:
-    """A short hash of the worker's settings as it runs with them (its
-    changes from Celery's defaults, secrets censored)."""
+    """A short hash of the worker's settings as ``inspect conf`` shows them
+    (its changes from Celery's defaults, secrets censored): the console's
+    doctor hashes that reply the same way, so the two agree."""
     if _Process.fingerprint is None:
-        table = app.conf.table(with_defaults=False, censored=True)
-        text = json.dumps(table, sort_keys=True, default=repr)
-        _Process.fingerprint = hashlib.sha256(text.encode()).hexdigest()[:12]
+        from celery.utils.serialization import jsonify
+        from celery.worker import control
+
+        wanted = getattr(control, "_wanted_config_key", None)
+        table = jsonify(app.conf.table(with_defaults=False), keyfilter=wanted,
+                        unknown_type_filter=repr)
+        # The JSON round trip a pidbox reply takes.
+        _Process.fingerprint = config_hash(json.loads(json.dumps(table, default=repr)))
     return _Process.fingerprint
 
 
