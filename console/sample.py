@@ -321,6 +321,15 @@ def sample_app(**options):
             return Peek(name, "amqp", len(messages), summary.counted, True, None,
                         tuple(summary.kept), summary.sorted_groups(), 0, held, at=NOW - 2.0)
 
+        def read_doctor(self):
+            from .core.doctor import diagnose, facts_from_state, observations
+
+            facts = facts_from_state(self.state, NOW)
+            scheduled = {h: self.state.inspection(h, "scheduled").reply
+                         for h in (f.hostname for f in facts)}
+            return diagnose(facts, observations(self.state, scheduled, "amqp", NOW),
+                            missing=["gamma@batch-1"], at=NOW)
+
         def read_stacks(self, hostname, task_id):
             return sample_stacks(hostname, task_id, self.state)
 

@@ -165,3 +165,8 @@ def test_replies_become_facts_and_lines():
     diagnosis = diagnose(facts, missing=["c@h"])
     kinds = [kind for kind, _ in diagnosis_lines(diagnosis)]
     assert kinds[:2] == ["summary", "note"] and "error" in kinds and "evidence" in kinds
+
+
+def test_heartbeat_software_gives_the_celery_version():
+    facts = WorkerFacts("w@h", software="py-celery 5.7.0 Linux")
+    assert facts.versions == {"celery": "5.7.0"}

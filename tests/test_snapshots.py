@@ -259,3 +259,14 @@ class TestInsight:
     def test_stack_not_installed(self, snap_compare):
         assert snap_compare(sample_app(), run_before=lambda p: _stack(p, "beta@web-2", False),
                             terminal_size=(120, 36))
+
+    def test_doctor(self, snap_compare):
+        async def run(pilot):
+            await pilot.press("9")
+            for _ in range(100):
+                if getattr(pilot.app.screen, "diagnosis", None) is not None:
+                    break
+                await pilot.pause(0.05)
+            await pilot.pause(0.2)
+
+        assert snap_compare(sample_app(), run_before=run, terminal_size=(120, 36))

@@ -69,8 +69,9 @@ class WorkerFacts:
             match = re.search(rf"(?:^|\s){key}:(\S+)", self.report or "")
             if match:
                 found[name] = match.group(1)
-        if "celery" not in found and self.software:
-            found["celery"] = self.software.split()[-1]
+        version = re.search(r"\d+(?:\.\d+)+\S*", self.software or "")
+        if "celery" not in found and version:  # heartbeats: "py-celery 5.7.0 Linux"
+            found["celery"] = version.group(0)
         return found
 
     @property
@@ -440,3 +441,18 @@ def diagnosis_lines(diagnosis: Diagnosis) -> list[tuple[str, str]]:
         lines.append((finding.severity, f"{finding.title} — {finding.subject}"))
         lines.extend(("evidence", f"  {line}") for line in finding.evidence)
     return lines
+
+
+def facts_from_state(state: ClusterState, now: float) -> list[WorkerFacts]:
+    """The facts in the model's last inspection replies (no ``report``):
+    for a model with no broker behind it (the sample cluster)."""
+    views = [w for w in state.worker_views(now) if w.inspections]
+    replies: dict[str, dict[str, Any]] = {}
+    for view in views:
+        for kind in KINDS:
+            reply = view.reply(kind)
+            if reply is not None:
+                replies.setdefault(kind, {})[view.hostname] = reply
+    answered = [v.hostname for v in views if v.reply("stats") is not None]
+    return facts_from_replies(answered, replies,
+                              {v.hostname: v.software for v in views if v.software})

@@ -18,6 +18,7 @@ from textual.widgets import Input
 from ..core.actions import Actions, InvalidInput, ReadOnlyError
 from ..core.audit import AuditLog
 from ..core.broker import QueueDepth, QueueProbe
+from ..core.doctor import Diagnosis, examine
 from ..core.insight import StackReport, read_stacks
 from ..core.lookup import Lookup, lookup
 from ..core.messages import Peek, Selection, parse_match
@@ -33,6 +34,7 @@ from .screens.base import ConsoleScreen
 from .screens.filtering import Filtered
 from .screens.frame import FramedScreen
 from .screens.command_line import CommandLine
+from .screens.doctor import DoctorScreen
 from .screens.events import EventsScreen
 from .screens.help import HelpScreen
 from .screens.queue_detail import QueueDetailScreen
@@ -62,6 +64,7 @@ class ConsoleApp(App):
     MODES = {
         "workers": WorkersScreen, "tasks": TasksScreen, "queues": QueuesScreen,
         "events": EventsScreen, "log": ActionLogScreen,
+        "doctor": DoctorScreen,
     }
     # The screen keys 1-5 stay out of the footer (the header names the
     # screen; `?` and the palette list them): the footer keeps room for the
@@ -77,6 +80,8 @@ class ConsoleApp(App):
                 tooltip="Events screen: live tail of raw events"),
         Binding("5", "show('log')", "Log", show=False, id="screen.log",
                 tooltip="Action log screen"),
+        Binding("9", "show('doctor')", "Doctor", show=False, id="screen.doctor",
+                tooltip="Doctor: what in the workers' settings will hurt, with evidence"),
         Binding("colon", "command_line", "Command", key_display=":", id="command_line",
                 tooltip="Command line: :workers :tasks state:FAILURE :queues :events :log"),
         Binding("question_mark", "help", "Help", key_display="?", id="help",
@@ -315,6 +320,11 @@ class ConsoleApp(App):
     def read_stacks(self, hostname: str, task_id: str | None) -> list[StackReport]:
         """A worker's stacks from its companion extension (off the UI thread)."""
         return read_stacks(self.target, [hostname], task_id=task_id, timeout=3.0)
+
+    def read_doctor(self) -> Diagnosis:
+        """Ask the workers and diagnose (off the UI thread)."""
+        return examine(self.target, self.state, self.state.workers_online() or None,
+                       timeout=1.0, now=self.now())
 
     def read_selection(self, name: str, match: str | None) -> Selection:
         """A fresh count of what a selective purge or move would take."""
