@@ -1,0 +1,123 @@
+"""What the companion extension costs a worker: throughput of a real
+prefork worker on N fast tasks (``add``) with the extension loaded and
+without it, runs interleaved, median of ``--repeat``.
+
+`python -m benchmarks.extension [--tasks 5000] [--repeat 3] [--concurrency 2]`
+prints a table and, last, one JSON line.
+
+Both workers run at once, each on its own queue, with results ignored (the
+file store's writes would dominate) and everything else as the companion
+configures it (task events on). Each run: the worker's consumer is
+cancelled, its queue filled with N ``add`` tasks, the consumer added back,
+and the clock runs until the worker's own ``stats`` count N more tasks done.
+Uses Redis (db ``CONSOLE_TEST_REDIS_DB``, default 9), flushed after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from brokers import BrokerEnv, companion_app, redis_env, running_worker  # noqa: E402
+
+ADD = "console.companion.tasks.add"
+
+
+def one_run(app, host: str, queue: str, tasks: int) -> float:
+    """Seconds from the consumer added back to the N-th task-succeeded event
+    from this worker. Counted from events, which both workers send alike:
+    polling ``inspect stats`` would make the extension answer (its cost when
+    asked) 20 times a second."""
+    app.control.cancel_consumer(queue, destination=[host], reply=True, timeout=2)
+    with app.producer_or_acquire() as producer:
+        for i in range(tasks):
+            app.send_task(ADD, args=[i, i], queue=queue, producer=producer)
+    done = threading.Event()
+    count = [0]
+
+    def succeeded(event: dict) -> None:
+        if event.get("hostname") == host:
+            count[0] += 1
+            if count[0] >= tasks:
+                done.set()
+
+    with app.connection_for_read() as conn:
+        receiver = app.events.Receiver(conn, handlers={"task-succeeded": succeeded})
+        listening = threading.Thread(target=_listen, args=(receiver, done), daemon=True)
+        listening.start()
+        time.sleep(0.5)  # the event queue is bound before the first task runs
+        started = time.perf_counter()
+        app.control.add_consumer(queue, destination=[host], reply=True, timeout=2)
+        if not done.wait(600):
+            raise RuntimeError(f"{host}: {count[0]} of {tasks} tasks done in 600 s")
+        elapsed = time.perf_counter() - started
+        receiver.should_stop = True
+        listening.join(5)
+    return elapsed
+
+
+def _listen(receiver, done: threading.Event) -> None:
+    try:
+        for _ in receiver.itercapture(limit=None, timeout=1.0, wakeup=True):
+            if done.is_set():
+                return
+    except Exception:  # timeout between events while the queue fills, or stopped
+        if not done.is_set():
+            _listen(receiver, done)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.extension")
+    parser.add_argument("--tasks", type=int, default=5_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=2)
+    args = parser.parse_args()
+    base = redis_env()
+    conf = json.dumps({"task_ignore_result": True})
+    modes = {
+        "with the extension": BrokerEnv("redis", base.url, extra_env={"CONSOLE_CONF": conf}),
+        "without": BrokerEnv("redis", base.url, extra_env={
+            "CONSOLE_CONF": conf, "CONSOLE_COMPANION_EXTENSION": "0"}),
+    }
+    seconds: dict[str, list[float]] = {mode: [] for mode in modes}
+    app = companion_app(base)
+    try:
+        with ExitStack() as stack, tempfile.TemporaryDirectory() as logs:
+            hosts = {}
+            for n, (mode, env) in enumerate(modes.items()):
+                queue = f"bench-ext-{n}"
+                hosts[mode] = (stack.enter_context(running_worker(
+                    env, Path(logs), queues=queue, name=f"bench{n}",
+                    concurrency=args.concurrency)), queue)
+            for r in range(args.repeat):
+                order = list(modes) if r % 2 == 0 else list(reversed(modes))
+                for mode in order:
+                    host, queue = hosts[mode]
+                    seconds[mode].append(one_run(app, host, queue, args.tasks))
+                    print(f"run {r + 1} {mode}: {seconds[mode][-1]:.2f} s", file=sys.stderr)
+    finally:
+        base.close()
+    rates = {mode: [args.tasks / s for s in values] for mode, values in seconds.items()}
+    medians = {mode: statistics.median(values) for mode, values in rates.items()}
+    change = (medians["with the extension"] / medians["without"] - 1) * 100
+    print(f"| worker (prefork ×{args.concurrency}), {args.tasks:,} `add` tasks | tasks/s, "
+          f"median of {args.repeat} (min–max) |")
+    print("|---|---|")
+    for mode, values in rates.items():
+        print(f"| {mode} | {medians[mode]:,.0f} ({min(values):,.0f}–{max(values):,.0f}) |")
+    print(f"| change | {change:+.1f}% |")
+    print(json.dumps({"tasks": args.tasks, "seconds": seconds, "tasks_per_s": rates,
+                      "change_percent": round(change, 2)}))
+
+
+if __name__ == "__main__":
+    main()
