@@ -29,6 +29,8 @@ SHOTS = (
     ("worker-detail", ["1", "enter"], (120, 36)),
     ("terminate", ["2", "j", "j", "j", "j", "j", "j", "X"], (120, 30)),
     ("action-log", ["5"], (120, 30)),
+    ("stack", ["2", *"jjjjjjj", "w"], (120, 30)),
+    ("doctor", ["9"], (120, 30)),
 )
 MONOSPACE = "DejaVu Sans Mono"
 
@@ -52,7 +54,7 @@ async def _settled(pilot, timeout: float = 10.0) -> None:
     while loop.time() < deadline:
         screen = pilot.app.screen
         if all(getattr(screen, name, True) is not None
-               for name in ("peek", "selection", "plans")):
+               for name in ("peek", "selection", "plans", "reports", "diagnosis")):
             return
         await pilot.pause(0.05)
 
