@@ -4,6 +4,7 @@ and of the threads pool, per-process memory, and a worker without it."""
 from __future__ import annotations
 
 import inspect as pyinspect
+import os
 import json
 import subprocess
 import sys
@@ -171,3 +172,22 @@ def test_rss_of_a_child_holding_200_mb_grows_by_that_much(redis_broker, tmp_path
             assert child.cpu is not None and child.cpu > 0
         finally:
             app.control.revoke(held.id, terminate=True)
+
+
+def test_a_stale_ready_file_of_a_reused_pid_is_not_ready(tmp_path):
+    """A real-time signal kills a process without the handler: a child that
+    reused a dead child's pid is not signalled on the dead one's file."""
+    import struct
+
+    from console.companion import extension
+
+    pid = os.getpid()
+    ticks = extension._start_ticks(pid)
+    assert ticks is not None
+    path = tmp_path / f"{pid}.proc"
+    path.write_bytes(struct.pack("QQQ", 3, 1, ticks + 1))
+    assert extension._read_counter(str(tmp_path), pid) is None
+    path.write_bytes(struct.pack("QQQ", 3, 1, ticks))
+    assert extension._child_counter(str(tmp_path), pid) == (3, 1e-9)
+    extension._prune(str(tmp_path), alive=[pid + 1])
+    assert not path.exists()

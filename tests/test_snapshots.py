@@ -244,8 +244,13 @@ async def _stack(pilot, host: str, running: bool = True):
     task = next((t.uuid for t in app.state.tasks_newest_first()
                  if t.state == "STARTED" and t.worker == host), None) if running else None
     app.open_stack(host, task)
+    await _read_in(pilot, "reports")
+
+
+async def _read_in(pilot, name: str) -> None:
+    """Until the screen's ``name`` (read off the UI thread) is in."""
     for _ in range(100):
-        if getattr(app.screen, "reports", None) is not None:
+        if getattr(pilot.app.screen, name, None) is not None:
             break
         await pilot.pause(0.05)
     await pilot.pause(0.2)
@@ -263,10 +268,6 @@ class TestInsight:
     def test_doctor(self, snap_compare):
         async def run(pilot):
             await pilot.press("9")
-            for _ in range(100):
-                if getattr(pilot.app.screen, "diagnosis", None) is not None:
-                    break
-                await pilot.pause(0.05)
-            await pilot.pause(0.2)
+            await _read_in(pilot, "diagnosis")
 
         assert snap_compare(sample_app(), run_before=run, terminal_size=(120, 36))

@@ -60,7 +60,10 @@ INSTALL_LINE = 'app.steps["worker"].add("console.companion.extension:Companion")
 STACK_SIGNAL = getattr(signal, "SIGRTMIN", signal.SIGUSR2) + 6
 MAX_FRAMES = 200   # per thread, innermost kept
 MAX_WAIT = 5.0     # seconds a request waits for the children's dumps
-_COUNTER_BYTES = 16  # tasks run (u64), started at (ns, u64)
+# Per child: tasks run, started at (ns), and its kernel start time (clock
+# ticks since boot), which tells a stale file of a dead child from the live
+# child that reused its pid. Each an unsigned 64-bit integer.
+_COUNTER_BYTES = 24
 
 
 class _Process:
@@ -98,6 +101,7 @@ def _child_started(**_: Any) -> None:
         mapped = mmap.mmap(handle.fileno(), _COUNTER_BYTES)
     counter = memoryview(mapped).cast("Q")
     counter[1] = _Process.started_ns
+    counter[2] = _start_ticks(os.getpid()) or 0
     _Process.counter = counter
 
 
@@ -182,14 +186,25 @@ _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
+def _stat_fields(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/stat") as handle:
+        # The command name may hold spaces and parentheses: split after it.
+        return handle.read().rsplit(")", 1)[1].split()
+
+
+def _start_ticks(pid: int) -> int | None:
+    try:
+        return int(_stat_fields(pid)[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _usage(pid: int) -> dict[str, Any]:
     """RSS (bytes) and CPU time (s) of a process of ours, from /proc."""
     try:
         with open(f"/proc/{pid}/statm") as handle:
             rss = int(handle.read().split()[1]) * _PAGE
-        with open(f"/proc/{pid}/stat") as handle:
-            # The command name may hold spaces and parentheses: split after it.
-            fields = handle.read().rsplit(")", 1)[1].split()
+        fields = _stat_fields(pid)
         return {"rss": rss, "cpu": (int(fields[11]) + int(fields[12])) / _TICKS,
                 "ppid": int(fields[1])}
     except (OSError, ValueError, IndexError):
@@ -201,16 +216,43 @@ def _usage(pid: int) -> dict[str, Any]:
                 "cpu": usage.ru_utime + usage.ru_stime}
 
 
-def _child_counter(directory: str, pid: int) -> tuple[int | None, float | None]:
+def _read_counter(directory: str, pid: int) -> Any:
+    """The child's counter slots, or None: no file, or one left by a dead
+    child whose pid this process reused (its handler may not be there yet)."""
     try:
         with open(os.path.join(directory, f"{pid}.proc"), "rb") as handle:
             raw = handle.read(_COUNTER_BYTES)
     except OSError:
-        return None, None
+        return None
     if len(raw) != _COUNTER_BYTES:
-        return None, None
+        return None
     counter = memoryview(raw).cast("Q")
+    ticks = _start_ticks(pid)
+    if ticks is not None and counter[2] != ticks:
+        return None
+    return counter
+
+
+def _child_counter(directory: str, pid: int) -> tuple[int | None, float | None]:
+    counter = _read_counter(directory, pid)
+    if counter is None:
+        return None, None
     return counter[0], counter[1] / 1e9 if counter[1] else None
+
+
+def _prune(directory: str, alive: list[int]) -> None:
+    """Forget the files of children that are gone (max_tasks_per_child,
+    pool restarts)."""
+    keep = {str(p) for p in alive}
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        pid = name.split(".", 1)[0]
+        if pid.isdigit() and pid not in keep:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(directory, name))
 
 
 # -------------------------------------------------------------- the worker
@@ -323,7 +365,10 @@ def processes(worker: Any) -> list[dict[str, Any]]:
             "started": _Process.started_ns / 1e9,
             "tasks": by_pid.get(main, []) if kind != "prefork" else []}]
     directory = _Process.directory
-    for pid in _child_pids(worker):
+    children = _child_pids(worker)
+    if directory and kind == "prefork":
+        _prune(directory, children)
+    for pid in children:
         tasks_run, started = _child_counter(directory, pid) if directory else (None, None)
         out.append({"pid": pid, "role": "child", **_usage(pid), "tasks_run": tasks_run,
                     "started": started, "tasks": by_pid.get(pid, [])})
@@ -385,9 +430,9 @@ def _ask_children(pids: list[int], timeout: float) -> list[dict[str, Any]]:
     for pid in pids:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(directory, f"{pid}.json"))
-        ready = os.path.exists(os.path.join(directory, f"{pid}.proc"))
         # Only our own child, which installed the handler: a real-time
         # signal kills a process that has none.
+        ready = _read_counter(directory, pid) is not None
         if not ready or _usage(pid).get("ppid") != os.getpid():
             out.append({"pid": pid, "role": "child", **_usage(pid),
                         "error": "this process is not ready for a dump (starting, or "
