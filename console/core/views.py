@@ -151,6 +151,14 @@ class WorkerView:
         reply = self.reply("stats")
         return reply if isinstance(reply, dict) else {}
 
+    @property
+    def extension(self) -> Any:
+        """The companion extension's report in the last ``stats`` reply (an
+        ``insight.Extension``), or None: not installed, or not inspected."""
+        from .insight import extension_of  # insight reads views: imported late
+
+        return extension_of(self.reply("stats"))
+
 
 # Asked of `registered` so the limits set from the console can be read back.
 REGISTERED_ITEMS = ("rate_limit", "soft_time_limit", "time_limit")

@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from ...core.insight import NOT_INSTALLED, extension_of, mib, seconds
+from ...core.insight import NOT_INSTALLED, Extension, mib, seconds
 from ...core.secrets import mask_url
 from ...core.views import InspectionEntry, WorkerView, parse_registered, pool_view, queue_names
 from ..format import ago, clock_time, count, literal, one_line, short_name, status_text
@@ -71,6 +71,7 @@ class WorkerDetailScreen(WorkerKeys, DetailScreen):
     def __init__(self, hostname: str):
         super().__init__()
         self.hostname = hostname
+        self._extension: Extension | None = None
 
     def selected_workers(self) -> list[str]:
         return [self.hostname]
@@ -90,6 +91,7 @@ class WorkerDetailScreen(WorkerKeys, DetailScreen):
         now = self.app.now()
         worker = self.app.state.worker_view(self.hostname, now)
         kinds = worker.inspections if worker is not None else {}
+        self._extension = worker.extension if worker is not None else None
         self._show("summary", self._summary(worker, now))
         self._show("pool", self._pool(kinds.get("stats"), now))
         self._show("inside", self._inside(kinds.get("stats"), now))
@@ -174,7 +176,7 @@ class WorkerDetailScreen(WorkerKeys, DetailScreen):
         stats = _reply(entry)
         if not isinstance(stats, dict):
             return title
-        extension = extension_of(stats)
+        extension = self._extension
         if extension is None:
             return Group(title, literal(NOT_INSTALLED, style="yellow"))
         grid = _grid()
