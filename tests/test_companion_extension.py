@@ -191,3 +191,52 @@ def test_a_stale_ready_file_of_a_reused_pid_is_not_ready(tmp_path):
     assert extension._child_counter(str(tmp_path), pid) == (3, 1e-9)
     extension._prune(str(tmp_path), alive=[pid + 1])
     assert not path.exists()
+
+
+async def test_w_in_the_console_on_a_real_worker_read_only(redis_broker, tmp_path):
+    """The console on Redis under --read-only: each round learns the worker
+    has the extension (worker detail), `w` on the running task's detail
+    shows `stuck_here` for its process, ctrl+r reads it again."""
+    from brokers import pilot_until as until
+    from console.cli import Options
+    from console.core.connection import Target
+    from console.ui.app import ConsoleApp
+    from console.ui.screens.stack import StackScreen
+
+    app = companion_app(redis_broker)
+    with running_worker(redis_broker, tmp_path, queues="default", concurrency=2) as host:
+        console = ConsoleApp(Target(app), Options(
+            read_only=True, audit_log=str(tmp_path / "audit.jsonl"),
+            inspect_interval=1.0, probe_interval=1.0))
+        async with console.run_test(size=(120, 36)) as pilot:
+            state = console.state
+            assert await until(pilot, lambda: host in state.workers_online(), 20)
+            stuck = app.send_task(T + "stuck_here", args=[60], queue="default")
+            try:
+                assert await until(pilot, lambda: state.task(stuck.id) is not None
+                                   and state.task(stuck.id).state == "STARTED", 20)
+
+                def known_running() -> bool:  # from an inspection round's stats
+                    extension = state.worker_view(host).extension
+                    return extension is not None and any(
+                        t.id == stuck.id for p in extension.processes for t in p.tasks)
+
+                assert await until(pilot, known_running, 20)
+                console.open_task(stuck.id)
+                await pilot.pause()
+                await pilot.press("w")
+                assert await until(pilot, lambda: isinstance(console.screen, StackScreen)
+                                   and console.screen.reports is not None, 15)
+                screen = console.screen
+                pid = _active_pid(app, host, stuck.id)
+                assert f"child process {pid}" in screen.plain
+                assert f'"{tasks.__file__}", line {_stuck_line()}, in stuck_here' \
+                    in screen.plain
+                first = screen.read_at
+                await pilot.press("ctrl+r")
+                assert await until(pilot, lambda: screen.read_at != first
+                                   and not screen.reading, 15)
+                assert "stuck_here" in screen.plain
+            finally:
+                app.control.revoke(stuck.id, terminate=True)
+            await pilot.press("q")
