@@ -28,7 +28,7 @@ def counting_app(**options):
 async def doctor(pilot) -> DoctorScreen:
     assert await pilot_until(pilot, lambda: isinstance(pilot.app.screen, DoctorScreen)
                              and pilot.app.screen.diagnosis is not None
-                             and not pilot.app.screen.examining, 10)
+                             and not pilot.app.screen.reading, 10)
     return pilot.app.screen
 
 
@@ -44,7 +44,7 @@ async def test_9_shows_findings_with_their_evidence(read_only):
         assert "no answer from gamma@batch-1" in text
         assert app.examined == 1
         await pilot.press("ctrl+r")
-        assert await pilot_until(pilot, lambda: app.examined == 2 and not screen.examining, 10)
+        assert await pilot_until(pilot, lambda: app.examined == 2 and not screen.reading, 10)
 
 
 async def test_doctor_from_the_command_line_and_the_palette():

@@ -5,7 +5,6 @@ from core (``core/doctor.py``); their text is cluster data, drawn literally."""
 
 from __future__ import annotations
 
-import logging
 import time
 
 from rich.text import Text
@@ -17,8 +16,7 @@ from textual.widgets import Static
 from ...core.doctor import Diagnosis, diagnosis_lines
 from ..format import clock_time, literal
 from .base import ConsoleScreen
-
-log = logging.getLogger(__name__)
+from .reading import ReadsOffThread
 
 STYLES = {"summary": "bold", "note": "yellow", "ok": "bold green", "warning": "bold yellow",
           "error": "bold red", "evidence": ""}
@@ -36,7 +34,7 @@ def render_diagnosis(diagnosis: Diagnosis) -> Text:
     return out
 
 
-class DoctorScreen(ConsoleScreen):
+class DoctorScreen(ReadsOffThread, ConsoleScreen):
     TITLE = "Doctor"
     BINDINGS = [
         Binding("ctrl+r", "examine", "Examine again", id="doctor.examine",
@@ -58,7 +56,6 @@ class DoctorScreen(ConsoleScreen):
     def __init__(self) -> None:
         super().__init__()
         self.diagnosis: Diagnosis | None = None
-        self.examining = False
         self.error: str | None = None
 
     def compose_body(self) -> ComposeResult:
@@ -73,30 +70,18 @@ class DoctorScreen(ConsoleScreen):
         pass  # drawn when an examination ends, not on the tick
 
     def action_examine(self) -> None:
-        if self.examining:
-            return
-        self.examining = True
-        self.draw()
-        self.run_worker(self._examine, thread=True, group="doctor", exit_on_error=False)
+        self.start_reading()
 
-    def _examine(self) -> None:
-        diagnosis, error = None, None
-        try:
-            diagnosis = self.app.read_doctor()
-        except Exception as exc:  # a broker error, or a bug of ours: said and logged
-            log.exception("doctor")
-            error = self.app.target.scrub(f"{type(exc).__name__}: {exc}")
-        self.app.call_from_thread(self._done, diagnosis, error)
+    def read(self) -> Diagnosis:
+        return self.app.read_doctor()
 
-    def _done(self, diagnosis: Diagnosis | None, error: str | None) -> None:
-        self.examining = False
-        self.diagnosis = diagnosis or self.diagnosis
+    def read_finished(self, result: Diagnosis | None, error: str | None) -> None:
+        self.diagnosis = result or self.diagnosis
         self.error = error
-        self.draw()
 
     def draw(self) -> None:
         title = Text("Doctor: what in the workers' settings will hurt", style="bold")
-        if self.examining:
+        if self.reading:
             title.append("  — asking the workers…", style="dim")
         elif self.diagnosis is not None:
             found = len(self.diagnosis.findings)

@@ -5,7 +5,6 @@ never on a timer. Stacks are cluster text: drawn literally."""
 
 from __future__ import annotations
 
-import logging
 import time
 
 from rich.text import Text
@@ -17,8 +16,7 @@ from textual.widgets import Static
 from ...core.insight import StackReport, report_lines
 from ..format import clock_time, literal, one_line
 from .frame import FramedScreen
-
-log = logging.getLogger(__name__)
+from .reading import ReadsOffThread
 
 STYLES = {
     "worker": "bold", "process": "bold cyan", "task": "bold yellow", "thread": "bold",
@@ -45,7 +43,7 @@ def render_reports(reports: list[StackReport]) -> Text:
     return out
 
 
-class StackScreen(FramedScreen):
+class StackScreen(ReadsOffThread, FramedScreen):
     TITLE = "Stack"
     BINDINGS = [
         Binding("escape", "back", "Back", id="stack.back", tooltip="Back"),
@@ -62,7 +60,6 @@ class StackScreen(FramedScreen):
         self.hostname = hostname
         self.task_id = task_id
         self.reports: list[StackReport] | None = None
-        self.reading = False
         self.read_at: float | None = None
 
     def compose_body(self) -> ComposeResult:
@@ -80,27 +77,15 @@ class StackScreen(FramedScreen):
         self.app.pop_screen()
 
     def action_reread(self) -> None:
-        if self.reading:
-            return
-        self.reading = True
-        self.draw()
-        self.run_worker(self._read, thread=True, group="stack", exit_on_error=False)
+        self.start_reading()
 
-    def _read(self) -> None:
-        try:
-            reports = self.app.read_stacks(self.hostname, self.task_id)
-        except Exception as exc:  # a broker error, or a bug of ours: said and logged
-            log.exception("reading the stacks of %s", self.app.target.scrub(self.hostname))
-            reports = [StackReport(self.hostname, installed=True, at=time.time(),
-                                   task_id=self.task_id,
-                                   error=self.app.target.scrub(f"{type(exc).__name__}: {exc}"))]
-        self.app.call_from_thread(self._read_done, reports)
+    def read(self) -> list[StackReport]:
+        return self.app.read_stacks(self.hostname, self.task_id)
 
-    def _read_done(self, reports: list[StackReport]) -> None:
-        self.reports = reports
-        self.reading = False
-        self.read_at = reports[0].at if reports else self.app.now()
-        self.draw()
+    def read_finished(self, result: list[StackReport] | None, error: str | None) -> None:
+        self.reports = result if result is not None else [StackReport(
+            self.hostname, installed=True, at=time.time(), task_id=self.task_id, error=error)]
+        self.read_at = self.reports[0].at if self.reports else self.app.now()
 
     def draw(self) -> None:
         what = (Text.assemble("Stack of task ", literal(self.task_id, 40, style="bold"),
