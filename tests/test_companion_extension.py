@@ -111,10 +111,10 @@ def test_prefork_child_shows_its_task_stuck_here(real_broker, tmp_path):
             app.control.revoke([stuck.id, other.id], terminate=True)
 
 
-def test_threads_pool_shows_the_thread_stuck_here(redis_broker, tmp_path):
-    app = companion_app(redis_broker)
-    target = _target(redis_broker)
-    with running_worker(redis_broker, tmp_path, queues="default", concurrency=2,
+def test_threads_pool_shows_the_thread_stuck_here(real_broker, tmp_path):
+    app = companion_app(real_broker)
+    target = _target(real_broker)
+    with running_worker(real_broker, tmp_path, queues="default", concurrency=2,
                         pool="threads") as host:
         stuck = app.send_task(T + "stuck_here", args=[20], queue="default")
         report = _running_stack(target, host, stuck.id)
@@ -123,11 +123,11 @@ def test_threads_pool_shows_the_thread_stuck_here(redis_broker, tmp_path):
         assert report.processes[0].role == "main"
 
 
-def test_a_worker_without_the_extension_gets_the_one_line(redis_broker, tmp_path):
-    bare = BrokerEnv("redis", redis_broker.url,
+def test_a_worker_without_the_extension_gets_the_one_line(real_broker, tmp_path):
+    bare = BrokerEnv(real_broker.kind, real_broker.url,
                      extra_env={"CONSOLE_COMPANION_EXTENSION": "0"})
-    app = companion_app(redis_broker)
-    target = _target(redis_broker)
+    app = companion_app(real_broker)
+    target = _target(real_broker)
     with running_worker(bare, tmp_path, queues="default") as host:
         [report] = read_stacks(target, [host], timeout=2.0)
         assert not report.installed
@@ -138,8 +138,8 @@ def test_a_worker_without_the_extension_gets_the_one_line(redis_broker, tmp_path
         assert app.send_task(T + "add", args=[2, 3], queue="default").get(timeout=20) == 5
 
 
-def test_rss_of_a_child_holding_200_mb_grows_by_that_much(redis_broker, tmp_path):
-    app = companion_app(redis_broker)
+def test_rss_of_a_child_holding_200_mb_grows_by_that_much(real_broker, tmp_path):
+    app = companion_app(real_broker)
 
     def child_rss(host: str) -> dict[int, int]:
         stats = app.control.inspect(destination=[host], timeout=2).stats() or {}
@@ -148,7 +148,7 @@ def test_rss_of_a_child_holding_200_mb_grows_by_that_much(redis_broker, tmp_path
         return {p.pid: p.rss for p in extension.processes
                 if p.role == "child" and p.pid is not None and p.rss is not None}
 
-    with running_worker(redis_broker, tmp_path, queues="default", concurrency=1) as host:
+    with running_worker(real_broker, tmp_path, queues="default", concurrency=1) as host:
         before = child_rss(host)
         assert len(before) == 1
         [pid] = before
