@@ -16,7 +16,7 @@ from textual.widgets import Static
 from ...core.doctor import Diagnosis, diagnosis_lines
 from ..format import clock_time, literal
 from .base import ConsoleScreen
-from .reading import ReadsOffThread
+from ..reading import ReadsOffThread
 
 STYLES = {"summary": "bold", "note": "yellow", "ok": "bold green", "warning": "bold yellow",
           "error": "bold red", "evidence": ""}

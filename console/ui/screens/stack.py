@@ -16,7 +16,7 @@ from textual.widgets import Static
 from ...core.insight import StackReport, report_lines
 from ..format import clock_time, literal, one_line
 from .frame import FramedScreen
-from .reading import ReadsOffThread
+from ..reading import ReadsOffThread
 
 STYLES = {
     "worker": "bold", "process": "bold cyan", "task": "bold yellow", "thread": "bold",

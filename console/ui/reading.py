@@ -8,7 +8,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .frame import FramedScreen as _Screen  # what it is mixed into
+    from .screens.frame import FramedScreen as _Screen  # what it is mixed into
 else:
     _Screen = object
 
