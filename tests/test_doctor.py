@@ -170,3 +170,12 @@ def test_replies_become_facts_and_lines():
 def test_heartbeat_software_gives_the_celery_version():
     facts = WorkerFacts("w@h", software="py-celery 5.7.0 Linux")
     assert facts.versions == {"celery": "5.7.0"}
+
+
+def test_differing_settings_never_show_a_password():
+    one = _worker(conf={"result_backend": "redis://:s3cret@r1:6379/0"})
+    two = _worker("w2@h", conf={"result_backend": "redis://:s3cret@r2:6379/0"})
+    [finding] = diagnose([one, two]).findings
+    text = " ".join(text for _kind, text in diagnosis_lines(diagnose([one, two])))
+    assert finding.code == "mixed-config" and "differs in result_backend" in text
+    assert "s3cret" not in text and ":****@r1" in text

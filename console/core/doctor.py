@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..companion.extension import canonical_json, config_hash
 from .insight import extension_of
+from .secrets import mask_url
 from .views import parse_registered, pidbox_scope, queue_names
 
 if TYPE_CHECKING:
@@ -297,7 +298,9 @@ def _conf_differences(workers: Sequence[WorkerFacts], limit: int = 6) -> list[st
     keys = sorted({k for conf in confs.values() for k in conf})
     lines = []
     for key in keys:
-        values = {host: canonical_json(conf.get(key))
+        # Celery censors secrets in its reply; URLs are masked again in case
+        # a setting it does not know holds one.
+        values = {host: mask_url(canonical_json(conf.get(key)))
                   for host, conf in confs.items()}
         if len(set(values.values())) > 1:
             lines.append(f"differs in {key}: " + ", ".join(
