@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -32,7 +33,27 @@ from brokers import BrokerEnv, companion_app, redis_env, running_worker  # noqa:
 ADD = "console.companion.tasks.add"
 
 
-def one_run(app, host: str, queue: str, tasks: int) -> float:
+def cpu_seconds(host: str) -> float:
+    """User + system CPU of every process of the worker ``host`` (its main
+    process and pool children, found by the hostname on their command line)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                if host.encode() not in handle.read():
+                    continue
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def one_run(app, host: str, queue: str, tasks: int) -> tuple[float, float]:
     """Seconds from the consumer added back to the N-th task-succeeded event
     from this worker. Counted from events, which both workers send alike:
     polling ``inspect stats`` would make the extension answer (its cost when
@@ -55,14 +76,16 @@ def one_run(app, host: str, queue: str, tasks: int) -> float:
         listening = threading.Thread(target=_listen, args=(receiver, done), daemon=True)
         listening.start()
         time.sleep(0.5)  # the event queue is bound before the first task runs
+        cpu = cpu_seconds(host)
         started = time.perf_counter()
         app.control.add_consumer(queue, destination=[host], reply=True, timeout=2)
         if not done.wait(600):
             raise RuntimeError(f"{host}: {count[0]} of {tasks} tasks done in 600 s")
         elapsed = time.perf_counter() - started
+        cpu = cpu_seconds(host) - cpu
         receiver.should_stop = True
         listening.join(5)
-    return elapsed
+    return elapsed, cpu
 
 
 def _listen(receiver, done: threading.Event) -> None:
@@ -108,6 +131,7 @@ def main() -> None:
             "CONSOLE_CONF": conf, "CONSOLE_COMPANION_EXTENSION": "0"}),
     }
     seconds: dict[str, list[float]] = {mode: [] for mode in modes}
+    cpu: dict[str, list[float]] = {mode: [] for mode in modes}
     app = companion_app(base)
     try:
         with ExitStack() as stack, tempfile.TemporaryDirectory() as logs:
@@ -121,8 +145,11 @@ def main() -> None:
                 order = list(modes) if r % 2 == 0 else list(reversed(modes))
                 for mode in order:
                     host, queue = hosts[mode]
-                    seconds[mode].append(one_run(app, host, queue, args.tasks))
-                    print(f"run {r + 1} {mode}: {seconds[mode][-1]:.2f} s", file=sys.stderr)
+                    elapsed, used = one_run(app, host, queue, args.tasks)
+                    seconds[mode].append(elapsed)
+                    cpu[mode].append(used / args.tasks * 1e6)
+                    print(f"run {r + 1} {mode}: {elapsed:.2f} s, {cpu[mode][-1]:.0f} µs CPU "
+                          "a task", file=sys.stderr)
     finally:
         base.close()
     rates = {mode: [args.tasks / s for s in values] for mode, values in seconds.items()}
@@ -134,10 +161,18 @@ def main() -> None:
     for mode, values in rates.items():
         print(f"| {mode} | {medians[mode]:,.0f} ({min(values):,.0f}–{max(values):,.0f}) |")
     print(f"| change | {change:+.1f}% |")
+    per_cpu = {mode: statistics.median(values) for mode, values in cpu.items()}
+    cpu_change = (per_cpu["with the extension"] / per_cpu["without"] - 1) * 100
+    print("\n| CPU of the worker's processes per task | µs, median (min–max) |")
+    print("|---|---|")
+    for mode, values in cpu.items():
+        print(f"| {mode} | {per_cpu[mode]:,.0f} ({min(values):,.0f}–{max(values):,.0f}) |")
+    print(f"| change | {cpu_change:+.1f}% |")
     per_task = hook_cost()
     print(f"\nper-task cost while not asked (the task_postrun counter): {per_task:.2f} µs")
     print(json.dumps({"tasks": args.tasks, "seconds": seconds, "tasks_per_s": rates,
-                      "change_percent": round(change, 2), "hook_us": round(per_task, 3)}))
+                      "change_percent": round(change, 2), "hook_us": round(per_task, 3),
+                      "cpu_us_per_task": cpu, "cpu_change_percent": round(cpu_change, 2)}))
 
 
 if __name__ == "__main__":

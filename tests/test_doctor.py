@@ -179,3 +179,10 @@ def test_differing_settings_never_show_a_password():
     text = " ".join(text for _kind, text in diagnosis_lines(diagnose([one, two])))
     assert finding.code == "mixed-config" and "differs in result_backend" in text
     assert "s3cret" not in text and ":****@r1" in text
+
+
+def test_an_unknown_version_is_not_a_different_one():
+    known = _worker(console_companion={"versions": {"celery": "5.7.0", "kombu": "5.7.0"}})
+    partly = WorkerFacts("w2@h", conf=dict(COMPANION_CONF), queues=("default",),
+                         software="py-celery 5.7.0 Linux")
+    assert diagnose([known, partly]).findings == ()

@@ -10,7 +10,6 @@ render them.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -278,7 +277,10 @@ def _mixed(workers: Sequence[WorkerFacts]) -> list[Finding]:
             continue
         versions = {w.hostname: {k: v for k, v in w.versions.items()
                                  if k in ("celery", "kombu")} for w in members}
-        if len({json.dumps(v, sort_keys=True) for v in versions.values() if v}) > 1:
+        # Different where both are known: a worker whose kombu is unknown
+        # (no extension, no report) differs from none on kombu.
+        if any(len({v[key] for v in versions.values() if key in v}) > 1
+               for key in ("celery", "kombu")):
             out.append(Finding("mixed-versions", "warning",
                                "workers of one queue on different celery/kombu versions",
                                queue, tuple(f"{host}: " + (", ".join(
