@@ -186,3 +186,11 @@ def test_an_unknown_version_is_not_a_different_one():
     partly = WorkerFacts("w2@h", conf=dict(COMPANION_CONF), queues=("default",),
                          software="py-celery 5.7.0 Linux")
     assert diagnose([known, partly]).findings == ()
+
+
+@pytest.mark.broker
+def test_doctor_with_no_worker_says_so(redis_broker):
+    done = _console(redis_broker, "doctor", "--timeout", "0.5")
+    assert done.returncode == 69, done.stdout + done.stderr
+    assert "no worker answered: nothing to examine" in done.stdout
+    assert "No worker answered" in done.stderr and "Traceback" not in done.stderr
