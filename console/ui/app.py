@@ -27,6 +27,8 @@ from ..core.surgery import Surgeon
 from ..core.views import OutcomeStatus
 from ..text import one_line, safe_block
 from .commands import BindingCommands, console_bindings
+from .contexts import ContextSwitching
+from .keymap import shown_key
 from .screens.action_log import ActionLogScreen
 from .screens.base import ConsoleScreen
 from .screens.filtering import Filtered
@@ -52,7 +54,7 @@ TICK_SECONDS = 0.25
 EVENTS_FRESH_SECONDS = 10.0
 
 
-class ConsoleApp(App):
+class ConsoleApp(ContextSwitching, App):
     TITLE = "celery-console"
     # Absolute: Textual resolves a relative path against a subclass's module.
     CSS_PATH = Path(__file__).parent / "console.tcss"
@@ -105,6 +107,7 @@ class ConsoleApp(App):
         self.actions = Actions(target, self.state,
                                AuditLog(options.audit_log, target.broker_url),
                                read_only=options.read_only)
+        self.setup_contexts()
 
     def now(self) -> float:
         return self.clock()
@@ -117,6 +120,7 @@ class ConsoleApp(App):
         self.update_header()
         self.set_interval(TICK_SECONDS, self.tick)
         self.call_after_refresh(self._check_size)
+        self.remember_theme()
 
     def on_resize(self, event: events.Resize) -> None:
         self.call_after_refresh(self._check_size)
@@ -220,7 +224,7 @@ class ConsoleApp(App):
         if action in getattr(screen_class, "MUTATING", frozenset()):
             binding = next(b for b in screen_class.BINDINGS
                            if isinstance(b, Binding) and b.action == action)
-            key = binding.key_display or binding.key.split(",")[0]
+            key = shown_key(self, binding)
             self.notify(f"{binding.description}: choose the row (or mark several) on "
                         f"{screen_class.TITLE}, then press {key}", timeout=8)
             return
@@ -264,6 +268,8 @@ class ConsoleApp(App):
                 self.action_quit()
             elif mode == "lookup":
                 self.open_task(filter_text)
+            elif mode == "context":
+                self.switch_context(filter_text)
             else:
                 self.action_show(mode, filter_text or None)
 
