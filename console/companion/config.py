@@ -6,6 +6,7 @@ can build exactly what a worker started with the same environment would use.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Mapping
@@ -99,11 +100,16 @@ def result_backend_url(environ: Mapping[str, str] | None = None) -> str:
 def broker_transport_options(environ: Mapping[str, str] | None = None) -> dict:
     # Redis's queue_order_strategy and priority steps stay at kombu's
     # defaults: nothing here relies on priorities.
+    # CONSOLE_BROKER_TRANSPORT_OPTIONS (JSON) adds any, as a real app's
+    # config would: {"master_name": "mymaster"} for sentinel://,
+    # {"global_keyprefix": "tenant:"} for a shared Redis.
     environ = os.environ if environ is None else environ
+    extra = environ.get("CONSOLE_BROKER_TRANSPORT_OPTIONS")
+    options: dict = json.loads(extra) if extra else {}
     root = environ.get("CONSOLE_FS_ROOT")
-    if not root:
-        return {}
-    return ensure_filesystem_folders(root)
+    if root:
+        options.update(ensure_filesystem_folders(root))
+    return options
 
 
 def filesystem_transport(environ: Mapping[str, str] | None = None) -> dict:
@@ -115,6 +121,25 @@ def filesystem_transport(environ: Mapping[str, str] | None = None) -> dict:
     return {"broker_transport": "console.companion.fstransport:Transport"}
 
 
+def broker_use_ssl(environ: Mapping[str, str] | None = None) -> dict:
+    """TLS to the broker, as a real app sets ``broker_use_ssl``, from
+    CONSOLE_BROKER_SSL_CA (and _CERT/_KEY for a client certificate): the
+    Redis transport's ``ssl_*`` names for rediss://, py-amqp's otherwise."""
+    import ssl
+
+    environ = os.environ if environ is None else environ
+    ca = environ.get("CONSOLE_BROKER_SSL_CA")
+    if not ca:
+        return {}
+    cert, key = environ.get("CONSOLE_BROKER_SSL_CERT"), environ.get("CONSOLE_BROKER_SSL_KEY")
+    url = environ.get("CELERY_BROKER_URL", "")
+    prefix = "ssl_" if url.startswith(("rediss:", "redis:", "sentinel:")) else ""
+    options = {f"{prefix}ca_certs": ca, f"{prefix}cert_reqs": ssl.CERT_REQUIRED}
+    if cert and key:
+        options.update({f"{prefix}certfile": cert, f"{prefix}keyfile": key})
+    return options
+
+
 def build_config(environ: Mapping[str, str] | None = None) -> dict:
     """All settings for the companion app.
 
@@ -124,6 +149,7 @@ def build_config(environ: Mapping[str, str] | None = None) -> dict:
     return {
         "result_backend": result_backend_url(environ),
         "broker_transport_options": broker_transport_options(environ),
+        "broker_use_ssl": broker_use_ssl(environ) or None,
         **filesystem_transport(environ),
         "broker_connection_retry_on_startup": True,
         "task_queues": make_queues(),

@@ -169,7 +169,38 @@ def missing_library(target: Target, exc: ImportError) -> ConsoleError:
         f"`pip install '.[redis]'`).", EX_CONFIG)
 
 
+def tls_failure(exc: BaseException) -> str | None:
+    """What went wrong in the TLS handshake, when that is why a connection
+    failed (the error comes wrapped by redis-py, kombu or py-amqp)."""
+    import ssl
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return f"certificate verify failed: {current.verify_message}"
+        if isinstance(current, ssl.SSLError):
+            return str(current.reason or current).replace("_", " ").lower()
+        current = current.__cause__ or current.__context__
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return "certificate verify failed" + (
+            ": " + text.split("certificate verify failed:", 1)[1].split("(_ssl")[0].strip()
+            if "certificate verify failed:" in text else "")
+    if "[SSL" in text:
+        return text[text.index("[SSL"):].split("(_ssl")[0].strip()
+    return None
+
+
 def broker_unreachable(target: Target, exc: BaseException) -> ConsoleError:
+    tls = tls_failure(exc)
+    if tls is not None:
+        return ConsoleError(
+            f"TLS to the broker at {target.masked_url} failed: {target.scrub(tls)}. "
+            f"Check the CA, client certificate and verify mode in the app's "
+            f"broker_use_ssl (ca_certs/ssl_ca_certs, certfile, keyfile, cert_reqs).",
+            EX_UNAVAILABLE)
     return ConsoleError(
         f"Cannot reach the broker at {target.masked_url}: "
         f"{target.scrub(_reason(exc))}. Check that the broker is running and "
