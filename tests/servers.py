@@ -162,3 +162,75 @@ management.tcp.port = {free_port()}
 
 def wait_port_closed(port: int, timeout: float = 20) -> bool:
     return wait_until(lambda: not port_open("127.0.0.1", port), timeout)
+
+
+# ---------------------------------------------------------------- Sentinel
+class SentinelSet:
+    """A master, a replica and one sentinel watching them as ``mymaster``."""
+
+    MASTER = "mymaster"
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.master = redis_server(folder / "m", name="master") if _mk(folder / "m") else None
+        assert self.master is not None
+        self.replica = redis_server(folder / "r", "--replicaof", "127.0.0.1",
+                                    str(self.master.port), name="replica") \
+            if _mk(folder / "r") else None
+        assert self.replica is not None
+        binary = need("redis-server", "apt-get install redis-server")
+        self.port = free_port()
+        conf = folder / "sentinel.conf"
+        conf.write_text(f"""port {self.port}
+bind 127.0.0.1
+dir {folder}
+sentinel monitor {self.MASTER} 127.0.0.1 {self.master.port} 1
+sentinel down-after-milliseconds {self.MASTER} 2000
+sentinel failover-timeout {self.MASTER} 10000
+sentinel parallel-syncs {self.MASTER} 1
+""")
+        # redis-server in sentinel mode is what the redis-sentinel package runs.
+        self.sentinel = Server([binary, str(conf), "--sentinel"], folder / "sentinel.log",
+                               self.port)
+        self.sentinel.wait_ready(lambda: self.replicas_known() >= 1, 60,
+                                 "the sentinel (with its replica)")
+
+    def _client(self):
+        import redis
+
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2)
+
+    def replicas_known(self) -> int:
+        try:
+            return sum(1 for r in self._client().sentinel_slaves(self.MASTER)
+                       if "s_down" not in r.get("flags", "") and r.get("is_slave"))
+        except Exception:
+            return 0
+
+    def master_port(self) -> int | None:
+        try:
+            address = self._client().sentinel_get_master_addr_by_name(self.MASTER)
+        except Exception:
+            return None
+        return int(address[1]) if address else None
+
+    def role(self, server: Server) -> str | None:
+        import redis
+
+        try:
+            return redis.Redis(host="127.0.0.1", port=server.port,
+                               socket_timeout=2).info("replication").get("role")
+        except Exception:
+            return None
+
+    def failover(self) -> None:
+        self._client().execute_command("SENTINEL", "FAILOVER", self.MASTER)
+
+    def close(self) -> None:
+        for server in (self.sentinel, self.replica, self.master):
+            server.close()
+
+
+def _mk(folder: Path) -> bool:
+    folder.mkdir(parents=True, exist_ok=True)
+    return True

@@ -40,6 +40,14 @@ class Target:
     # Pins the URL shown and used for probes, whatever the environment says
     # (the deterministic sample cluster needs that).
     url: str | None = None
+    # Where the capture is connected (masked; for a failover list, which
+    # URL and its place): set by Capture on each connect.
+    current: str | None = None
+
+    @property
+    def shown_url(self) -> str:
+        """What the header shows: the broker reached, when known."""
+        return self.current or self.masked_url
 
     @property
     def broker_url(self) -> str:

@@ -63,6 +63,8 @@ def summarize(target: Target, state: ClusterState) -> dict[str, Any]:
                "probed_at": q.probed_at} for q in state.queue_views()]
     return {
         "broker": target.masked_url,
+        # The URL reached (a failover list: which one of them).
+        "connected_to": target.shown_url,
         "transport": target.transport,
         "workers": workers,
         "workers_online": sum(w["status"] == "online" for w in workers),
