@@ -119,6 +119,7 @@ def rabbitmq_tls_node(folder: Path, certs: Certs) -> Server:
     server_bin = "/usr/lib/rabbitmq/bin/rabbitmq-server"
     if not os.path.exists(server_bin):
         server_bin = shutil.which("rabbitmq-server") or server_bin
+    folder.mkdir(parents=True, exist_ok=True)
     amqp_port, tls_port, dist_port = free_port(), free_port(), free_port()
     name = f"console-tls-{os.getpid()}-{amqp_port}@localhost"
     conf = folder / "rabbitmq.conf"
