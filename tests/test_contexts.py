@@ -215,6 +215,8 @@ async def test_ctx_switches_between_rabbitmq_and_redis_in_a_running_console(
             assert rabbit_host not in redis_state.known_workers()
             assert redis_host not in rabbit_state.known_workers()
             assert console.target.masked_url == redis_server.url
+            assert await until(pilot, lambda: f"redis: {redis_server.url}"
+                               in _screen_text(console), 15)
             assert not console.actions.read_only
             # The screen shows this cluster's worker, not the other's.
             assert await until(pilot, lambda: redis_host in _screen_text(console), 15)

@@ -166,7 +166,7 @@ class ConsoleApp(ContextSwitching, App):
         last_event = view.connection.last_event_at
         for header in screen.query(StatusHeader):
             header.show(
-                url=self.target.shown_url, view=view, now=now,
+                url=self.header_url(), view=view, now=now,
                 events_on=last_event is not None and now - last_event < EVENTS_FRESH_SECONDS,
                 read_only=self.options.read_only, screen_title=title)
         for line in screen.query(StatusLine):

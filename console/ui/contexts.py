@@ -69,6 +69,11 @@ class ContextSwitching:
             self.theme_changed_signal.subscribe(
                 self, lambda theme: UiState(theme=theme.name).save())
 
+    def header_url(self: Any) -> str:
+        """The broker reached (masked), after the context's name if any."""
+        url = self.target.shown_url
+        return f"{self.context_name}: {url}" if self.context_name else url
+
     @property
     def context_name(self: Any) -> str | None:
         return getattr(self.options, "context", None)
