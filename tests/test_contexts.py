@@ -16,7 +16,6 @@ import pytest
 from brokers import (_rabbitmqctl, broker_depth, companion_app, fill_queue, running_worker,
                      wait_until)
 from brokers import pilot_until as until
-from conftest import _server_broker
 from console.cli import Options
 from console.core.actions import ReadOnlyError
 from console.core.config import Context, load_config, with_password
@@ -118,28 +117,18 @@ def test_password_is_percent_encoded_into_the_url():
 
 # ------------------------------------------------------- real brokers
 @pytest.fixture
-def rabbit(_session_brokers):
-    return _server_broker("rabbitmq", _session_brokers)
-
-
-@pytest.fixture
-def redis_server(_session_brokers):
-    return _server_broker("redis", _session_brokers)
-
-
-@pytest.fixture
-def rabbit_user(rabbit):
+def rabbit_user(rabbitmq_broker):
     """A RabbitMQ user of its own, with a password only the test knows."""
     user = f"ctx-{secrets.token_hex(4)}"
     password = "pw-" + secrets.token_hex(10)
-    vhost = rabbit.url.rsplit("/", 1)[1]
+    vhost = rabbitmq_broker.url.rsplit("/", 1)[1]
     _rabbitmqctl("add_user", user, password)
     _rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
     yield user, password, vhost
     _rabbitmqctl("delete_user", user)
 
 
-def two_contexts(tmp_path, rabbit_user, redis_server, rabbit_read_only=True):
+def two_contexts(tmp_path, rabbit_user, redis_broker, rabbit_read_only=True):
     user, _, vhost = rabbit_user
     return write(tmp_path, f"""
         [contexts.rabbit]
@@ -149,7 +138,7 @@ def two_contexts(tmp_path, rabbit_user, redis_server, rabbit_read_only=True):
         queues = ["backlog"]
         audit_log = "{tmp_path / 'rabbit-audit.jsonl'}"
         [contexts.redis]
-        broker = "{redis_server.url}"
+        broker = "{redis_broker.url}"
         read_only = false
         audit_log = "{tmp_path / 'redis-audit.jsonl'}"
     """)
@@ -157,10 +146,10 @@ def two_contexts(tmp_path, rabbit_user, redis_server, rabbit_read_only=True):
 
 @pytest.mark.broker
 def test_status_through_a_context_takes_the_password_from_its_variable(
-        tmp_path, rabbit, rabbit_user, redis_server):
+        tmp_path, rabbitmq_broker, rabbit_user, redis_broker):
     _, password, _ = rabbit_user
-    path = two_contexts(tmp_path, rabbit_user, redis_server)
-    with running_worker(rabbit, tmp_path, queues="default") as host:
+    path = two_contexts(tmp_path, rabbit_user, redis_broker)
+    with running_worker(rabbitmq_broker, tmp_path, queues="default") as host:
         result = run("--config", str(path), "--context", "rabbit", "status", "--json",
                      "--wait", "2", env={"CTX_TEST_RABBIT_PASSWORD": password})
         assert result.returncode == 0, result.stderr
@@ -184,17 +173,17 @@ def test_status_through_a_context_takes_the_password_from_its_variable(
 @pytest.mark.broker
 @pytest.mark.slow
 async def test_ctx_switches_between_rabbitmq_and_redis_in_a_running_console(
-        tmp_path, rabbit, rabbit_user, redis_server, monkeypatch):
+        tmp_path, rabbitmq_broker, rabbit_user, redis_broker, monkeypatch):
     from console.ui.app import ConsoleApp
 
     _, password, _ = rabbit_user
     monkeypatch.setenv("CTX_TEST_RABBIT_PASSWORD", password)
-    config = load_config(two_contexts(tmp_path, rabbit_user, redis_server))
+    config = load_config(two_contexts(tmp_path, rabbit_user, redis_broker))
     opened = open_context(config.context("rabbit"))
     assert opened.read_only
-    fill_queue(rabbit, companion_app(rabbit), "backlog", 5)
-    with running_worker(rabbit, tmp_path, queues="default", name="rabbitw") as rabbit_host, \
-            running_worker(redis_server, tmp_path, queues="default", name="redisw") as redis_host:
+    fill_queue(rabbitmq_broker, companion_app(rabbitmq_broker), "backlog", 5)
+    with running_worker(rabbitmq_broker, tmp_path, queues="default", name="rabbitw") as rabbit_host, \
+            running_worker(redis_broker, tmp_path, queues="default", name="redisw") as redis_host:
         console = ConsoleApp(opened.target, Options(
             read_only=opened.read_only, queues=opened.queues, audit_log=opened.audit_log,
             config=config, context="rabbit", inspect_interval=1.0, probe_interval=1.0))
@@ -214,8 +203,8 @@ async def test_ctx_switches_between_rabbitmq_and_redis_in_a_running_console(
             assert await until(pilot, lambda: redis_host in redis_state.workers_online(), 30)
             assert rabbit_host not in redis_state.known_workers()
             assert redis_host not in rabbit_state.known_workers()
-            assert console.target.masked_url == redis_server.url
-            assert await until(pilot, lambda: f"redis: {redis_server.url}"
+            assert console.target.masked_url == redis_broker.url
+            assert await until(pilot, lambda: f"redis: {redis_broker.url}"
                                in _screen_text(console), 15)
             assert not console.actions.read_only
             # The screen shows this cluster's worker, not the other's.
@@ -228,7 +217,7 @@ async def test_ctx_switches_between_rabbitmq_and_redis_in_a_running_console(
             assert await until(pilot, lambda: rabbit_host in _screen_text(console), 15)
             assert password not in _screen_text(console)
             assert console.monitor.started
-    assert wait_until(lambda: broker_depth(rabbit, companion_app(rabbit), "backlog") == 5, 5)
+    assert wait_until(lambda: broker_depth(rabbitmq_broker, companion_app(rabbitmq_broker), "backlog") == 5, 5)
     assert password not in (tmp_path / "rabbit-audit.jsonl").read_text()
 
 

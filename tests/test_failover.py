@@ -12,7 +12,6 @@ import sys
 import pytest
 
 from brokers import BrokerEnv, companion_app, running_worker, wait_until
-from conftest import _server_broker
 from console.core.connection import Target
 from console.core.failover import current_broker
 from console.core.monitor import Monitor
@@ -47,8 +46,8 @@ async def test_the_header_shows_the_broker_reached():
         assert "rabbit-b.internal" in text and "(2 of 2)" in text
 
 
-def test_the_console_follows_a_rabbitmq_failover(_session_brokers, tmp_path):
-    backup = _server_broker("rabbitmq", _session_brokers)
+def test_the_console_follows_a_rabbitmq_failover(rabbitmq_broker, tmp_path):
+    backup = rabbitmq_broker
     node = rabbitmq_tls_node(tmp_path / "node-a", make_certs(tmp_path / "certs"))
     try:
         first = f"amqp://guest:guest@127.0.0.1:{node.amqp_port}//"

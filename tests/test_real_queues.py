@@ -11,7 +11,6 @@ import pytest
 from kombu import Exchange, Queue
 
 from brokers import TOUCHED_QUEUES, companion_app, wait_until
-from conftest import _server_broker
 from console.core.actions import Actions
 from console.core.audit import AuditLog
 from console.core.broker import QueueProbe
@@ -21,16 +20,6 @@ from console.core.surgery import Surgeon
 
 pytestmark = pytest.mark.broker
 TASKS = "console.companion.tasks."
-
-
-@pytest.fixture
-def rabbit(_session_brokers):
-    return _server_broker("rabbitmq", _session_brokers)
-
-
-@pytest.fixture
-def redis_server(_session_brokers):
-    return _server_broker("redis", _session_brokers)
 
 
 def declared(app, queue: Queue) -> Queue:
@@ -64,9 +53,9 @@ def queue_type(vhost: str, name: str) -> str:
     return dict(line.split("\t")[:2] for line in out.splitlines() if "\t" in line)[name]
 
 
-def test_a_quorum_queue_of_10000_messages(rabbit, tmp_path):
-    app = companion_app(rabbit)
-    vhost = rabbit.url.rsplit("/", 1)[1]
+def test_a_quorum_queue_of_10000_messages(rabbitmq_broker, tmp_path):
+    app = companion_app(rabbitmq_broker)
+    vhost = rabbitmq_broker.url.rsplit("/", 1)[1]
     name = f"qq-{uuid.uuid4().hex[:6]}"
     queue = declared(app, Queue(name, Exchange(name, type="direct"), routing_key=name,
                                 durable=True, queue_arguments={"x-queue-type": "quorum"}))
@@ -100,8 +89,8 @@ def test_a_quorum_queue_of_10000_messages(rabbit, tmp_path):
     assert depth(target, name) == 0 and depth(target, dest) == 0
 
 
-def test_a_classic_queue_with_x_max_priority(rabbit, tmp_path):
-    app = companion_app(rabbit)
+def test_a_classic_queue_with_x_max_priority(rabbitmq_broker, tmp_path):
+    app = companion_app(rabbitmq_broker)
     name = f"prio-{uuid.uuid4().hex[:6]}"
     queue = declared(app, Queue(name, Exchange(name, type="direct"), routing_key=name,
                                 queue_arguments={"x-max-priority": 9}))
@@ -125,17 +114,17 @@ def test_a_classic_queue_with_x_max_priority(rabbit, tmp_path):
     assert depth(target, dest) == 0
 
 
-def test_redis_global_keyprefix_depths_peek_and_purge(redis_server, tmp_path):
+def test_redis_global_keyprefix_depths_peek_and_purge(redis_broker, tmp_path):
     import redis
 
     prefix = f"tenant-{uuid.uuid4().hex[:4]}:"
-    app = companion_app(redis_server)
+    app = companion_app(redis_broker)
     app.conf.broker_transport_options = {"global_keyprefix": prefix}
     name = f"pfx-{uuid.uuid4().hex[:6]}"
     queue = declared(app, Queue(name, Exchange(name, type="direct"), routing_key=name))
     send(app, queue, 120, "add")
     send(app, queue, 30, "send_email")
-    client = redis.Redis.from_url(redis_server.url)
+    client = redis.Redis.from_url(redis_broker.url)
     assert client.llen(prefix + name) == 150 and client.llen(name) == 0
     target = Target(app)
     probe = QueueProbe(target)
@@ -152,5 +141,5 @@ def test_redis_global_keyprefix_depths_peek_and_purge(redis_server, tmp_path):
     assert outcome.status.value == "ok" and outcome.results[name].count == 120
     assert client.llen(prefix + name) == 0 and depth(target, name) == 0
     # Another app on the same db without the prefix sees none of it.
-    other = companion_app(redis_server)
+    other = companion_app(redis_broker)
     assert QueueProbe(Target(other)).probe([name])[name].exists is False
