@@ -237,3 +237,23 @@ def _screen_text(console) -> str:
     for widget in screen.query("StatusHeader"):
         parts.append(str(widget.render()))
     return "\n".join(parts)
+
+
+@pytest.mark.broker
+def test_default_context_is_used_when_nothing_else_names_a_cluster(tmp_path, redis_broker):
+    path = write(tmp_path, f"""
+        default_context = "here"
+        [contexts.here]
+        broker = "{redis_broker.url}"
+        queues = ["only-in-this-context"]
+    """)
+    result = run("--config", str(path), "status", "--json", "--wait", "0", "--timeout", "0.2")
+    assert result.returncode == 69  # no worker there
+    report = json.loads(result.stdout)
+    assert report["broker"] == redis_broker.url
+    assert "only-in-this-context" in {q["name"] for q in report["queues"]}
+    # -b names another cluster: the default context is not used.
+    elsewhere = redis_broker.url.replace("127.0.0.1", "localhost")
+    other = run("--config", str(path), "-b", elsewhere, "status", "--json",
+                "--wait", "0", "--timeout", "0.2")
+    assert json.loads(other.stdout)["broker"] == elsewhere
