@@ -101,7 +101,7 @@ def redis_server(folder: Path, *extra: str, port: int | None = None, tls: Certs 
     if tls is not None:
         args += ["--port", "0", "--tls-port", str(port), "--tls-cert-file", str(tls.server_cert),
                  "--tls-key-file", str(tls.server_key), "--tls-ca-cert-file", str(tls.ca),
-                 "--tls-auth-clients", "optional"]
+                 "--tls-auth-clients", "yes"]
     else:
         args += ["--port", str(port)]
     server = Server(args + list(extra), folder / f"{name}-{port}.log", port)
@@ -129,8 +129,8 @@ listeners.ssl.default = 127.0.0.1:{tls_port}
 ssl_options.cacertfile = {certs.ca}
 ssl_options.certfile = {certs.server_cert}
 ssl_options.keyfile = {certs.server_key}
-ssl_options.verify = verify_none
-ssl_options.fail_if_no_peer_cert = false
+ssl_options.verify = verify_peer
+ssl_options.fail_if_no_peer_cert = true
 loopback_users = none
 management.tcp.port = {free_port()}
 """)

@@ -97,6 +97,16 @@ def test_tls_broker_status_purge_and_revoke(tls_broker, certs, tmp_path):
             monitor.stop(timeout=2.0)
 
 
+def test_the_client_certificate_is_required_and_taken_from_broker_use_ssl(tls_broker, certs):
+    kind, url = tls_broker
+    env = env_for(kind, url, certs)
+    del env.extra_env["CONSOLE_BROKER_SSL_CERT"], env.extra_env["CONSOLE_BROKER_SSL_KEY"]
+    result = console("status", "--wait", "0", env=env)
+    assert result.returncode == 69 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "TLS to the broker" in result.stderr and "_ssl.c" not in result.stderr
+
+
 def test_a_wrong_ca_is_one_line_and_exit_69(tls_broker, certs):
     kind, url = tls_broker
     result = console("status", "--wait", "0", env=env_for(kind, url, certs, ca=certs.wrong_ca))

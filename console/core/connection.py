@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -189,7 +190,9 @@ def tls_failure(exc: BaseException) -> str | None:
         if isinstance(current, ssl.SSLCertVerificationError):
             return f"certificate verify failed: {current.verify_message}"
         if isinstance(current, ssl.SSLError):
-            return str(current.reason or current).replace("_", " ").lower()
+            if current.reason:
+                return str(current.reason).replace("_", " ").lower()
+            return re.sub(r"\s*\(_ssl\.c:\d+\)", "", str(current))
         current = current.__cause__ or current.__context__
     text = str(exc)
     if "CERTIFICATE_VERIFY_FAILED" in text:
