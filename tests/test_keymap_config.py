@@ -84,3 +84,21 @@ async def test_the_theme_chosen_is_remembered_in_the_state_file(tmp_path, monkey
     path.write_text("{not json")
     assert UiState.load().theme is None
     assert sample_app(theme="no-such-theme").theme != "no-such-theme"
+
+
+def test_a_rebinding_that_takes_another_bindings_key_is_refused(tmp_path):
+    import pytest
+
+    from console.core.connection import ConsoleError
+    from console.ui.keymap import check_keymap
+
+    with pytest.raises(ConsoleError, match=r"'tasks.revoke' = 'r' takes r from tasks.rerun "
+                                           r"\(Re-run\) on the same screen"):
+        check_keymap(config_with(tmp_path, '[keymap]\n"tasks.revoke" = "r"\n'))
+    # An app-wide key counts on every screen.
+    with pytest.raises(ConsoleError, match="takes q from quit"):
+        check_keymap(config_with(tmp_path, '[keymap]\n"queues.sort" = "q"\n'))
+    # Swapping two keys is fine; so is a key another screen uses.
+    assert check_keymap(config_with(tmp_path, '[keymap]\n"tasks.revoke" = "r"\n'
+                                              '"tasks.rerun" = "x"\n'))
+    assert check_keymap(config_with(tmp_path, '[keymap]\n"tasks.revoke" = "c"\n'))

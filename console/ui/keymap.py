@@ -21,18 +21,55 @@ def _subclasses(cls: type) -> list[type]:
     return found
 
 
-def binding_ids() -> dict[str, Binding]:
-    """Every binding of the console's app, screens and widgets, by id."""
+def _console_nodes() -> list[type]:
     from .app import ConsoleApp  # imports every screen and widget
 
+    return [ConsoleApp] + [node for node in _subclasses(DOMNode)
+                           if node.__module__.startswith("console.")]
+
+
+def _own_bindings(node: type) -> list[Binding]:
+    found: list[Binding] = []
+    for klass in reversed(node.__mro__):
+        found.extend(b for b in klass.__dict__.get("BINDINGS", ())
+                     if isinstance(b, Binding) and b.id)
+    return found
+
+
+def binding_ids() -> dict[str, Binding]:
+    """Every binding of the console's app, screens and widgets, by id."""
     ids: dict[str, Binding] = {}
-    for node in [ConsoleApp, *_subclasses(DOMNode)]:
-        if not node.__module__.startswith("console."):
-            continue
-        for binding in node.__dict__.get("BINDINGS", ()):
-            if isinstance(binding, Binding) and binding.id:
-                ids.setdefault(binding.id, binding)
+    for node in _console_nodes():
+        for binding in _own_bindings(node):
+            ids.setdefault(binding.id or "", binding)
     return ids
+
+
+def _clash(keymap: dict[str, str]) -> tuple[str, str, Binding] | None:
+    """(id rebound, key, binding that would lose it) on one screen, or None.
+    Textual drops the other binding's key without a word when both have ids."""
+    from textual.screen import ModalScreen, Screen
+
+    from .app import ConsoleApp
+
+    def keys(binding: Binding) -> set[str]:
+        spec = keymap.get(binding.id or "") or binding.key
+        return {k.strip() for k in spec.split(",") if k.strip()}
+
+    app_bindings = _own_bindings(ConsoleApp)
+    for node in _console_nodes():
+        bindings = _own_bindings(node)
+        if isinstance(node, type) and issubclass(node, Screen) and \
+                not issubclass(node, ModalScreen):
+            bindings = bindings + app_bindings
+        for rebound in (b for b in bindings if b.id in keymap):
+            for other in bindings:
+                if other.id == rebound.id or other.id in keymap:
+                    continue
+                taken = keys(rebound) & keys(other)
+                if taken:
+                    return rebound.id or "", sorted(taken)[0], other
+    return None
 
 
 def check_keymap(config: object) -> dict[str, str]:
@@ -46,6 +83,13 @@ def check_keymap(config: object) -> dict[str, str]:
                 "docs/keymap.md lists every id"
             raise ConsoleError(f"config {getattr(config, 'path', '')}: [keymap] "
                                f"{binding_id!r} is no binding id; {hint}", EX_CONFIG)
+    clash = _clash(keymap)
+    if clash is not None:
+        rebound, key, other = clash
+        raise ConsoleError(f"config {getattr(config, 'path', '')}: [keymap] {rebound!r} = "
+                           f"{keymap[rebound]!r} takes {key} from {other.id} "
+                           f"({other.description}) on the same screen; give {other.id} "
+                           "another key in [keymap] too", EX_CONFIG)
     return keymap
 
 
