@@ -196,8 +196,10 @@ async def test_ctx_switches_between_rabbitmq_and_redis_in_a_running_console(
                 console.actions.purge(["backlog"])
             with pytest.raises(ReadOnlyError):
                 console.actions.read_only = False
+            rabbit_monitor = console.monitor
             await pilot.press("colon", *"ctx redis", "enter")
             assert await until(pilot, lambda: console.options.context == "redis", 30)
+            assert not rabbit_monitor.started  # the old context's threads stopped
             redis_state = console.state
             assert redis_state is not rabbit_state
             assert await until(pilot, lambda: redis_host in redis_state.workers_online(), 30)
@@ -207,6 +209,10 @@ async def test_ctx_switches_between_rabbitmq_and_redis_in_a_running_console(
             assert await until(pilot, lambda: f"redis: {redis_broker.url}"
                                in _screen_text(console), 15)
             assert not console.actions.read_only
+            # Writable, and audited in this context's own file.
+            assert console.actions.purge(["default"]).status.value == "ok"
+            assert '"purge"' in (tmp_path / "redis-audit.jsonl").read_text()
+            assert '"attempt"' not in (tmp_path / "rabbit-audit.jsonl").read_text()
             # The screen shows this cluster's worker, not the other's.
             assert await until(pilot, lambda: redis_host in _screen_text(console), 15)
             assert rabbit_host not in _screen_text(console)
