@@ -263,3 +263,25 @@ def test_default_context_is_used_when_nothing_else_names_a_cluster(tmp_path, red
     other = run("--config", str(path), "-b", elsewhere, "status", "--json",
                 "--wait", "0", "--timeout", "0.2")
     assert json.loads(other.stdout)["broker"] == elsewhere
+
+
+async def test_ctx_that_cannot_open_says_why_and_stays_where_it_was(tmp_path, monkeypatch):
+    from console.sample import sample_app
+
+    monkeypatch.delenv("CTX_TEST_MISSING", raising=False)
+    config = load_config(write(tmp_path, """
+        [contexts.locked]
+        broker = "amqp://ops@127.0.0.1:1//"
+        password_env = "CTX_TEST_MISSING"
+    """))
+    app = sample_app(config=config)
+    async with app.run_test(size=SIZE) as pilot:
+        state, target = app.state, app.target
+        for typed, words in (("ctx nope", "no context 'nope'"),
+                             ("ctx locked", "CTX_TEST_MISSING (its password) is not set"),
+                             ("ctx", "contexts: locked")):
+            await pilot.press("colon", *typed, "enter")
+            assert await until(pilot, lambda words=words: any(
+                words in str(n.message) for n in app._notifications), 10), \
+                [str(n.message) for n in app._notifications]
+        assert app.state is state and app.target is target and app.options.context is None
