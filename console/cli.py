@@ -146,8 +146,10 @@ def connection_options(command):
 
     @functools.wraps(command)
     def wrapper(*args, sub_app=None, sub_broker=None, sub_queues=(), sub_read_only=False,
-                sub_audit_log=None, sub_log_file=None, **kwargs):
+                sub_audit_log=None, sub_log_file=None, sub_context=None, **kwargs):
         meta = click.get_current_context().find_root().meta
+        if sub_context:
+            meta["console.config"] = (meta["console.config"][0], sub_context)
         app_name, broker, celery_app = meta["console.connect"]
         meta["console.connect"] = (sub_app or app_name, sub_broker or broker, celery_app)
         if sub_queues:
@@ -159,6 +161,8 @@ def connection_options(command):
         return command(*args, **kwargs)
 
     for option in (
+        click.option("--context", "sub_context", metavar="NAME",
+                     help="As before the command: a context of the config file."),
         click.option("--log-file", "sub_log_file", metavar="PATH",
                      type=click.Path(dir_okay=False), help="As before the command."),
         click.option("--audit-log", "sub_audit_log", metavar="PATH",

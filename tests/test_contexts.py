@@ -68,6 +68,8 @@ def test_unknown_keymap_id_and_unknown_context_are_one_line(tmp_path):
     tui = run("--config", str(path), "-b", "redis://127.0.0.1:1/0")  # before the TUI starts
     assert tui.returncode == 78 and "'screen.queue' is no binding id" in tui.stderr
     assert len(tui.stderr.strip().splitlines()) == 1
+    after = run("--config", str(path), "status", "--context", "nope")  # after the command too
+    assert after.returncode == 78 and "no context 'nope'" in after.stderr
     result = run("--config", str(path), "--context", "nope", "status")
     assert result.returncode == 78 and "no context 'nope'" in result.stderr
     assert "known: a" in result.stderr
