@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from .beat import beat_report, read_schedule
 from .connection import Target, check_broker
 from .monitor import Monitor
 from .state import ClusterState
@@ -72,6 +73,8 @@ def summarize(target: Target, state: ClusterState) -> dict[str, Any]:
         "tasks": tasks,
         "events": state.counters.events,
         "queues": queues,
+        # The beat schedule: last run seen and lateness per entry (core/beat.py).
+        "beat": beat_report(state.beat_view(read_schedule(target.app), now), now),
     }
 
 

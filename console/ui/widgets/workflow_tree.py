@@ -1,0 +1,152 @@
+"""The workflow tree of task detail: Textual's Tree over a ``WorkflowView``.
+
+Every label is a ``rich.text.Text`` built through console/text.py (a str
+label would be read as markup; names and ids are cluster text). Rebuilt
+only when the workflow changed; what the operator folded and where the
+cursor was survive a rebuild.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from ...core.workflow import WorkflowNode, WorkflowView
+from ...text import one_line
+from ..format import STATE_STYLES
+
+# A node with more children than this starts folded (unless the task
+# opened is under it): a fan-out of 1,000 would push the rest off screen.
+FOLD_ABOVE = 50
+# Celery's own helper tasks, said in words.
+INTERNAL = {
+    "celery.chord_unlock": "waits for the chord's header, then sends its callback",
+    "celery.chord": "starts a chord",
+    "celery.group": "starts a group",
+    "celery.chain": "starts a chain",
+    "celery.starmap": "starmap",
+    "celery.chunks": "chunks",
+}
+
+
+def node_label(node: WorkflowNode, focus: str) -> Text:
+    text = Text(no_wrap=True, overflow="ellipsis")
+    style = STATE_STYLES.get(node.state, "")
+    text.append(f"{one_line(node.state, 9):<9}", style=style)
+    text.append(" ")
+    text.append(one_line(node.uuid, 8)[:8], style="cyan")
+    text.append("  ")
+    if node.held:
+        text.append(one_line(node.name, 80) or "?", style="bold" if node.uuid == focus else "")
+    else:
+        text.append("not held (evicted, or sent before the console watched)", style="dim")
+    if isinstance(node.runtime, float):
+        text.append(f"  {node.runtime:.3f}s", style="dim")
+    if node.retries:
+        text.append(f"  retried {node.retries}×", style="magenta")
+    if node.group:
+        text.append("  group ", style="dim")
+        text.append(one_line(node.group, 36), style="blue")
+    if node.worker_lost:
+        text.append("  worker lost", style="bold red")
+    if node.detached:
+        text.append("  (its parent is not held)", style="dim")
+    if isinstance(node.name, str) and node.name in INTERNAL:
+        text.append(f"  {INTERNAL[node.name]}", style="dim italic")
+    if node.uuid == focus:
+        text.append("  ◀ this task", style="bold reverse")
+    return text
+
+
+def signature(view: WorkflowView) -> list[tuple[object, ...]]:
+    """What the tree shows, flat (iterative: a chain can be thousands deep,
+    and comparing the nested frozen nodes would recurse)."""
+    out: list[tuple[object, ...]] = [(view.focus,)]
+    stack = [view.root]
+    while stack:
+        node = stack.pop()
+        out.append((node.uuid, node.state, node.runtime, node.retries, node.more,
+                    node.group, node.worker_lost, node.held, len(node.children)))
+        stack.extend(reversed(node.children))
+    return out
+
+
+class WorkflowTree(Tree[str]):
+    """``enter`` selects (the screen opens the task); ``space`` folds."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(Text(""), **kwargs)
+        self.auto_expand = False
+        self.show_root = True
+        self._shown: list[tuple[object, ...]] | None = None
+
+    def show(self, view: WorkflowView) -> None:
+        wanted = signature(view)
+        if wanted == self._shown:
+            return
+        folded = {n.data for n in _walk(self.root)
+                  if n.data and n.allow_expand and not n.is_expanded}
+        cursor = self.cursor_node.data if self.cursor_node is not None else None
+        first = self._shown is None
+        self._shown = wanted
+        path = _path_to(view.root, view.focus)
+        self.clear()
+        root = self.root
+        root.set_label(node_label(view.root, view.focus))
+        root.data = view.root.uuid
+        focus_node: TreeNode[str] | None = root if view.root.uuid == view.focus else None
+        cursor_node: TreeNode[str] | None = None
+        stack: list[tuple[WorkflowNode, TreeNode[str]]] = [(view.root, root)]
+        while stack:
+            node, tree_node = stack.pop()
+            if node.uuid == cursor:
+                cursor_node = tree_node
+            for child in node.children:
+                label = node_label(child, view.focus)
+                if child.children or child.more:
+                    added = tree_node.add(label, child.uuid)
+                    stack.append((child, added))
+                else:
+                    added = tree_node.add_leaf(label, child.uuid)
+                    if child.uuid == cursor:
+                        cursor_node = added
+                if child.uuid == view.focus:
+                    focus_node = added
+            if node.more:
+                tree_node.add_leaf(Text(f"… and {node.more:,} more", style="dim italic"))
+            many = len(node.children) + node.more > FOLD_ABOVE
+            fold = node.uuid in folded if not first else (many and node.uuid not in path)
+            if not fold:
+                tree_node.expand()
+        target = focus_node if first or cursor_node is None else cursor_node
+        if target is not None:
+            self.call_after_refresh(self.move_cursor, target)
+
+
+def _walk(root: TreeNode[str]) -> list[TreeNode[str]]:
+    out, stack = [], [root]
+    while stack:
+        node = stack.pop()
+        out.append(node)
+        stack.extend(node.children)
+    return out
+
+
+def _path_to(root: WorkflowNode, uuid: str) -> set[str]:
+    """The ids from the root down to ``uuid`` (the nodes to keep open)."""
+    parents: dict[str, str] = {}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.uuid == uuid:
+            break
+        for child in node.children:
+            parents[child.uuid] = node.uuid
+            stack.append(child)
+    path, step = set(), uuid
+    while step in parents and step not in path:
+        path.add(step)
+        step = parents[step]
+    path.add(root.uuid)
+    return path
