@@ -263,8 +263,11 @@ class BeatWatch:
                     except Exception as exc:  # a custom schedule of the app's
                         error = f"{type(exc).__name__}: {exc}"
             if since is not None and entry.interval and error is None:
-                reference = max(last or since, since)
-                late = now - reference > LATE_FACTOR * entry.interval
+                window = LATE_FACTOR * entry.interval
+                if last is None and now - since <= window:
+                    late = None  # not watched long enough to judge
+                else:
+                    late = now - max(last or since, since) > window
             entries.append(BeatEntryView(
                 entry.name, entry.task, entry.text, entry.interval, next_in, due,
                 last, uuid, runs, late, error))

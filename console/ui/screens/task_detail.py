@@ -20,6 +20,7 @@ from textual.widgets.option_list import Option
 from ...core.lookup import Lookup
 from ...core.records import shown_exception
 from ...core.views import TaskView
+from ...core.workflow import MAX_CHILDREN, MAX_NODES
 from ..format import STATE_STYLES, ago, literal, literal_block, one_line, plural, safe_block
 from ..widgets.workflow_tree import WorkflowTree
 from .detail import DETAIL_BINDINGS, DetailScreen, row_parts
@@ -233,11 +234,11 @@ class TaskDetailScreen(TaskKeys, DetailScreen):
         if view is None or not shown:
             return
         line = Text.assemble(("Workflow", "bold"), f"  {plural(view.members, 'task')} from "
-                             f"root ", (one_line(view.root.uuid, 8)[:8], "cyan"),
+                             f"root ", (one_line(view.root.uuid)[:8], "cyan"),
                              ("  enter opens, space folds", "dim"))
         if view.hidden:
-            line.append(f"  {view.hidden:,} not shown (past 1,000 children of a node or "
-                        "5,000 in all)", style="yellow")
+            line.append(f"  {view.hidden:,} not shown (past {MAX_CHILDREN:,} children of a "
+                        f"node or {MAX_NODES:,} in all)", style="yellow")
         title.update(line)
         tree.show(view)
 

@@ -35,7 +35,7 @@ def node_label(node: WorkflowNode, focus: str) -> Text:
     style = STATE_STYLES.get(node.state, "")
     text.append(f"{one_line(node.state, 9):<9}", style=style)
     text.append(" ")
-    text.append(one_line(node.uuid, 8)[:8], style="cyan")
+    text.append(one_line(node.uuid)[:8], style="cyan")
     text.append("  ")
     if node.held:
         text.append(one_line(node.name, 80) or "?", style="bold" if node.uuid == focus else "")
@@ -47,7 +47,7 @@ def node_label(node: WorkflowNode, focus: str) -> Text:
         text.append(f"  retried {node.retries}×", style="magenta")
     if node.group:
         text.append("  group ", style="dim")
-        text.append(one_line(node.group, 36), style="blue")
+        text.append(one_line(node.group, 12), style="blue")
     if node.worker_lost:
         text.append("  worker lost", style="bold red")
     if node.detached:
