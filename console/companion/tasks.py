@@ -46,6 +46,22 @@ def fan_out(n=4):
 
 
 @app.task
+def beat_ping():
+    # Sent by the companion's beat every 2 s (config.BEAT_SCHEDULE).
+    return "pong"
+
+
+@app.task
+def beat_rollup(n=5):
+    return {"rolled_up": sum(range(n))}
+
+
+@app.task
+def beat_digest():
+    return {"digest": "sent"}
+
+
+@app.task
 def send_email(to, subject, fail=None):
     # Seeded from the arguments so a given message always behaves the same:
     # the load generator varies them to get ~5% failures, tests pin `fail`.
