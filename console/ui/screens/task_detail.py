@@ -60,11 +60,24 @@ class TaskDetailScreen(TaskKeys, DetailScreen):
         *TASK_BINDINGS,
     ]
     MUTATING = TASK_MUTATING
+    HELP_NOTES = (
+        "Workflow: the task's whole workflow from its root (root_id), each task under "
+        "the one that sent it (parent_id) — a chain's links in a line, a group's or a "
+        "chord's members side by side, a chord's callback under celery.chord_unlock (or "
+        "the member that finished last) — with state, name, runtime and retries. A "
+        "retry is the same task again: one node, 'retried N×'. In the tree, enter "
+        "opens a task, space folds, shift+← goes to the parent.",
+        f"The tree is built when this screen opens and whenever tasks changed (at most "
+        f"once a second), from the tasks held: at most {MAX_CHILDREN:,} children of a "
+        f"node and {MAX_NODES:,} tasks in all, the rest counted; a root or parent not "
+        "held is said so. Celery's events name no group: a node shows one only when "
+        "its events carry a 'group' field.",
+    )
     DEFAULT_CSS = """
     TaskDetailScreen VerticalScroll { height: 1fr; padding: 0 1; }
     TaskDetailScreen .section { margin: 1 0 0 0; }
     TaskDetailScreen #children { height: auto; max-height: 10; }
-    TaskDetailScreen #workflow { height: auto; max-height: 16; }
+    TaskDetailScreen #workflow { height: auto; max-height: 16; overflow-x: hidden; }
     """
 
     def __init__(self, uuid: str):

@@ -21,7 +21,7 @@ from ..format import STATE_STYLES
 FOLD_ABOVE = 50
 # Celery's own helper tasks, said in words.
 INTERNAL = {
-    "celery.chord_unlock": "waits for the chord's header, then sends its callback",
+    "celery.chord_unlock": "waits for the header, then sends the callback",
     "celery.chord": "starts a chord",
     "celery.group": "starts a group",
     "celery.chain": "starts a chain",
