@@ -36,10 +36,11 @@ async def test_task_detail_shows_the_whole_workflow_and_enter_opens_a_node():
         assert any("celery.chord_unlock" in line and "retried 2×" in line for line in lines)
         assert any("tasks.total" in line for line in lines)
         assert any("tasks.flaky" in line and "◀ this task" in line for line in lines)
-        # The cursor starts on the task opened; one up is its parent in the
-        # chain, send_email, and enter opens it.
-        tree.focus()
+        # tab reaches the tree; its cursor starts on the task opened; one up
+        # is its parent in the chain, send_email, and enter opens it.
+        await pilot.press("tab")
         await pilot.pause()
+        assert app.screen.focused is tree
         assert tree.cursor_node is not None and tree.cursor_node.data == FLAKY
         await pilot.press("up", "enter")
         await pilot.pause()

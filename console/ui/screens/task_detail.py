@@ -65,8 +65,8 @@ class TaskDetailScreen(TaskKeys, DetailScreen):
         "the one that sent it (parent_id) — a chain's links in a line, a group's or a "
         "chord's members side by side, a chord's callback under celery.chord_unlock (or "
         "the member that finished last) — with state, name, runtime and retries. A "
-        "retry is the same task again: one node, 'retried N×'. In the tree, enter "
-        "opens a task, space folds, shift+← goes to the parent.",
+        "retry is the same task again: one node, 'retried N×'. tab moves into the "
+        "tree; there enter opens a task, space folds, shift+← goes to the parent.",
         f"The tree is built when this screen opens and whenever tasks changed (at most "
         f"once a second), from the tasks held: at most {MAX_CHILDREN:,} children of a "
         f"node and {MAX_NODES:,} tasks in all, the rest counted; a root or parent not "
@@ -248,11 +248,13 @@ class TaskDetailScreen(TaskKeys, DetailScreen):
             return
         line = Text.assemble(("Workflow", "bold"), f"  {plural(view.members, 'task')} from "
                              f"root ", (one_line(view.root.uuid)[:8], "cyan"),
-                             ("  enter opens, space folds", "dim"))
+                             ("  tab to the tree: enter opens, space folds", "dim"))
         if view.hidden:
             line.append(f"  {view.hidden:,} not shown (past {MAX_CHILDREN:,} children of a "
                         f"node or {MAX_NODES:,} in all)", style="yellow")
         title.update(line)
+        # Not focused for you: the page keeps its scroll keys (tab reaches
+        # the tree, as it does the children list).
         tree.show(view)
 
     def on_tree_node_selected(self, event: Tree.NodeSelected) -> None:
