@@ -59,10 +59,7 @@ class BeatScreen(Filtered[RowFilter], ConsoleScreen):
     def compose_body(self) -> ComposeResult:
         yield Static(id="beat-title")
         yield Static(id="beat-note")
-        table = VimTable(id="beat", cursor_type="row", zebra_stripes=True)
-        for label, width in COLUMNS:
-            table.add_column(label, key=label, width=width)
-        yield table
+        yield VimTable.of_columns("beat", COLUMNS)
         yield self.filter_box("filter: entry or task name  status:late  task:billing",
                               id="beat-filter")
 
