@@ -136,3 +136,72 @@ def test_beat_view_judges_only_after_watching_long_enough():
     state.set_connection("reconnecting", "broker gone")
     view = state.beat_view(read_schedule(sample_target().app), NOW)
     assert view.watching_since is None and {e.late for e in view.entries} == {None}
+
+
+async def test_hostile_names_in_the_tree_are_text_never_markup():
+    app = sample_app()
+    evil = "[b]x[/b] [link=http://evil]y[/link]\x1b[31m\u202e"
+    state = app.state
+    state.apply({"type": "task-sent", "uuid": "evil-root", "name": evil, "root_id": "evil-root",
+                 "hostname": "c@h", "timestamp": NOW})
+    state.apply({"type": "task-sent", "uuid": "evil-kid", "name": evil, "root_id": "evil-root",
+                 "parent_id": "evil-root", "group": "[/]" + evil, "hostname": "c@h",
+                 "timestamp": NOW})
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_task(pilot, "evil-kid")
+        lines = tree_lines(app.screen.query_one(WorkflowTree))
+        assert len(lines) == 2 and "[b]x[/b]" in lines[1] and "group [/][b]x[/b]" in lines[1]
+        assert "\x1b" not in "".join(lines) and "\u202e" not in "".join(lines)
+        assert app.is_running
+
+
+def test_odd_schedules_are_said_not_fatal():
+    from celery import Celery
+    from celery.schedules import schedule
+
+    from console.core.beat import duration, schedule_text
+
+    class Broken(schedule):
+        def remaining_estimate(self, last_run_at):
+            raise RuntimeError("custom schedule broke")
+
+    app = Celery("odd", set_as_current=False)
+    app.conf.beat_schedule = {
+        "not-a-dict": 42,
+        "no-schedule": {"task": "a.b"},
+        "bad-type": {"task": "a.c", "schedule": "every tuesday"},
+        "broken": {"task": "a.d", "schedule": Broken(10)},
+        "every-90s": {"task": "a.e", "schedule": 90},
+    }
+    read = read_schedule(app)
+    errors = {e.name: e.error for e in read.entries}
+    assert errors["not-a-dict"] == "not a dict" and errors["no-schedule"] == "no schedule"
+    assert errors["bad-type"] == ("schedule is a str, not seconds, a timedelta or a "
+                                  "schedule")
+    assert errors["every-90s"] is None and "custom schedule broke" in errors["broken"]
+    assert schedule_text(read.entries[-1].schedule) == "every 1m 30s"
+    state = watching(read)
+    view = {e.name: e for e in state.beat_view(read, NOW).entries}
+    assert view["broken"].status == "unreadable" and "custom schedule broke" in view["broken"].error
+    assert view["bad-type"].status == "unreadable"
+    assert [duration(s) for s in (2, 2.5, 300, 5400, 86400 * 3)] == [
+        "2s", "2.5s", "5m", "1h 30m", "3d"]
+
+
+def watching(read):
+    from console.core.state import ClusterState
+
+    state = ClusterState(clock=lambda: NOW - 100)
+    state.watch_task_names(e.task for e in read.entries)
+    state.set_connection("connected")
+    return state
+
+
+async def test_the_palette_offers_the_beat_screen():
+    from console.ui.commands import palette_entries
+
+    app = sample_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        titles = {title for title, _help, _target in palette_entries(app.screen)}
+        assert "Beat" in titles

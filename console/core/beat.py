@@ -128,12 +128,17 @@ def _entry(app: Any, name: str, entry: object) -> ScheduleEntry:
     if not isinstance(entry, dict):
         return ScheduleEntry(name, "?", "?", None, error="not a dict")
     task = str(entry.get("task") or "?")
+    raw = entry.get("schedule")
+    if raw is None:
+        return ScheduleEntry(name, task, "?", None, error="no schedule")
+    if not (isinstance(raw, (int, float, timedelta)) and not isinstance(raw, bool)
+            or hasattr(raw, "remaining_estimate")):
+        return ScheduleEntry(name, task, "?", None, error=(
+            f"schedule is a {type(raw).__name__}, not seconds, a timedelta or a schedule"))
     try:
         from celery.schedules import maybe_schedule
 
-        sched = maybe_schedule(entry.get("schedule"), entry.get("relative", False), app)
-        if sched is None:
-            return ScheduleEntry(name, task, "?", None, error="no schedule")
+        sched = maybe_schedule(raw, entry.get("relative", False), app)
         return ScheduleEntry(name, task, schedule_text(sched), _interval(sched), sched)
     except Exception as exc:
         return ScheduleEntry(name, task, "?", None, error=f"{type(exc).__name__}: {exc}")
