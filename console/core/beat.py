@@ -116,7 +116,8 @@ def read_schedule(app: Any) -> BeatSchedule:
                 "app's settings (a database, Redis), which the console cannot read"
                 + ("; below are only the entries of beat_schedule" if entries else ""))
     elif not entries:
-        note = "the app defines no periodic tasks (beat_schedule is empty)"
+        note = ("the app defines no periodic tasks (its beat_schedule is empty): give -A "
+                "the app beat runs with")
     elif len(items) > MAX_ENTRIES:
         note = f"the first {MAX_ENTRIES} of {len(items)} entries"
     else:
