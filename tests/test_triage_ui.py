@@ -73,9 +73,18 @@ async def test_space_folds_and_a_redraw_keeps_it_folded():
         app.screen.draw()
         await pilot.pause()
         assert tree.last_line == 0
+        # A new task joins the workflow: the tree's shape changed, it is
+        # rebuilt, and what was folded stays folded.
+        app.state.apply({"type": "task-sent", "uuid": "late-joiner", "name": "app.extra",
+                         "root_id": WORKFLOW_ROOT, "parent_id": WORKFLOW_ROOT,
+                         "hostname": "producer@api-1", "timestamp": NOW})
+        app.screen.draw()
+        await pilot.pause()
+        assert tree.last_line == 0
         await pilot.press("space")
         await pilot.pause()
-        assert tree.last_line == before
+        assert tree.last_line == before + 1
+        assert any("app.extra" in line for line in tree_lines(tree))
         assert any("tasks.flaky" in line and "SUCCESS" in line for line in tree_lines(tree))
 
 

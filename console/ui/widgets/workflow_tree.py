@@ -59,49 +59,74 @@ def node_label(node: WorkflowNode, focus: str) -> Text:
     return text
 
 
-def signature(view: WorkflowView) -> list[tuple[object, ...]]:
-    """What the tree shows, flat (iterative: a chain can be thousands deep,
-    and comparing the nested frozen nodes would recurse)."""
-    out: list[tuple[object, ...]] = [(view.focus,)]
+def _flat(view: WorkflowView) -> tuple[list[tuple[object, ...]], dict[str, tuple[object, ...]]]:
+    """What the tree shows, flat: its shape (ids in order, with how many
+    children and whether some are not shown) and each node's label facts.
+    Iterative: a chain can be thousands deep, and comparing the nested
+    frozen nodes would recurse."""
+    shape: list[tuple[object, ...]] = [(view.focus,)]
+    labels: dict[str, tuple[object, ...]] = {}
     stack = [view.root]
     while stack:
         node = stack.pop()
-        out.append((node.uuid, node.state, node.runtime, node.retries, node.more,
-                    node.group, node.worker_lost, node.held, len(node.children)))
+        shape.append((node.uuid, len(node.children), bool(node.more)))
+        labels[node.uuid] = (node.state, node.runtime, node.retries, node.more, node.group,
+                             node.worker_lost, node.held, node.detached, node.name)
         stack.extend(reversed(node.children))
-    return out
+    return shape, labels
 
 
 class WorkflowTree(Tree[str]):
-    """``enter`` selects (the screen opens the task); ``space`` folds."""
+    """``enter`` selects (the screen opens the task); ``space`` folds.
+
+    Rebuilt only when the workflow's shape changed; when only states,
+    runtimes or counts moved, the labels that changed are set in place (a
+    1,000-node rebuild takes ~70 ms of the UI thread, an update far less)."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(Text(""), **kwargs)
         self.auto_expand = False
         self.show_root = True
-        self._shown: list[tuple[object, ...]] | None = None
+        self._shape: list[tuple[object, ...]] | None = None
+        self._labels: dict[str, tuple[object, ...]] = {}
+        self._by_uuid: dict[str, TreeNode[str]] = {}
+        self._more: dict[str, TreeNode[str]] = {}
 
     def show(self, view: WorkflowView) -> None:
-        wanted = signature(view)
-        if wanted == self._shown:
-            return
+        shape, labels = _flat(view)
+        if shape == self._shape:
+            self._relabel(view, labels)
+        else:
+            self._rebuild(view, shape)
+        self._labels = labels
+
+    def _relabel(self, view: WorkflowView, labels: dict[str, tuple[object, ...]]) -> None:
+        stack = [view.root]
+        while stack:
+            node = stack.pop()
+            stack.extend(node.children)
+            if labels[node.uuid] == self._labels.get(node.uuid):
+                continue
+            self._by_uuid[node.uuid].set_label(node_label(node, view.focus))
+            if node.uuid in self._more:
+                self._more[node.uuid].set_label(_more_label(node.more))
+
+    def _rebuild(self, view: WorkflowView, shape: list[tuple[object, ...]]) -> None:
         folded = {n.data for n in _walk(self.root)
                   if n.data and n.allow_expand and not n.is_expanded}
         cursor = self.cursor_node.data if self.cursor_node is not None else None
-        first = self._shown is None
-        self._shown = wanted
+        first = self._shape is None
+        self._shape = shape
         path = _path_to(view.root, view.focus)
         self.clear()
         root = self.root
         root.set_label(node_label(view.root, view.focus))
         root.data = view.root.uuid
-        focus_node: TreeNode[str] | None = root if view.root.uuid == view.focus else None
-        cursor_node: TreeNode[str] | None = None
+        self._by_uuid = by_uuid = {view.root.uuid: root}
+        self._more = {}
         stack: list[tuple[WorkflowNode, TreeNode[str]]] = [(view.root, root)]
         while stack:
             node, tree_node = stack.pop()
-            if node.uuid == cursor:
-                cursor_node = tree_node
             for child in node.children:
                 label = node_label(child, view.focus)
                 if child.children or child.more:
@@ -109,19 +134,20 @@ class WorkflowTree(Tree[str]):
                     stack.append((child, added))
                 else:
                     added = tree_node.add_leaf(label, child.uuid)
-                    if child.uuid == cursor:
-                        cursor_node = added
-                if child.uuid == view.focus:
-                    focus_node = added
+                by_uuid[child.uuid] = added
             if node.more:
-                tree_node.add_leaf(Text(f"… and {node.more:,} more", style="dim italic"))
+                self._more[node.uuid] = tree_node.add_leaf(_more_label(node.more))
             many = len(node.children) + node.more > FOLD_ABOVE
             fold = node.uuid in folded if not first else (many and node.uuid not in path)
             if not fold:
                 tree_node.expand()
-        target = focus_node if first or cursor_node is None else cursor_node
+        target = by_uuid.get(view.focus if first or cursor not in by_uuid else cursor or "")
         if target is not None:
             self.call_after_refresh(self.move_cursor, target)
+
+
+def _more_label(more: int) -> Text:
+    return Text(f"… and {more:,} more", style="dim italic")
 
 
 def _walk(root: TreeNode[str]) -> list[TreeNode[str]]:
