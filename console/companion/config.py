@@ -11,6 +11,7 @@ import os
 import tempfile
 from collections.abc import Mapping
 
+from celery.schedules import crontab
 from kombu import Exchange, Queue
 
 #: Queues a companion worker consumes by default.
@@ -32,6 +33,21 @@ TASK_ROUTES = {
     _TASKS + "slow": {"queue": "slow"},
     _TASKS + "long_running": {"queue": "slow"},
 }
+
+
+# Periodic tasks for `celery -A console.companion beat` (the demo runs one):
+# fast, harmless, each its own task name, so the console's Beat screen shows
+# last runs within seconds and a stopped beat as late within seconds.
+BEAT_SCHEDULE = {
+    "ping-every-2s": {"task": _TASKS + "beat_ping", "schedule": 2.0},
+    "rollup-every-5s": {"task": _TASKS + "beat_rollup", "schedule": 5.0, "args": (5,)},
+    "digest-every-minute": {"task": _TASKS + "beat_digest", "schedule": crontab()},
+}
+
+
+def beat_schedule() -> dict:
+    """A copy per app: each gets its own entries."""
+    return {name: dict(entry) for name, entry in BEAT_SCHEDULE.items()}
 
 
 def make_queues(names=ALL_QUEUES) -> tuple[Queue, ...]:
@@ -169,6 +185,7 @@ def build_config(environ: Mapping[str, str] | None = None) -> dict:
         "worker_concurrency": 2,
         # Lets the console's "pool restart" remote control actually work.
         "worker_pool_restarts": True,
+        "beat_schedule": beat_schedule(),
         # Results are kept an hour; on a file:// store the worker deletes
         # older ones itself (celeryapp.ResultCleanup): a companion left
         # running under load used to leave ~13,000 files behind.

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
+from .beat import read_schedule
 from .broker import QueueProbe, discover_queues
 from .capture import Capture
 from .connection import Target
@@ -23,6 +24,10 @@ class Monitor:
                  extra_queues: tuple[str, ...] = ()):
         self.target = target
         self.state = state or ClusterState()
+        # The app's beat schedule (configuration: read once); the model
+        # keeps the last run seen of its task names from now on.
+        self.beat = read_schedule(target.app)
+        self.state.watch_task_names(e.task for e in self.beat.entries)
         self.extra_queues = tuple(extra_queues)
         self.capture = Capture(target, self.state, enable_events=enable_events)
         self.inspector = Inspector(target, self.state, timeout=inspect_timeout)

@@ -31,6 +31,7 @@ from .contexts import ContextSwitching
 from .keymap import shown_key
 from .screens.action_log import ActionLogScreen
 from .screens.base import ConsoleScreen
+from .screens.beat import BeatScreen
 from .screens.filtering import Filtered
 from .screens.frame import FramedScreen
 from .screens.command_line import CommandLine
@@ -62,6 +63,7 @@ class ConsoleApp(ContextSwitching, App):
     MODES = {
         "workers": WorkersScreen, "tasks": TasksScreen, "queues": QueuesScreen,
         "events": EventsScreen, "log": ActionLogScreen,
+        "beat": BeatScreen,
     }
     # The screen keys 1-5 stay out of the footer (the header names the
     # screen; `?` and the palette list them): the footer keeps room for the
@@ -77,6 +79,8 @@ class ConsoleApp(ContextSwitching, App):
                 tooltip="Events screen: live tail of raw events"),
         Binding("5", "show('log')", "Log", show=False, id="screen.log",
                 tooltip="Action log screen"),
+        Binding("8", "show('beat')", "Beat", show=False, id="screen.beat",
+                tooltip="Beat schedule: periodic tasks, last runs seen, which are late"),
         Binding("colon", "command_line", "Command", key_display=":", id="command_line",
                 tooltip="Command line: :workers :tasks state:FAILURE :queues :events :log"),
         Binding("question_mark", "help", "Help", key_display="?", id="help",

@@ -30,11 +30,17 @@ SHOTS = (
     ("terminate", ["2", "j", "j", "j", "j", "j", "j", "X"], (120, 30)),
     ("action-log", ["5"], (120, 30)),
 )
+# Drawn from the extended sample: a workflow, a beat schedule with a late entry.
+EXTENDED_SHOTS = (
+    ("workflow", ["colon", *"task 0000f1f1-5a3e-4c1d-9b7f-0000000000f1", "enter", "end"],
+     (120, 36)),
+    ("beat", ["8"], (120, 20)),
+)
 MONOSPACE = "DejaVu Sans Mono"
 
 
-async def render(keys, size) -> str:
-    app = sample_app()
+async def render(keys, size, extended: bool = False) -> str:
+    app = sample_app(extended=extended)
     async with app.run_test(size=size) as pilot:
         for key in keys:
             await pilot.press(key)
@@ -66,8 +72,9 @@ def main(out_dir: str = "screenshots") -> None:
         cairosvg = None
         print("cairosvg is not installed (pip install -e '.[docs]'): writing SVG only",
               file=sys.stderr)
-    for name, keys, size in SHOTS:
-        svg = asyncio.run(render(keys, size))
+    shots = [(shot, False) for shot in SHOTS] + [(shot, True) for shot in EXTENDED_SHOTS]
+    for (name, keys, size), extended in shots:
+        svg = asyncio.run(render(keys, size, extended))
         svg = re.sub(r'font-family:\s*Fira Code[^;"]*', f"font-family: {MONOSPACE}", svg)
         (out / f"{name}.svg").write_text(svg)
         if cairosvg is not None:

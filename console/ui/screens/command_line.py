@@ -19,6 +19,7 @@ SCREENS = {
     "queues": "queues", "queue": "queues", "qu": "queues",
     "events": "events", "event": "events", "e": "events",
     "log": "log", "l": "log", "actions": "log", "a": "log",
+    "beat": "beat", "schedule": "beat", "periodic": "beat",
 }
 # `:q` quits, as in vim and k9s (Queues is `:qu`, `:queues` or `3`).
 QUIT_WORDS = {"q", "quit", "exit", "q!", "qa", "wq"}
