@@ -68,6 +68,16 @@ def test_tls_broker_status_purge_and_revoke(tls_broker, certs, tmp_path):
         report = json.loads(result.stdout)
         worker = {w["hostname"]: w for w in report["workers"]}[host]
         assert worker["status"] == "online" and worker["replied"]
+        if kind == "redis":
+            # -b alone: Redis takes the TLS settings in the URL's query.
+            query = (f"?ssl_cert_reqs=required&ssl_ca_certs={certs.ca}"
+                     f"&ssl_certfile={certs.client_cert}&ssl_keyfile={certs.client_key}")
+            bare = subprocess.run(
+                [sys.executable, "-m", "console", "-b", url + query, "status", "--json",
+                 "--wait", "3"], capture_output=True, text=True, timeout=90,
+                env={k: v for k, v in env.env().items() if k != "CELERY_BROKER_URL"})
+            assert bare.returncode == 0, bare.stderr
+            assert host in {w["hostname"] for w in json.loads(bare.stdout)["workers"]}
         # Depths and purge over TLS.
         with app.producer_or_acquire() as producer:
             for i in range(40):
