@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from celery import uuid as new_uuid
 
 from .connection import Target
+from .record import Recorder
 from .state import ClusterState
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,8 @@ class Capture:
         self._thread: threading.Thread | None = None
         self._attempt = 0
         self._events_this_connection = 0
+        # `--record`: written just before the model applies (core/record.py).
+        self.recorder: Recorder | None = None
 
     # ---------------------------------------------------------------- control
     def start(self) -> Capture:
@@ -165,6 +168,8 @@ class Capture:
                 events: list[Any] = [decode(item) for item in body]
             else:
                 events = [decode(body)]
+            if self.recorder is not None:
+                self.recorder.write(events)
             apply_many(events)
             self._events_this_connection += len(events)
             if state.connection.state != "connected":
