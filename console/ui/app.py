@@ -342,6 +342,8 @@ class ConsoleApp(App):
         # and palette otherwise.
         if action.startswith("replay_"):
             return self.replay is not None
+        if action == "refresh_now":  # a replay asks no broker
+            return self.replay is None
         return True
 
     def action_replay_pause(self) -> None:
