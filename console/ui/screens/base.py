@@ -10,7 +10,7 @@ from textual.widgets import DataTable
 from ...core.state import ClusterState
 from ...core.views import Topic
 from ...core.export import ExportTable
-from .exporting import datatable_export
+from ..exporting import datatable_export
 from .frame import FramedScreen
 
 

@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Static
 
 from ...core.filters import DETAIL_SPEC, RowFilter
 from ...core.export import ExportTable
-from .exporting import datatable_export
+from ..exporting import datatable_export
 from .filtering import Filtered
 from .frame import FramedScreen
 

@@ -23,7 +23,7 @@ from ...core.views import TaskView
 from ..format import STATE_STYLES, ago, literal, literal_block, one_line, safe_block
 from ...core.export import ExportTable
 from .detail import DETAIL_BINDINGS, DetailScreen, row_parts
-from .exporting import detail_export, task_fields
+from ..exporting import detail_export, task_fields
 from ..keys.tasks import TASK_BINDINGS, TASK_MUTATING, TaskKeys
 
 MAX_CHILDREN_LISTED = 200

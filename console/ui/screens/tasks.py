@@ -16,7 +16,7 @@ from ...core.views import TaskView, Topic
 from ..format import STATE_STYLES, clock_time, one_line, plural, short_name
 from ...core.export import ExportTable
 from ..widgets.live_table import Column, LiveTable
-from .exporting import TASK_COLUMNS, task_rows
+from ..exporting import TASK_COLUMNS, task_rows
 from .base import ConsoleScreen
 from .filtering import Filtered
 from ..keys.tasks import TASK_BINDINGS, TASK_MUTATING, TaskKeys

@@ -17,7 +17,7 @@ from ...core.views import InspectionEntry, WorkerView, parse_registered, pool_vi
 from ..format import ago, clock_time, count, literal, one_line, short_name, status_text
 from ...core.export import ExportTable
 from .detail import DETAIL_BINDINGS, DetailScreen, row_parts
-from .exporting import detail_export, object_fields
+from ..exporting import detail_export, object_fields
 from ..keys.workers import WORKER_BINDINGS, WORKER_MUTATING, WorkerKeys
 
 MAX_LISTED = 50  # per task list; the heading gives the full count

@@ -15,8 +15,8 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import DataTable
 
-from ...core.export import ExportTable, fields_table
-from ...core.views import TaskView
+from ..core.export import ExportTable, fields_table
+from ..core.views import TaskView
 
 # A task row as exported: every field a TaskView holds but the timeline,
 # plus the times the table shows.
