@@ -347,7 +347,9 @@ class ConsoleApp(App):
         return True
 
     def action_replay_pause(self) -> None:
-        if self.replay is not None:
+        if self.replay is not None and self.replay.done:
+            self.say("the replay has ended: every event of the recording was applied")
+        elif self.replay is not None:
             paused = self.replay.toggle()
             self.say("replay paused (z resumes, . steps)" if paused else "replay resumed")
 
