@@ -29,12 +29,28 @@ SHOTS = (
     ("worker-detail", ["1", "enter"], (120, 36)),
     ("terminate", ["2", "j", "j", "j", "j", "j", "j", "X"], (120, 30)),
     ("action-log", ["5"], (120, 30)),
+    # A replay of the shared recorded stream, paused 600 events in.
+    ("replay", ["2", "j", "j", "j"], (120, 30)),
 )
 MONOSPACE = "DejaVu Sans Mono"
 
 
-async def render(keys, size) -> str:
-    app = sample_app()
+def replay_app(steps: int = 600):
+    """The shared recorded stream, paused after ``steps`` events."""
+    from ..cli import Options, replay_target
+    from ..core.replay import Recording, Replayer
+    from .app import ConsoleApp
+
+    stream = Path(__file__).resolve().parents[2] / "tests" / "data" / "celery-5.7-events.jsonl"
+    player = Replayer(Recording([str(stream)]), speed=10.0)
+    player.paused = True
+    for _ in range(steps):
+        player.step()
+    return ConsoleApp(replay_target(), Options(read_only=True), replay=player)
+
+
+async def render(keys, size, name: str = "") -> str:
+    app = replay_app() if name == "replay" else sample_app()
     async with app.run_test(size=size) as pilot:
         for key in keys:
             await pilot.press(key)
@@ -57,7 +73,9 @@ async def _settled(pilot, timeout: float = 10.0) -> None:
         await pilot.pause(0.05)
 
 
-def main(out_dir: str = "screenshots") -> None:
+def main(out_dir: str = "screenshots", *only: str) -> None:
+    """``python -m console.ui.screenshots [DIR [NAME…]]``: every shot, or
+    the ones named."""
     out = Path(out_dir)
     out.mkdir(exist_ok=True)
     try:
@@ -67,7 +85,9 @@ def main(out_dir: str = "screenshots") -> None:
         print("cairosvg is not installed (pip install -e '.[docs]'): writing SVG only",
               file=sys.stderr)
     for name, keys, size in SHOTS:
-        svg = asyncio.run(render(keys, size))
+        if only and name not in only:
+            continue
+        svg = asyncio.run(render(keys, size, name))
         svg = re.sub(r'font-family:\s*Fira Code[^;"]*', f"font-family: {MONOSPACE}", svg)
         (out / f"{name}.svg").write_text(svg)
         if cairosvg is not None:

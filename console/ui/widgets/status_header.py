@@ -78,9 +78,9 @@ class StatusHeader(Static):
 
 
 def replay_text(replay: ReplayView) -> Text:
-    """``⏵ replay ×10, paused, at 2026-11-22 09:30:12 UTC``."""
+    """``replay ×10, paused, at 2026-11-22 09:30:12 UTC``."""
     when = datetime.fromtimestamp(replay.at, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     mode = "ended" if replay.done else "paused" if replay.paused else "playing"
     style = "bold magenta" if not replay.paused or replay.done else "bold reverse magenta"
-    return Text(f"{'⏸' if replay.paused else '⏵'} replay ×{replay.speed_text}, {mode}, "
-                f"at {when}", style=style)
+    # No ⏵/⏸ glyphs: terminals and fonts disagree on their width.
+    return Text(f"replay ×{replay.speed_text}, {mode}, at {when}", style=style)
