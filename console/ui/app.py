@@ -356,10 +356,7 @@ class ConsoleApp(App):
     def action_replay_step(self) -> None:
         if self.replay is not None and not self.replay.step():
             self.say("replay: the recording has no more events")
-        self.update_header()
-        screen = self._current_screen()
-        if isinstance(screen, ConsoleScreen) and not isinstance(screen, ModalScreen):
-            screen.tick(self.now())
+        self.tick()  # the stepped event on screen at once
 
     def action_export(self) -> None:
         screen = self._current_screen()
