@@ -172,3 +172,35 @@ def test_replay_and_record_refuse_bad_input(args, message):
                           text=True, timeout=60)
     assert done.returncode != 0
     assert message in done.stderr and "Traceback" not in done.stderr
+
+
+async def test_a_hostile_recording_replays_as_literal_text(tmp_path):
+    # Cluster text is data in a replay too: markup, escapes and bidi
+    # overrides in a recording reach the screen as visible text.
+    path = tmp_path / "hostile.jsonl"
+    host = "[bold red]evil[/]\x1b[2J\u202ework@x"
+    events = [
+        {"type": "worker-online", "hostname": host, "timestamp": 1795339770.0,
+         "local_received": 1795339770.0, "freq": 2.0, "active": 0, "processed": 0},
+        {"type": "task-received", "uuid": "u-1", "name": "[link=http://x]t[/link]",
+         "hostname": host, "args": "('\x1b]52;c;ZXZpbA==\x07',)", "timestamp": 1795339771.0,
+         "local_received": 1795339771.0},
+        {"type": "task-failed", "uuid": "u-1", "hostname": host, "exception": "[/]",
+         "traceback": "Traceback\n  [bold]x[/bold]", "timestamp": 1795339772.0,
+         "local_received": 1795339772.0},
+    ]
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    app = replay_app(tmp_path, str(path))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: app.replay.done, 10)
+        table = app.screen.query_one(VimTable)
+        await until(pilot, lambda: table.row_count == 1, 10)
+        shown = " ".join(getattr(c, "plain", str(c)) for c in table.get_row_at(0))
+        assert "[bold red]evil[/]" in shown and "\x1b" not in shown
+        await pilot.press("2", "enter")
+        await until(pilot, lambda: getattr(app.screen, "uuid", None) == "u-1", 10)
+        await pilot.press("ctrl+s", "y")
+        await until(pilot, lambda: app.clipboard == "u-1", 10)
+        rows, document = exported(tmp_path)
+        fields = {r["field"]: r["value"] for r in document["rows"]}
+        assert fields["worker"] == host and fields["state"] == "FAILURE"

@@ -251,3 +251,16 @@ def test_a_recording_cut_by_sigkill_replays_up_to_its_last_whole_line(
     assert "cut short" in (view.first_bad or "")
     seen = {t.uuid for t in player.state.task_views(ids)}
     assert seen == set(ids)
+
+
+def test_an_overlong_line_is_skipped_without_holding_it(tmp_path, monkeypatch):
+    import console.core.replay as replay
+
+    monkeypatch.setattr(replay, "MAX_LINE_BYTES", 1000)
+    path = tmp_path / "long.jsonl"
+    good = STREAM.read_bytes().splitlines(keepends=True)[:4]
+    huge = json.dumps({"type": "task-sent", "uuid": "u", "args": "x" * 5000}).encode()
+    path.write_bytes(good[0] + good[1] + huge + b"\n" + good[2] + good[3])
+    recording = Recording([str(path)])
+    assert len(list(recording)) == 4
+    assert recording.bad == 1 and "line 3: longer than 1,000 bytes" in recording.first_bad

@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 SWEEP_SECONDS = 0.5  # recording time between sweeps of silent workers
 MAX_BATCH = 500  # events applied per step at max speed before yielding
 _BAD_SHOWN = 120
+# An event is a few hundred bytes (Celery clips reprs at 1,024 characters):
+# a longer line is not an event, and is not read into memory whole.
+MAX_LINE_BYTES = 16 * 2**20
 
 
 def parse_speed(text: str) -> float | None:
@@ -82,8 +85,11 @@ class Recording:
     def __iter__(self) -> Iterator[Any]:
         for path in self.paths:
             with open(path, "rb") as f:
-                for number, raw in enumerate(f, 1):
+                for number, raw in enumerate(_lines(f), 1):
                     self.lines += 1
+                    if raw is None:
+                        self._bad(path, number, f"longer than {MAX_LINE_BYTES:,} bytes")
+                        continue
                     if not raw.strip():
                         continue
                     try:
@@ -101,6 +107,21 @@ class Recording:
         if self.first_bad is None:
             self.first_bad = f"{path}, line {number}: {reason}"[:_BAD_SHOWN * 2]
         log.info("replay: skipped %s line %d: %s", path, number, reason[:_BAD_SHOWN])
+
+
+def _lines(f: Any) -> Iterator[bytes | None]:
+    """The file's lines; None for one too long to hold (skipped whole,
+    never read into memory at once)."""
+    while True:
+        raw = f.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            return
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            while raw and not raw.endswith(b"\n"):
+                raw = f.readline(MAX_LINE_BYTES)
+            yield None
+            continue
+        yield raw
 
 
 class ReplayClock:
