@@ -162,6 +162,8 @@ async def test_replay_of_a_file_with_bad_lines_says_so(tmp_path):
     (["replay", "--speed", "fast", "{stream}"], "is not a speed"),
     (["replay", "/nonexistent/rec.jsonl"], "does not exist"),
     (["--record", "/proc/nope/rec.jsonl", "status"], "--record goes with the console"),
+    (["--record", "x.jsonl", "--record-size", "1k", "--demo"], "too small"),
+    (["--record", "/proc/nope/rec.jsonl", "-b", "memory://"], "cannot record to"),
 ])
 def test_replay_and_record_refuse_bad_input(args, message):
     import subprocess
@@ -204,3 +206,29 @@ async def test_a_hostile_recording_replays_as_literal_text(tmp_path):
         rows, document = exported(tmp_path)
         fields = {r["field"]: r["value"] for r in document["rows"]}
         assert fields["worker"] == host and fields["state"] == "FAILURE"
+
+
+def test_console_replay_in_a_terminal(tmux_session, tmp_path):
+    """The real command: opens over the shared stream with no broker,
+    plays it to the end at max, and ctrl+s writes the Tasks view."""
+    import shlex
+    import sys
+
+    from terminal import tmux, wait_for_screen
+
+    out = tmp_path / "exports"
+    command = (f"{shlex.quote(sys.executable)} -m console --max-tasks 50 "
+               f"--export-dir {shlex.quote(str(out))} "
+               f"--log-file {shlex.quote(str(tmp_path / 'console.log'))} "
+               f"replay {shlex.quote(str(STREAM))} --speed max")
+    tmux("send-keys", "-t", tmux_session, command, "Enter")
+    wait_for_screen(tmux_session, r"replay ×max, ended, at 2026-11-22 09:29:58 UTC", 30)
+    tmux("send-keys", "-t", tmux_session, "2")
+    wait_for_screen(tmux_session, r"50 tasks", 10)  # --max-tasks reached the replay
+    tmux("send-keys", "-t", tmux_session, "C-s")
+    wait_for_screen(tmux_session, r"exported 50 rows to", 10)
+    rows, document = exported(out)
+    assert len(rows) == 50 and document["screen"] == "Tasks"
+    tmux("send-keys", "-t", tmux_session, "x")  # read-only: no revoke key at all
+    tmux("send-keys", "-t", tmux_session, "q")
+    wait_for_screen(tmux_session, r"[#$]\s*\Z", 10)  # back at the shell prompt
