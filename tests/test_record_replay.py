@@ -64,6 +64,14 @@ def test_recorder_never_writes_the_broker_password(tmp_path):
     text = path.read_text()
     assert "s3cret-pw" not in text and "****" in text
     assert lines_of(path)[0]["uuid"] == "u1"  # still JSON
+    # A short password is masked inside the broker's URL (and left alone
+    # in other text, as everywhere).
+    short = tmp_path / "short.jsonl"
+    with Recorder(str(short), broker_url="redis://:pw@cache:6379/0") as recorder:
+        recorder.write([{"type": "task-failed", "uuid": "u2",
+                         "exception": "Error 111 connecting redis://:pw@cache:6379/0"}])
+    assert "redis://:****@cache:6379/0" in short.read_text()
+    assert ":pw@" not in short.read_text()
 
 
 def test_recorder_rotates_at_its_size(tmp_path):

@@ -16,8 +16,12 @@ that loses power may lose the last seconds.
   renamed ``FILE.1`` (replacing an older one) and a new ``FILE`` begins, so
   at most about twice ``max_bytes`` is on disk.
 - Mode 0600 (the events hold task arguments and results).
-- Never the broker's credentials: the broker URL's passwords (as the event
-  text holds them, JSON-escaped) are masked wherever they appear.
+- Never the broker's credentials: the broker's URL, and its password when
+  it is 4 characters or more (shorter ones are masked inside the URL only,
+  as everywhere: replacing 3 letters everywhere mangles text and hides
+  nothing), are masked wherever an event holds them (JSON-escaped).
+- Messages that do not decode at all (not JSON) are counted by the live
+  model as malformed but are not events, and are not recorded.
 - Per event: one ``json.dumps``; per batch: one ``join``, one ``in`` per
   password, one write. A write that fails (disk full) is counted and
   logged, never raised into the capture thread.
@@ -32,7 +36,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .secrets import MASK, MIN_FREE_TEXT_PASSWORD, passwords_in
+from .secrets import MASK, MIN_FREE_TEXT_PASSWORD, mask_url, passwords_in
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +88,14 @@ class Recorder:
                  broker_url: str | None = None):
         self.path = os.path.abspath(os.path.expanduser(path))
         self.max_bytes = max_bytes
-        # The passwords as they would read inside a JSON string.
-        self._secrets = tuple(
-            dict.fromkeys(json.dumps(p)[1:-1] for p in passwords_in(broker_url)
-                          if len(p) >= MIN_FREE_TEXT_PASSWORD))
+        # As they would read inside a JSON string: the broker's URLs whole
+        # (whatever their password's length), then their passwords alone
+        # (long enough not to mangle other text, as everywhere we mask).
+        urls = [u for u in (broker_url or "").split(";") if passwords_in(u)]
+        self._secrets = tuple(dict.fromkeys(
+            [(_in_json(u), _in_json(mask_url(u))) for u in urls]
+            + [(_in_json(p), MASK) for p in passwords_in(broker_url)
+               if len(p) >= MIN_FREE_TEXT_PASSWORD]))
         self._lock = threading.Lock()
         self._fd: int | None = None
         self.size = 0
@@ -154,9 +162,9 @@ class Recorder:
             return
         lines.append("")
         text = "\n".join(lines)
-        for secret in self._secrets:
+        for secret, masked in self._secrets:
             if secret in text:
-                text = text.replace(secret, MASK)
+                text = text.replace(secret, masked)
         data = text.encode("utf-8", "backslashreplace")
         with self._lock:
             if self._fd is None:
@@ -193,6 +201,10 @@ class Recorder:
     def view(self) -> RecorderView:
         return RecorderView(self.path, self.events, self.size, self.rotations,
                             self.errors, self.last_error)
+
+
+def _in_json(text: str) -> str:
+    return json.dumps(text)[1:-1]
 
 
 def _write_all(fd: int, data: bytes) -> None:
