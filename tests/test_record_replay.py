@@ -18,6 +18,7 @@ import pytest
 from brokers import companion_app, running_worker, wait_until
 from console.core.record import Recorder, parse_size
 from console.core.replay import Recording, Replayer, parse_speed
+from console.core.secrets import passwords_in
 from console.core.state import ClusterState
 
 STREAM = Path(__file__).parent / "data" / "celery-5.7-events.jsonl"
@@ -199,6 +200,9 @@ def test_a_live_run_recorded_replays_to_the_same_model(real_broker, tmp_path):
     recorded = lines_of(path)
     assert len(recorded) == live.counters.events + live.counters.malformed
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    text = path.read_text()
+    assert real_broker.url not in text
+    assert not [p for p in passwords_in(real_broker.url) if len(p) >= 4 and p in text]
 
     player = Replayer(Recording([str(path)]), speed=None).start()
     assert player.wait_done(60)
