@@ -14,6 +14,7 @@ import pytest
 
 from brokers import pilot_until as until
 from console.cli import Options, replay_target
+from console.core.actions import ReadOnlyError
 from console.core.export import ExportTable, csv_cell, write_export
 from console.core.replay import Recording, Replayer
 from console.sample import sample_app
@@ -114,7 +115,8 @@ def replay_app(tmp_path, *paths: str, speed: float | None = None,
                paused: bool = False) -> ConsoleApp:
     player = Replayer(Recording(list(paths) or [str(STREAM)]), speed=speed)
     player.paused = paused
-    return ConsoleApp(replay_target(), Options(read_only=True, export_dir=str(tmp_path)),
+    return ConsoleApp(replay_target(), Options(read_only=True, export_dir=str(tmp_path),
+                                               audit_log=str(tmp_path / "audit.jsonl")),
                       replay=player)
 
 
@@ -132,8 +134,13 @@ async def test_replay_keys_pause_step_and_header(tmp_path):
         assert not player.paused
         await pilot.press("z")
         await until(pilot, lambda: "paused" in header(), 10)
-        # Read-only is implied; the broker is never asked.
+        # Read-only is implied and refused in core; the broker is never asked.
         assert app.options.read_only and not app.monitor.started
+        with pytest.raises(ReadOnlyError):
+            app.actions.revoke(["8992445e-0b2d-462c-98d6-8b02c8e07c19"])
+        with pytest.raises(ReadOnlyError):
+            app.actions.purge(["default"])
+        assert "refused" in (tmp_path / "audit.jsonl").read_text()
         # Listed in `?` help and the palette (they read the same bindings).
         actions = {b.action for _, b, _ in console_bindings(app.screen)}
         assert {"replay_pause", "replay_step", "export", "copy_id"} <= actions
