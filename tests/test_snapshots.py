@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from console.sample import sample_app
+from console.sample import sample_app, sample_replay_app
 
 SCREENS = [("1", "workers"), ("2", "tasks"), ("3", "queues"), ("4", "events"),
            ("5", "log")]
@@ -237,27 +237,10 @@ class TestRemoteControl:
         assert snap_compare(sample_app(read_only=True), press=["1"], terminal_size=(120, 36))
 
 
-def _replay_app(steps: int):
-    """The shared recorded stream, paused after ``steps`` events: the clock
-    is the recording's, so the screen is the same on every run."""
-    from pathlib import Path
-
-    from console.cli import Options, replay_target
-    from console.core.replay import Recording, Replayer
-    from console.ui.app import ConsoleApp
-
-    stream = Path(__file__).parent / "data" / "celery-5.7-events.jsonl"
-    player = Replayer(Recording([str(stream)]), speed=10.0)
-    player.paused = True
-    for _ in range(steps):
-        player.step()
-    return ConsoleApp(replay_target(), Options(read_only=True), replay=player)
-
-
 class TestReplay:
     def test_replay_paused_tasks(self, snap_compare):
         # The header reads "replay ×10, paused, at <the recording's time>".
-        assert snap_compare(_replay_app(600), press=["2"], terminal_size=(120, 36))
+        assert snap_compare(sample_replay_app(600), press=["2"], terminal_size=(120, 36))
 
     def test_replay_paused_workers_narrow(self, snap_compare):
-        assert snap_compare(_replay_app(600), terminal_size=(80, 24))
+        assert snap_compare(sample_replay_app(600), terminal_size=(80, 24))

@@ -13,7 +13,7 @@ import re
 import sys
 from pathlib import Path
 
-from ..sample import sample_app
+from ..sample import sample_app, sample_replay_app
 
 SHOTS = (
     ("workers", ["1"], (120, 30)),
@@ -35,22 +35,8 @@ SHOTS = (
 MONOSPACE = "DejaVu Sans Mono"
 
 
-def replay_app(steps: int = 600):
-    """The shared recorded stream, paused after ``steps`` events."""
-    from ..cli import Options, replay_target
-    from ..core.replay import Recording, Replayer
-    from .app import ConsoleApp
-
-    stream = Path(__file__).resolve().parents[2] / "tests" / "data" / "celery-5.7-events.jsonl"
-    player = Replayer(Recording([str(stream)]), speed=10.0)
-    player.paused = True
-    for _ in range(steps):
-        player.step()
-    return ConsoleApp(replay_target(), Options(read_only=True), replay=player)
-
-
 async def render(keys, size, name: str = "") -> str:
-    app = replay_app() if name == "replay" else sample_app()
+    app = sample_replay_app() if name == "replay" else sample_app()
     async with app.run_test(size=size) as pilot:
         for key in keys:
             await pilot.press(key)
