@@ -41,6 +41,9 @@ class Options:
     base_read_only: bool = False
     base_queues: tuple[str, ...] = ()
     base_audit_log: str | None = None
+    export_dir: str | None = None
+    record: str | None = None
+    record_size: int = 256 * 2**20
 
 
 class _Seconds(click.FloatRange):
@@ -99,11 +102,20 @@ def _split_queues(ctx, param, value) -> tuple[str, ...]:
 @click.option("--context", "context_name", metavar="NAME",
               help="Attach to this named context of the config file "
                    "(`console contexts` lists them).")
+@click.option("--record", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Append every event received to FILE, one JSON line each, as it "
+                   "arrives (mode 0600; broker passwords masked). `console replay FILE` "
+                   "plays it back.")
+@click.option("--record-size", metavar="SIZE", default="256MB", show_default=True,
+              help="Rotate the recording at this size: FILE becomes FILE.1 (replacing an "
+                   "older one), so at most about twice SIZE is kept.")
+@click.option("--export-dir", metavar="DIR", type=click.Path(file_okay=False),
+              help="Folder for ctrl+s exports (default: ~/celery-console-exports).")
 @click.version_option(__version__, "-V", "--version", prog_name="celery-console")
 @click.pass_context
 def cli(ctx, app_name, broker, demo, read_only, max_tasks, enable_events,
-        inspect_interval, probe_interval, queues, audit_log, log_file,
-        config_path=None, context_name=None):
+        inspect_interval, probe_interval, queues, audit_log, log_file, record,
+        record_size, export_dir, config_path=None, context_name=None):
     """An operator console for Celery: live workers, tasks and queues, with
     remote control and purge behind confirmations."""
     celery_app = getattr(ctx.obj, "app", None)  # set by `celery -A proj`
@@ -113,15 +125,24 @@ def cli(ctx, app_name, broker, demo, read_only, max_tasks, enable_events,
     ctx.meta["console.audit_log"] = audit_log
     ctx.meta["console.log_file"] = log_file
     ctx.meta["console.config"] = (config_path, context_name)
+    ctx.meta["console.export_dir"] = export_dir
     if ctx.invoked_subcommand is not None:
         if demo:
             raise click.UsageError("--demo starts the console; it does not combine with a command.")
+        if record:
+            raise click.UsageError("--record goes with the console itself, not a command.")
         return
+    from .core.record import parse_size
+    try:
+        size = parse_size(record_size)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--record-size") from None
     options = Options(read_only=read_only, max_tasks=max_tasks,
                       enable_events=enable_events, inspect_interval=inspect_interval,
                       probe_interval=probe_interval, queues=queues, demo=demo,
                       audit_log=audit_log, log_file=log_file, base_read_only=read_only,
-                      base_queues=queues, base_audit_log=audit_log)
+                      base_queues=queues, base_audit_log=audit_log, export_dir=export_dir,
+                      record=record, record_size=size)
     if demo:
         from .demo import DemoCluster
         with DemoCluster() as cluster:
@@ -240,7 +261,72 @@ def _run_tui(target: Target, options: Options) -> None:
     check_keymap(options.config)
     options.theme = UiState.load().theme
     options.remember_theme = True
-    ConsoleApp(target, options).run()
+    recorder = None
+    if options.record:
+        from .core.record import Recorder, RecordError
+        try:
+            recorder = Recorder(options.record, max_bytes=options.record_size,
+                                broker_url=target.broker_url).open()
+        except RecordError as exc:
+            raise ConsoleError(str(exc), EX_SOFTWARE) from None
+    try:
+        ConsoleApp(target, options, recorder=recorder).run()
+    finally:
+        if recorder is not None:
+            recorder.close()
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(dir_okay=False, exists=True))
+@click.option("--speed", default="1", show_default=True, metavar="N|max",
+              help="Times real time (10 plays a minute in 6 s), or max: as fast as "
+                   "possible.")
+@click.option("--paused", is_flag=True, help="Open paused on the first event "
+              "(z resumes, . steps).")
+@click.pass_context
+def replay(ctx, files, speed, paused):
+    """Open the console's screens over a recording: FILES are `--record`
+    files (give FILE.1 before FILE for a rotated one) or any JSON-lines
+    event stream, played in turn.
+
+    No broker is needed and none is asked: read-only, no inspections or
+    probes. The model's clock follows the recording; z pauses and resumes,
+    `.` applies the next event. Lines that are not JSON are counted and
+    skipped."""
+    from .core.replay import Recording, Replayer, parse_speed
+
+    try:
+        chosen = parse_speed(speed)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--speed") from None
+    recording = Recording(files)
+    try:
+        recording.check()
+    except OSError as exc:
+        raise ConsoleError(f"cannot read the recording: {exc.strerror or exc}", 1) from None
+    root = ctx.find_root()
+    options = Options(read_only=True, max_tasks=root.params["max_tasks"],
+                      audit_log=root.meta["console.audit_log"],
+                      log_file=root.meta["console.log_file"],
+                      export_dir=root.meta["console.export_dir"])
+    target = replay_target()
+    _setup_logging(options.log_file, target)
+    player = Replayer(recording, speed=chosen, max_tasks=options.max_tasks)
+    player.paused = paused
+    from .ui.app import ConsoleApp
+
+    ConsoleApp(target, options, replay=player).run()
+
+
+def replay_target() -> Target:
+    """What a replay shows where the broker would be: the recording's name.
+    Nothing connects to it (no capture, inspection or probe runs)."""
+    from celery import Celery
+
+    app = Celery("replay", set_as_current=False)
+    app.conf.broker_url = "memory://"
+    return Target(app=app, app_name=None, url="memory://")
 
 
 @cli.command()

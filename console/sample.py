@@ -382,3 +382,21 @@ def sample_app(extended: bool = False, **options):
     _sample_actions(state)
     return SampleApp(sample_target(), Options(**options), state=state,
                      clock=lambda: NOW, start_threads=False)
+
+
+def sample_replay_app(steps: int = 600):
+    """The console replaying the shared recorded stream, paused after
+    ``steps`` events: the clock is the recording's, so the screen is the
+    same on every run (snapshots, the README's screenshot)."""
+    from pathlib import Path
+
+    from .cli import Options, replay_target
+    from .core.replay import Recording, Replayer
+    from .ui.app import ConsoleApp
+
+    stream = Path(__file__).resolve().parents[1] / "tests" / "data" / "celery-5.7-events.jsonl"
+    player = Replayer(Recording([str(stream)]), speed=10.0)
+    player.paused = True
+    for _ in range(steps):
+        player.step()
+    return ConsoleApp(replay_target(), Options(read_only=True), replay=player)

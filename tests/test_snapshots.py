@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from console.sample import sample_app
+from console.sample import sample_app, sample_replay_app
 
 SCREENS = [("1", "workers"), ("2", "tasks"), ("3", "queues"), ("4", "events"),
            ("5", "log")]
@@ -258,3 +258,10 @@ class TestWorkflowAndBeat:
     def test_beat_help(self, snap_compare):
         assert snap_compare(sample_app(extended=True), press=["8", "question_mark"],
                             terminal_size=(120, 36))
+class TestReplay:
+    def test_replay_paused_tasks(self, snap_compare):
+        # The header reads "replay ×10, paused, at <the recording's time>".
+        assert snap_compare(sample_replay_app(600), press=["2"], terminal_size=(120, 36))
+
+    def test_replay_paused_workers_narrow(self, snap_compare):
+        assert snap_compare(sample_replay_app(600), terminal_size=(80, 24))

@@ -19,6 +19,7 @@ from celery import uuid as new_uuid
 
 from .connection import Target
 from .failover import check_primary, connect_retries, current_broker
+from .record import Recorder
 from .state import ClusterState
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,8 @@ class Capture:
         self._thread: threading.Thread | None = None
         self._attempt = 0
         self._events_this_connection = 0
+        # `--record`: written just before the model applies (core/record.py).
+        self.recorder: Recorder | None = None
 
     # ---------------------------------------------------------------- control
     def start(self) -> Capture:
@@ -169,6 +172,8 @@ class Capture:
                 events: list[Any] = [decode(item) for item in body]
             else:
                 events = [decode(body)]
+            if self.recorder is not None:
+                self.recorder.write(events)
             apply_many(events)
             self._events_this_connection += len(events)
             if state.connection.state != "connected":

@@ -14,6 +14,7 @@ from .capture import Capture
 from .connection import Target
 from .inspector import INSPECT_KINDS, Inspector
 from .poller import Poller
+from .record import Recorder
 from .state import ClusterState
 
 
@@ -21,7 +22,8 @@ class Monitor:
     def __init__(self, target: Target, state: ClusterState | None = None, *,
                  enable_events: bool = True, inspect_interval: float = 10.0,
                  probe_interval: float = 2.0, inspect_timeout: float = 1.0,
-                 extra_queues: tuple[str, ...] = ()):
+                 extra_queues: tuple[str, ...] = (),
+                 recorder: Recorder | None = None):
         self.target = target
         self.state = state or ClusterState()
         # The app's beat schedule (configuration: read once); the model
@@ -30,6 +32,7 @@ class Monitor:
         self.state.watch_task_names(e.task for e in self.beat.entries)
         self.extra_queues = tuple(extra_queues)
         self.capture = Capture(target, self.state, enable_events=enable_events)
+        self.recorder = self.capture.recorder = recorder
         self.inspector = Inspector(target, self.state, timeout=inspect_timeout)
         self.probe = QueueProbe(target)
         self.inspect_interval = inspect_interval
@@ -58,6 +61,8 @@ class Monitor:
         self.inspect_poller.stop(timeout / 4)
         self.probe_poller.stop(timeout / 4)
         self.started = False
+        if self.recorder is not None:
+            self.recorder.close()
 
     def refresh_now(self) -> None:
         self._inspect_requested = True

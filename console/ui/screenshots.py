@@ -13,7 +13,7 @@ import re
 import sys
 from pathlib import Path
 
-from ..sample import sample_app
+from ..sample import sample_app, sample_replay_app
 
 SHOTS = (
     ("workers", ["1"], (120, 30)),
@@ -29,6 +29,8 @@ SHOTS = (
     ("worker-detail", ["1", "enter"], (120, 36)),
     ("terminate", ["2", "j", "j", "j", "j", "j", "j", "X"], (120, 30)),
     ("action-log", ["5"], (120, 30)),
+    # A replay of the shared recorded stream, paused 600 events in.
+    ("replay", ["2", "j", "j", "j"], (120, 30)),
 )
 # Drawn from the extended sample: a workflow, a beat schedule with a late entry.
 EXTENDED_SHOTS = (
@@ -39,8 +41,8 @@ EXTENDED_SHOTS = (
 MONOSPACE = "DejaVu Sans Mono"
 
 
-async def render(keys, size, extended: bool = False) -> str:
-    app = sample_app(extended=extended)
+async def render(keys, size, name: str = "", extended: bool = False) -> str:
+    app = sample_replay_app() if name == "replay" else sample_app(extended=extended)
     async with app.run_test(size=size) as pilot:
         for key in keys:
             await pilot.press(key)
@@ -63,7 +65,9 @@ async def _settled(pilot, timeout: float = 10.0) -> None:
         await pilot.pause(0.05)
 
 
-def main(out_dir: str = "screenshots") -> None:
+def main(out_dir: str = "screenshots", *only: str) -> None:
+    """``python -m console.ui.screenshots [DIR [NAME…]]``: every shot, or
+    the ones named."""
     out = Path(out_dir)
     out.mkdir(exist_ok=True)
     try:
@@ -74,7 +78,9 @@ def main(out_dir: str = "screenshots") -> None:
               file=sys.stderr)
     shots = [(shot, False) for shot in SHOTS] + [(shot, True) for shot in EXTENDED_SHOTS]
     for (name, keys, size), extended in shots:
-        svg = asyncio.run(render(keys, size, extended))
+        if only and name not in only:
+            continue
+        svg = asyncio.run(render(keys, size, name, extended))
         svg = re.sub(r'font-family:\s*Fira Code[^;"]*', f"font-family: {MONOSPACE}", svg)
         (out / f"{name}.svg").write_text(svg)
         if cairosvg is not None:

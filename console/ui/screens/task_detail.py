@@ -20,10 +20,12 @@ from textual.widgets.option_list import Option
 from ...core.lookup import Lookup
 from ...core.records import shown_exception
 from ...core.views import TaskView
+from ...core.export import ExportTable
 from ...core.workflow import MAX_CHILDREN, MAX_NODES
 from ..format import STATE_STYLES, ago, literal, literal_block, one_line, plural, safe_block
 from ..widgets.workflow_tree import WorkflowTree
 from .detail import DETAIL_BINDINGS, DetailScreen, row_parts
+from ..exporting import detail_export, task_fields
 from ..keys.tasks import TASK_BINDINGS, TASK_MUTATING, TaskKeys
 
 MAX_CHILDREN_LISTED = 200
@@ -280,6 +282,19 @@ class TaskDetailScreen(TaskKeys, DetailScreen):
         options.display = bool(children)
 
     # ------------------------------------------------------------- actions
+    def export_view(self) -> ExportTable:
+        views = self.app.state.task_views([self.uuid])
+        if views:
+            pairs = task_fields(views[0])
+        elif self.lookup is not None:
+            pairs = [(f"backend {label}", value) for label, value in self.lookup.lines()]
+        else:
+            raise LookupError("the task is not held and its lookup has not answered yet")
+        return detail_export(f"task-{self.uuid}", pairs, self.export_about())
+
+    def cursor_id(self) -> tuple[str, str] | None:
+        return "task id", self.uuid
+
     def selected_tasks(self) -> tuple[list[TaskView], int]:
         return self.app.state.task_views([self.uuid]), 0
 
