@@ -18,6 +18,8 @@ from typing import Any, Protocol
 from celery import uuid as new_uuid
 
 from .connection import Target
+from .failover import check_primary, connect_retries, current_broker
+from .record import Recorder
 from .state import ClusterState
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,8 @@ class Capture:
         self._thread: threading.Thread | None = None
         self._attempt = 0
         self._events_this_connection = 0
+        # `--record`: written just before the model applies (core/record.py).
+        self.recorder: Recorder | None = None
 
     # ---------------------------------------------------------------- control
     def start(self) -> Capture:
@@ -103,7 +107,9 @@ class Capture:
         with self.target.connection_for_read(
                 connect_timeout=self.connect_timeout,
                 heartbeat=10) as conn:
-            conn.ensure_connection(max_retries=1, timeout=self.connect_timeout)
+            conn.ensure_connection(max_retries=connect_retries(conn),
+                                   timeout=self.connect_timeout * connect_retries(conn))
+            self.target.current = current_broker(conn, self.target.broker_url)
             receiver = self.app.events.Receiver(
                 conn, handlers={}, node_id=self.node_id)
             channel = conn.channel()
@@ -138,6 +144,7 @@ class Capture:
             if now >= next_heartbeat:
                 # Detects a broker that went silent (half-open TCP).
                 conn.heartbeat_check()
+                check_primary(channel)  # Sentinel: still on the master?
                 next_heartbeat = now + 2.0
             try:
                 conn.drain_events(timeout=DRAIN_TIMEOUT)
@@ -165,6 +172,8 @@ class Capture:
                 events: list[Any] = [decode(item) for item in body]
             else:
                 events = [decode(body)]
+            if self.recorder is not None:
+                self.recorder.write(events)
             apply_many(events)
             self._events_this_connection += len(events)
             if state.connection.state != "connected":
