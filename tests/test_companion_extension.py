@@ -34,8 +34,12 @@ def _running_stack(target, hostname: str, task_id: str):
     found = []
 
     def running() -> bool:
+        # Into its own code: just after it starts, the thread is still in
+        # Celery's (storing the STARTED state in the result backend).
         [report] = read_stacks(target, [hostname], task_id=task_id, timeout=3.0)
-        if report.processes and not report.task_missing:
+        if report.processes and not report.task_missing and any(
+                f.function == "stuck_here" for p in report.processes
+                for t in p.threads for f in t.frames):
             found.append(report)
             return True
         return False
@@ -58,7 +62,7 @@ def _assert_stuck_stack(report, task_id: str, pid: int | None) -> None:
     assert thread.task.name == T + "stuck_here"
     assert thread.task.elapsed is not None and thread.task.elapsed >= 0
     top = thread.frames[-1]
-    assert top.function == "stuck_here"
+    assert top.function == "stuck_here", [(f.function, f.file, f.line) for f in thread.frames]
     assert top.file == tasks.__file__
     assert top.line == _stuck_line()
     assert top.in_task and "time.sleep(STEP)" in top.code
