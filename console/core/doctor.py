@@ -139,8 +139,7 @@ def diagnose(workers: Sequence[WorkerFacts], seen: Observations = Observations()
              missing: Iterable[str] = (), at: float = 0.0) -> Diagnosis:
     findings: list[Finding] = []
     for worker in workers:
-        findings.extend(_events_off(worker))
-        findings.extend(_acks_late(worker))
+        findings.extend(_conf_checks(worker))
         findings.extend(_no_queue(worker))
     findings.extend(_no_time_limits(workers))
     findings.extend(_prefetch(workers, seen))
@@ -154,32 +153,31 @@ def _setting(conf: Mapping[str, Any], key: str, default: str) -> str:
     return f"{key} = {conf[key]!r}" if key in conf else f"{key} not set ({default})"
 
 
-def _events_off(worker: WorkerFacts) -> list[Finding]:
-    conf = worker.conf
-    if conf is None or conf.get("worker_send_task_events") is True:
-        return []
-    return [Finding("events-off", "warning", "task events off in its configuration",
-                    worker.hostname, (
-                        "conf: " + _setting(conf, "worker_send_task_events",
-                                            "Celery's default: False"),
-                        "it sends task events only while a console or Flower broadcasts "
-                        "enable_events; after a restart it is invisible until then "
-                        "(set worker_send_task_events = True, or start it with -E)"))]
+# (code, title, does it apply to a conf, the settings it reads, why it hurts)
+CONF_CHECKS: tuple[tuple[str, str, Any, tuple[str, ...], str], ...] = (
+    ("events-off", "task events off in its configuration",
+     lambda conf: conf.get("worker_send_task_events") is not True,
+     ("worker_send_task_events",),
+     "it sends task events only while a console or Flower broadcasts enable_events; "
+     "after a restart it is invisible until then (set worker_send_task_events = True, "
+     "or start it with -E)"),
+    ("acks-late-lost", "acks_late without reject_on_worker_lost",
+     lambda conf: conf.get("task_acks_late") is True
+     and conf.get("task_reject_on_worker_lost") is not True,
+     ("task_acks_late", "task_reject_on_worker_lost"),
+     "a task whose process dies (OOM kill, SIGKILL) is acknowledged as failed, not "
+     "given back to the queue: acks_late does not protect it"),
+)
 
 
-def _acks_late(worker: WorkerFacts) -> list[Finding]:
+def _conf_checks(worker: WorkerFacts) -> list[Finding]:
+    """The findings one worker's own settings give, each with the settings read."""
     conf = worker.conf
-    if conf is None or conf.get("task_acks_late") is not True or \
-            conf.get("task_reject_on_worker_lost") is True:
+    if conf is None:
         return []
-    return [Finding("acks-late-lost", "warning",
-                    "acks_late without reject_on_worker_lost", worker.hostname, (
-                        "conf: task_acks_late = True",
-                        "conf: " + _setting(conf, "task_reject_on_worker_lost",
-                                            "Celery's default: False"),
-                        "a task whose process dies (OOM kill, SIGKILL) is acknowledged "
-                        "as failed, not given back to the queue: acks_late does not "
-                        "protect it"))]
+    return [Finding(code, "warning", title, worker.hostname, (
+        *("conf: " + _setting(conf, key, "Celery's default: False") for key in keys), why))
+        for code, title, applies, keys, why in CONF_CHECKS if applies(conf)]
 
 
 def _no_queue(worker: WorkerFacts) -> list[Finding]:
