@@ -114,16 +114,24 @@ class CountingCapture(Capture):
         self.ages: list[float] = []
 
     def _make_callback(self, receiver):
-        apply = super()._make_callback(receiver)
+        decode = self.decoder.decode
 
-        def on_message(body, message):
-            newest = body[-1] if isinstance(body, list) and body else body
-            sent = newest.get("timestamp") if isinstance(newest, dict) else None
-            self.delivered += len(body) if isinstance(body, list) else 1
-            apply(body, message)
+        def counting(message):
+            events = decode(message)
+            self.delivered += len(events)
+            return events
+
+        self.decoder.decode = counting  # type: ignore[method-assign]
+        apply = super()._make_callback(receiver)
+        self.decoder.decode = decode  # type: ignore[method-assign]
+        intake = self.intake
+
+        def on_message(message):
+            apply(message)
             self.last_applied = now = time.time()
-            if isinstance(sent, (int, float)):
-                self.ages.append(now - sent)
+            if intake.behind_at is not None and intake.behind is not None:
+                # now minus the newest event's (localised) timestamp
+                self.ages.append(now - (intake.behind_at - intake.behind))
         return on_message
 
 

@@ -30,7 +30,7 @@ from .taskstore import EVICTION_LOG, TaskStore
 from .views import ConnectionView, EventTail, HeaderView, Versions
 
 __all__ = ["ClusterState", "ConnectionStatus", "Counters", "DEFAULT_MAX_TASKS",
-           "EVICTION_LOG", "MAX_WORKERS"]
+           "EVICTION_LOG", "IntakeStatus", "MAX_WORKERS"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,27 @@ class ConnectionStatus:
     attempts: int = 0
     last_event_at: float | None = None
     events_enabled_at: float | None = None
+
+
+@dataclass
+class IntakeStatus:
+    """How the capture thread keeps up, written by it alone (one attribute at
+    a time, no lock), read by the header through ``ClusterState``."""
+
+    # Seconds between the newest applied event's timestamp (the sender's
+    # clock, localised as Celery does) and its arrival here.
+    behind: float | None = None
+    behind_at: float | None = None  # local time of that reading
+    # Events waiting in our own RabbitMQ event queue (None: not RabbitMQ,
+    # or not read yet) and when that was read.
+    waiting: int | None = None
+    waiting_at: float | None = None
+    # The connection to the broker dropped after events had flowed: events
+    # published meanwhile are lost (Redis pub/sub keeps nothing; RabbitMQ's
+    # event queue is deleted with the connection).
+    disconnects: int = 0
+    fast: int = 0  # messages decoded by the fast path
+    fallback: int = 0  # messages handed to kombu's decode
 
 
 @dataclass
@@ -100,6 +121,7 @@ class ClusterState(TaskStore, WorkerRegistry, InspectionStore, QueueStore, Actio
             s: RateWindow() for s in STATES}
         self.events: deque[dict[str, Any]] = deque(maxlen=event_ring)
         self.connection = ConnectionStatus(since=clock())
+        self.intake = IntakeStatus()
         # Versions let readers skip work when nothing changed.
         self.versions = Versions()
 
