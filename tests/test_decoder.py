@@ -40,15 +40,27 @@ def _app() -> Celery:
     return Celery("decoder-test", set_as_current=False, broker="memory://")
 
 
-def amqp_message(body, content_type="application/json", encoding="utf-8", headers=None):
-    """As py-amqp delivers it and kombu's pyamqp transport wraps it."""
+def amqp_message(body, content_type="application/json", encoding="utf-8", headers=None,
+                 auto_decode=True):
+    """As py-amqp delivers it and kombu's pyamqp transport wraps it: py-amqp
+    channels (auto_decode, on by default) turn the body into text by its
+    content encoding when they can (amqp/abstract_channel.py)."""
     if not isinstance(body, bytes):
         content_type, encoding, body = dumps(body, serializer="json")
         body = body.encode() if isinstance(body, str) else body
     msg = amqp.Message(body, content_type=content_type, content_encoding=encoding,
                        application_headers=headers or {})
     msg.delivery_info = {"delivery_tag": 1, "exchange": "celeryev", "routing_key": "x"}
+    if auto_decode and hasattr(msg, "content_encoding"):
+        try:
+            msg.body = msg.body.decode(msg.content_encoding)
+        except Exception:
+            pass
     return pyamqp.Message(msg, channel=None)
+
+
+def amqp_raw_message(body, **kwargs):
+    return amqp_message(body, auto_decode=False, **kwargs)
 
 
 _CHANNEL = Connection("memory://").default_channel
@@ -71,7 +83,8 @@ def redis_message(body, content_type="application/json", encoding="utf-8", heade
     return VirtualMessage(payload, channel=_CHANNEL)
 
 
-SHAPES = {"rabbitmq": amqp_message, "redis": redis_message}
+SHAPES = {"rabbitmq": amqp_message, "rabbitmq-bytes": amqp_raw_message,
+          "redis": redis_message}
 
 
 def kombu_path(receiver, message) -> list:

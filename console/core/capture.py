@@ -48,7 +48,8 @@ _JSON = "application/json"
 _UTF8 = frozenset({"utf-8", "utf8", None, ""})
 # kombu's JSON tags its own types ({"__type__": "datetime", ...}) and turns
 # them back into objects: such a body is kombu's to decode.
-_KOMBU_TAG = b'"__type__"'
+_KOMBU_TAG = '"__type__"'
+_KOMBU_TAG_BYTES = _KOMBU_TAG.encode()
 _decode_json = msgspec.json.Decoder().decode
 
 
@@ -77,9 +78,12 @@ class EventDecoder:
         kombu's ``Message.decode`` (content types, accept list, compression,
         kombu's tagged types)."""
         raw = message.body
+        # py-amqp hands over text (decoded by content_encoding), Redis bytes.
+        kind = type(raw)
         if (message.content_type == _JSON and message.content_encoding in _UTF8
                 and not message.headers.get("compression")
-                and isinstance(raw, bytes) and _KOMBU_TAG not in raw):
+                and (kind is bytes and _KOMBU_TAG_BYTES not in raw
+                     or kind is str and _KOMBU_TAG not in raw)):
             try:
                 body = _decode_json(raw)
             except Exception:  # NaN, huge numbers, bad UTF-8: kombu decides

@@ -150,7 +150,11 @@ class TaskStore:
         for key in names:
             if key in event:
                 value = event[key]
-                if key == "traceback":
+                kind = type(value)
+                if (kind is float or kind is int or value is None
+                        or kind is str and len(value) <= 512):
+                    pass  # within every limit below: clip() would keep it
+                elif key == "traceback":
                     value = clip(value, MAX_TRACEBACK_CHARS)
                 elif TASK_EVENT_FIELDS.get(key):
                     value = clip(value)
