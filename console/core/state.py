@@ -27,7 +27,7 @@ from .records import STATES, clip
 from .registry import MAX_WORKERS, WorkerRegistry
 from .stores import ActionStore, InspectionStore, QueueStore
 from .taskstore import EVICTION_LOG, TaskStore
-from .views import ConnectionView, EventTail, HeaderView, Versions
+from .views import ConnectionView, EventTail, HeaderView, IntakeView, Versions
 
 __all__ = ["ClusterState", "ConnectionStatus", "Counters", "DEFAULT_MAX_TASKS",
            "EVICTION_LOG", "IntakeStatus", "MAX_WORKERS"]
@@ -50,6 +50,9 @@ _RING_FIELDS = (
 )
 _RING_VALUE_CHARS = 256
 _MAX_TYPE_CHARS = 64
+# An intake reading older than this is not shown (nothing arrives: nothing
+# is behind).
+INTAKE_FRESH_SECONDS = 5.0
 
 
 @dataclass
@@ -242,7 +245,21 @@ class ClusterState(TaskStore, WorkerRegistry, InspectionStore, QueueStore, Actio
                 online=sum(w.alive(now) for w in self.workers.values()),
                 total=len(self.workers),
                 tasks_per_s=self.tasks_per_second(),
-                last_action=self.actions[-1] if self.actions else None)
+                last_action=self.actions[-1] if self.actions else None,
+                intake=self.intake_view(now))
+
+    def intake_view(self, now: float) -> IntakeView:
+        """The capture thread's own readings (plain attributes it writes one
+        at a time): fresh ones only."""
+        intake = self.intake
+        behind, behind_at = intake.behind, intake.behind_at
+        waiting, waiting_at = intake.waiting, intake.waiting_at
+        return IntakeView(
+            behind=behind if behind_at is not None and behind is not None
+            and now - behind_at < INTAKE_FRESH_SECONDS else None,
+            waiting=waiting if waiting_at is not None and waiting is not None
+            and now - waiting_at < INTAKE_FRESH_SECONDS else None,
+            disconnects=intake.disconnects, fallback=intake.fallback)
 
     # -------------------------------------------------------------- connection
     def set_connection(self, state: str, error: str | None = None) -> None:
