@@ -152,7 +152,8 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
         self._last_full = time.monotonic()
         rows = self._newest_first()
         # Always a new list from here: the kept one must not be reordered.
-        rows = self.row_filter.select(rows) if self.row_filter else list(rows)
+        rows = (self.row_filter.select(rows, index=self.model) if self.row_filter
+                else list(rows))
         if self.sort_index is not None:
             rows.sort(key=SORTABLE[self.sort_index].sort_key, reverse=self.descending)
         elif not self.descending:
