@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from console.core.filters import FilterError, TaskFilter
 from console.core.newest import NewestFirst
 from console.core.state import ClusterState
-from console.core.taskstore import INDEXED, OTHER
+from console.core.taskstore import INDEXED, OTHER, index_key, queue_key
 
 texts = st.text(alphabet=st.sampled_from(list("aAbΣσς'İi.:-_ 名")), max_size=5)
 values = st.one_of(st.none(), texts, texts, texts, st.integers(-2, 2),
@@ -27,13 +27,24 @@ words = st.one_of(texts, st.builds("{}:{}".format, st.sampled_from(
         ["success", "failure", "pending,started", "received", "retry", "revoked"])))
 
 
+def _key(field, task):
+    if field == "queue":
+        return queue_key(task.queue, task.routing_key)
+    return index_key(getattr(task, field))
+
+
 def check_index(state: ClusterState) -> None:
     """Every held task is under exactly its keys, and nothing else is."""
     held = {t.uuid: t for t in state.tasks_snapshot()}
     for field in INDEXED:
         seen = {}
-        for key, (canonical, tasks) in state._index[field].items():
-            assert canonical == key and tasks, (field, key)
+        for key, (canonical, tasks, count) in state._index[field].items():
+            assert canonical == key and count > 0, (field, key)
+            if tasks is None:  # counted only
+                seen.update((t.uuid, key) for t in held.values()
+                            if _key(field, t) == key)
+                continue
+            assert len(tasks) == count
             for task in tasks:
                 assert held.get(task.uuid) is task
                 assert task.uuid not in seen
@@ -56,9 +67,12 @@ def check_index(state: ClusterState) -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(events, max_size=40), st.lists(words, min_size=1, max_size=2),
-       st.integers(3, 12))
-def test_indexed_select_keeps_exactly_what_matches_keeps(stream, chosen_words, cap):
+       st.integers(3, 12), st.integers(1, 6))
+def test_indexed_select_keeps_exactly_what_matches_keeps(stream, chosen_words, cap,
+                                                         members):
     state = ClusterState(max_tasks=cap, max_failures=2)
+    for index in state._index.values():  # some keys counted only
+        index.limit = members
     newest = NewestFirst(state)
     for event in stream:
         state.apply(dict(event))
@@ -83,7 +97,10 @@ def many(n: int, state: ClusterState) -> None:
                      "uuid": uuid, "hostname": f"w{i % 3}@h", "timestamp": 2.0 + i})
 
 
-def test_selective_terms_are_taken_from_the_index_and_wide_ones_tested_by_key():
+def test_selective_terms_are_taken_from_the_index_and_wide_ones_tested_by_key(
+        monkeypatch):
+    # Keys held by more than a quarter of max_tasks keep only a count.
+    monkeypatch.setattr("console.core.taskstore.MEMBERS_ALWAYS", 100)
     state = ClusterState(max_tasks=1_000)
     many(2_000, state)  # half evicted: the index follows
     check_index(state)
@@ -94,9 +111,12 @@ def test_selective_terms_are_taken_from_the_index_and_wide_ones_tested_by_key():
         chosen = TaskFilter.parse(text)
         expected = [t for t in rows if chosen.matches(t)]
         assert chosen.select(rows, index=state) == expected, text
-    count, other, keys = state.index_sizes("name", lambda k: "rare" in k)
-    assert (count, other, keys) == (sum(t.name == "tasks.rare" for t in rows), False,
-                                    ["tasks.rare"])
+    count, other, listed, keys = state.index_sizes("name", lambda k: "rare" in k)
+    assert (count, other, listed, keys) == (
+        sum(t.name == "tasks.rare" for t in rows), False, True, ["tasks.rare"])
+    counted = {k for k, entry in state._index["name"].items() if entry[1] is None}
+    assert counted == {"tasks.common"}
+    assert state.index_tasks("name", ["tasks.common"]) is None
     # One string per name and host, not one per task.
     names = {id(t.name) for t in rows}
     workers = {id(t.worker) for t in rows}

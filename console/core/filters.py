@@ -346,27 +346,28 @@ class TaskFilter:
         plans = []
         for term in self.terms:
             match = _index_match(*term)
-            if match is not None:
-                field = term[0]
-                assert field is not None
-                count, other, keys = index.index_sizes(field, match)
-                plans.append((count, other, keys, term))
+            if match is not None and term[0] is not None:
+                count, other, listed, keys = index.index_sizes(term[0], match)
+                plans.append((count, other, listed, keys, term[0], term))
         if not plans:
             return self._select_terms(list(rows), self.terms)
         plans.sort(key=lambda plan: plan[0])
-        count, other, keys, term = plans[0]
-        if not count or not rows:
+        if not plans[0][0] or not rows:
             return []
-        if count * 4 <= len(rows):
-            newest = getattr(rows[0], "seq", None)
-            found = [t for t in index.index_tasks(term[0] or "", keys)
-                     if newest is None or t.seq <= newest]
-            # Every term checked again on the few found: the same result as
-            # without the index, whatever the index holds.
-            return self._select_terms(found, self.terms)
+        for count, _, listed, keys, name, _ in plans:
+            if listed and count * 4 <= len(rows):
+                found = index.index_tasks(name, keys)
+                if found is None:  # grew past its members since: scan
+                    continue
+                newest = rows[0].seq  # type: ignore[attr-defined]
+                # Every term checked again on the few found: the same result
+                # as without the index, whatever the index holds.
+                return self._select_terms([t for t in found if t.seq <= newest],
+                                          self.terms)
+        count, other, _, keys, name, term = plans[0]
         if other:  # values that are not text: the term's own loop
             return self._select_terms(list(rows), self.terms)
-        kept = _select_keys(rows, term[0] or "", frozenset(keys))
+        kept = _select_keys(rows, name, frozenset(keys))
         return self._select_terms(kept, [t for t in self.terms if t != term])
 
 
@@ -374,9 +375,9 @@ class TaskIndex(Protocol):
     """What ``ClusterState`` answers about its task indexes (taskstore.py)."""
 
     def index_sizes(self, field: str, match: Callable[[Any], bool]) -> tuple[
-            int, bool, list[Any]]: ...
+            int, bool, bool, list[Any]]: ...
 
-    def index_tasks(self, field: str, keys: Iterable[Any]) -> list[Any]: ...
+    def index_tasks(self, field: str, keys: Iterable[Any]) -> list[Any] | None: ...
 
 
 def _newest_first(rows: list[Any]) -> bool:

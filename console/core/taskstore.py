@@ -36,12 +36,28 @@ _CUSTOM_STATE = re.compile(r"^[A-Z0-9_.-]{1,32}$")
 NOT_HELD_BY_WORKER = frozenset({"PENDING", "RETRY"}) | READY_STATES
 
 # Fields whose filter terms are served by an index (filters.py): field ->
-# key -> [canonical key, {task: None} in the order tasks took that key].
+# key -> [canonical key, {task: None} in the order tasks took that key, or
+# None, count of tasks].
 INDEXED = ("state", "name", "worker", "queue")
 # The key of a value that is not text (any JSON a hostile producer sends):
 # those tasks are always candidates, checked by the filter itself.
 OTHER = ("\0other",)
-Index = dict[Any, list[Any]]
+# A key held by more than this share of max_tasks keeps only its count: a
+# filter matching that many tests each row by key (filters.py) and never
+# reads the members, which would cost a dict entry per task (SUCCESS, the
+# one task name of a cluster, ...). Smaller stores keep every member.
+MEMBERS_SHARE = 4
+MEMBERS_ALWAYS = 4_096
+
+
+class FieldIndex(dict[Any, list[Any]]):
+    """One field's index; ``limit``: members kept up to this many a key."""
+
+    __slots__ = ("limit",)
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
 
 
 def index_key(value: object) -> object:
@@ -90,7 +106,8 @@ class TaskStore:
         self._next_seq = 0
         self._evictions = 0
         self._evicted_seqs: deque[int] = deque(maxlen=EVICTION_LOG)
-        self._index: dict[str, Index] = {name: {} for name in INDEXED}
+        limit = max(MEMBERS_ALWAYS, max_tasks // MEMBERS_SHARE)
+        self._index: dict[str, FieldIndex] = {name: FieldIndex(limit) for name in INDEXED}
 
     if TYPE_CHECKING:  # Provided by WorkerRegistry.
         def _worker_for(self, hostname: str, now: float) -> WorkerRecord | None:
@@ -262,30 +279,37 @@ class TaskStore:
         _reindex(index["worker"], task, index_key(task.worker), None, None)
         _reindex(index["queue"], task, queue_key(task.queue, task.routing_key), None, None)
 
-    def index_sizes(self, field: str, match: Callable[[Any], bool]) -> tuple[int, bool, list[Any]]:
+    def index_sizes(self, field: str, match: Callable[[Any], bool]) -> tuple[
+            int, bool, bool, list[Any]]:
         """For a filter term on an indexed ``field``: how many held tasks
-        have a key ``match`` accepts, whether some hold a value that is not
-        text (OTHER: the filter checks those itself, never counted out),
+        have a key ``match`` accepts (or a value that is not text: OTHER,
+        which the filter checks itself), whether some are OTHER, whether
+        ``index_tasks`` can list them (every such key keeps its members),
         and the keys that matched. O(distinct keys)."""
         with self.lock:
             index = self._index[field]
             keys = [k for k in index if k is not OTHER and match(k)]
-            count = sum(len(index[k][1]) for k in keys)
-            other = OTHER in index
-            if other:
-                count += len(index[OTHER][1])
-            return count, other, keys
+            entries = [index[k] for k in keys]
+            other = index.get(OTHER)
+            if other is not None:
+                entries.append(other)
+            count = sum(entry[2] for entry in entries)
+            listed = all(entry[1] is not None for entry in entries)
+            return count, other is not None, listed, keys
 
-    def index_tasks(self, field: str, keys: Iterable[Any]) -> list[TaskRecord]:
-        """The tasks under these keys (and OTHER), newest first seen first.
-        O(result): the buckets keep the order tasks took their key, nearly
-        first-seen order, which the sort runs through in about one pass."""
+    def index_tasks(self, field: str, keys: Iterable[Any]) -> list[TaskRecord] | None:
+        """The tasks under these keys (and OTHER), newest first seen first;
+        None when one of them keeps only its count. O(result): the members
+        keep the order tasks took their key, nearly first-seen order, which
+        the sort runs through in about one pass."""
         with self.lock:
             index = self._index[field]
             out: list[TaskRecord] = []
             for key in (*keys, OTHER):
                 entry = index.get(key)
                 if entry is not None:
+                    if entry[1] is None:
+                        return None
                     out.extend(entry[1])
         out.sort(key=_descending)
         return out
@@ -444,23 +468,31 @@ class TaskStore:
 _RESENT = frozenset({"sent", "received"})
 
 
-def _reindex(index: Index, task: TaskRecord, old: object, new: object, value: Any) -> Any:
+def _reindex(index: FieldIndex, task: TaskRecord, old: object, new: object,
+             value: Any) -> Any:
     """Move ``task`` from key ``old`` to key ``new`` (None: not indexed) and
     return ``value``, or the equal text the index already holds (one string
     for a name or host, not one per task)."""
     if old is not None:
         entry = index.get(old)
         if entry is not None:
-            tasks = entry[1]
-            tasks.pop(task, None)
-            if not tasks:
+            entry[2] -= 1
+            if not entry[2]:
                 del index[old]
+            elif entry[1] is not None:
+                entry[1].pop(task, None)
     if new is None:
         return value
     entry = index.get(new)
     if entry is None:
-        entry = index[new] = [new, {}]
-    entry[1][task] = None
+        entry = index[new] = [new, {}, 0]
+    entry[2] += 1
+    members = entry[1]
+    if members is not None:
+        if entry[2] > index.limit:
+            entry[1] = None  # counted from now on, never listed (see FieldIndex)
+        else:
+            members[task] = None
     return entry[0] if value is not None and new is not OTHER else value
 
 
