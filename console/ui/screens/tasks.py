@@ -22,6 +22,9 @@ from ..keys.tasks import TASK_BINDINGS, TASK_MUTATING, TaskKeys
 # With a filter or a sort, the whole view is rebuilt (O(n)) at most this
 # often; in between, the visible rows still show each task's live state.
 FULL_REBUILD_SECONDS = 1.0
+# ... and never more than this share of the UI thread's time: sorting a
+# million tasks takes about a second, every 10 s at most then.
+FULL_REBUILD_SHARE = 0.1
 
 
 def _number(value) -> float:
@@ -111,6 +114,7 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
         self.frozen = False
         self._frozen_seen = 0
         self._last_full = 0.0
+        self._rebuild_every = FULL_REBUILD_SECONDS
         self._params_changed = True
         self._newest: NewestFirst | None = None
 
@@ -145,11 +149,17 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
             rows = self._newest_first()
             return rows if self.descending else Reversed(rows)
         if not self._params_changed and \
-                time.monotonic() - self._last_full < FULL_REBUILD_SECONDS:
+                time.monotonic() - self._last_full < self._rebuild_every:
             self._seen = None  # not rebuilt yet: make the next tick try again
             return self.table.rows
         self._params_changed = False
-        self._last_full = time.monotonic()
+        self._last_full = started = time.monotonic()
+        rows = self._rebuild()
+        self._rebuild_every = max(FULL_REBUILD_SECONDS,
+                                  (time.monotonic() - started) / FULL_REBUILD_SHARE)
+        return rows
+
+    def _rebuild(self):
         rows = self._newest_first()
         # Always a new list from here: the kept one must not be reordered.
         rows = (self.row_filter.select(rows, index=self.model) if self.row_filter
