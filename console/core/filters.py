@@ -354,21 +354,27 @@ class TaskFilter:
         plans.sort(key=lambda plan: plan[0])
         if not plans[0][0] or not rows:
             return []
-        for count, _, listed, keys, name, _ in plans:
+        indexed = [plan[5] for plan in plans]
+        rest = [t for t in self.terms if t not in indexed]
+        for count, other, listed, keys, name, term in plans:
             if listed and count * 4 <= len(rows):
                 found = index.index_tasks(name, keys)
                 if found is None:  # grew past its members since: scan
                     continue
                 newest = rows[0].seq  # type: ignore[attr-defined]
-                # Every term checked again on the few found: the same result
-                # as without the index, whatever the index holds.
-                return self._select_terms([t for t in found if t.seq <= newest],
-                                          self.terms)
-        count, other, _, keys, name, term = plans[0]
-        if other:  # values that are not text: the term's own loop
+                found = [t for t in found if t.seq <= newest]
+                # The found are exactly this term's matches, but for values
+                # that are not text (checked by the term's own loop).
+                return self._select_terms(found, [t for t in self.terms
+                                                  if t != term or other])
+            break
+        if any(plan[1] for plan in plans):  # values that are not text
             return self._select_terms(list(rows), self.terms)
-        kept = _select_keys(rows, name, frozenset(keys))
-        return self._select_terms(kept, [t for t in self.terms if t != term])
+        # Wide terms: one exact-key test per row, the narrowest first.
+        kept: list[T] = rows
+        for _, _, _, keys, name, _ in plans:
+            kept = _select_keys(kept, name, frozenset(keys))
+        return self._select_terms(kept, rest)
 
 
 class TaskIndex(Protocol):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from operator import attrgetter
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -62,7 +63,7 @@ def _worker(task) -> tuple[str, str]:
 
 
 COLUMNS = [
-    Column("uuid", 8, lambda t: (one_line(t.uuid[:8]), "cyan"), lambda t: t.uuid),
+    Column("uuid", 8, lambda t: (one_line(t.uuid[:8]), "cyan"), attrgetter("uuid")),
     Column("name", 30, lambda t: (short_name(t.name, 30), ""), lambda t: _text(t.name)),
     Column("state", 11, lambda t: _state(t), lambda t: rank(t.state)),
     Column("worker", 16, lambda t: _worker(t), lambda t: _text(t.worker)),
