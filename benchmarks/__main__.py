@@ -158,9 +158,14 @@ def main() -> None:
                                        "paced to 60,000 events/s", n, rate=E2E_TARGET))
             print(f"{kind}: end to end, one event per message …", file=sys.stderr)
             rows.append(end_to_end_row(kind, 1, "one event per message, 3 producers", n))
+            capacity = {}
             for consumer in ("console", "celery", "flower"):
                 print(f"{kind}: ceiling, {consumer} …", file=sys.stderr)
                 rows.append(ceiling_row(kind, consumer, n))
+                print(f"{kind}: CPU per event, {consumer} …", file=sys.stderr)
+                capacity[consumer] = [e2e(kind, 24, 0.0, consumer, seconds=6.0)
+                                      ["applied_per_cpu_s"] for _ in range(n)]
+            rows.extend(capacity_rows(kind, capacity))
 
     if "startup" in only:
         helps = [startup.help_seconds() * 1000 for _ in range(n)]
@@ -283,6 +288,20 @@ def end_to_end_row(kind: str, batch: int, shape: str, n: int,
                 f"before us; target lag ≤ 1 s and 0 dropped: {'met' if met else 'NOT met'}"
                 + ("" if rate_met else f" (but the producers did not reach {rate:,.0f}/s)"))
     return (f"end to end, {shape}: last publish → last applied (s): {kind}", result, compared)
+
+
+def capacity_rows(kind: str, capacity: dict[str, list[float]]) -> list[tuple[str, str, str]]:
+    """Events applied per CPU second of the consumer's process (producers
+    as fast as they can, lists of 24): what each consumer sustains on a
+    core of its own, read the same way on a busy machine."""
+    ours = statistics.median(capacity["console"])
+    rows = []
+    for consumer, values in capacity.items():
+        ratio = "" if consumer == "console" else \
+            f"console is {ours / statistics.median(values):.1f}× as much"
+        rows.append((f"events applied per CPU second of the consumer, lists of 24: {kind}, "
+                     f"{consumer}", spread(values, "{:,.0f}"), ratio))
+    return rows
 
 
 def ceiling_row(kind: str, consumer: str, n: int) -> tuple[str, str, str]:

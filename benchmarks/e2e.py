@@ -237,6 +237,7 @@ def run(kind: str, producers: int, seconds: float, batch: int, nice: int,
                 raise RuntimeError(f"{consumer} did not connect: {state.connection}")
             time.sleep(0.01)
         start_at = time.time() + 3.0  # every producer imported and connected
+        cpu_start = time.process_time()  # this process: the consumer alone
         for index in range(producers):
             children.append(subprocess.Popen(
                 [sys.executable, "-m", "benchmarks.e2e", "produce", broker.url, exchange,
@@ -265,6 +266,7 @@ def run(kind: str, producers: int, seconds: float, batch: int, nice: int,
             elif time.monotonic() - quiet_since > 5.0:
                 break
             time.sleep(0.005)
+        cpu = time.process_time() - cpu_start
         time.sleep(0.2)  # anything beyond what was published would show now
         with state.lock:
             applied, malformed = state.counters.events, state.counters.malformed
@@ -293,6 +295,10 @@ def run(kind: str, producers: int, seconds: float, batch: int, nice: int,
         "age_p50_s": percentile(capture.ages, 0.5),
         "age_p95_s": percentile(capture.ages, 0.95),
         "age_max_s": max(capture.ages, default=None),
+        # The consumer's CPU (this process; producers are other processes):
+        # what it would sustain on a core of its own, whatever the load.
+        "cpu_s": cpu,
+        "applied_per_cpu_s": applied / cpu if cpu > 0 else None,
     }
 
 
