@@ -30,6 +30,20 @@ class Options:
     demo: bool = False
     audit_log: str | None = None
     log_file: str | None = None
+    # Contexts and keymap (console/core/config.py): the file read, the
+    # context attached to (None: -A/-b), the theme to start with and
+    # whether a change of theme is remembered (off in tests).
+    config: object = None
+    context: str | None = None
+    theme: str | None = None
+    remember_theme: bool = False
+    # The command line's own, kept for every context `:ctx` switches to.
+    base_read_only: bool = False
+    base_queues: tuple[str, ...] = ()
+    base_audit_log: str | None = None
+    export_dir: str | None = None
+    record: str | None = None
+    record_size: int = 256 * 2**20
 
 
 class _Seconds(click.FloatRange):
@@ -82,10 +96,26 @@ def _split_queues(ctx, param, value) -> tuple[str, ...]:
 @click.option("--log-file", metavar="PATH", type=click.Path(dir_okay=False),
               help="The console's own log: internal errors with tracebacks "
                    "(default: ~/.local/state/celery-console/console.log).")
+@click.option("--config", "config_path", metavar="PATH", type=click.Path(dir_okay=False),
+              help="The config file (default: ~/.config/celery-console/config.toml, "
+                   "or $CELERY_CONSOLE_CONFIG).")
+@click.option("--context", "context_name", metavar="NAME",
+              help="Attach to this named context of the config file "
+                   "(`console contexts` lists them).")
+@click.option("--record", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Append every event received to FILE, one JSON line each, as it "
+                   "arrives (mode 0600; broker passwords masked). `console replay FILE` "
+                   "plays it back.")
+@click.option("--record-size", metavar="SIZE", default="256MB", show_default=True,
+              help="Rotate the recording at this size: FILE becomes FILE.1 (replacing an "
+                   "older one), so at most about twice SIZE is kept.")
+@click.option("--export-dir", metavar="DIR", type=click.Path(file_okay=False),
+              help="Folder for ctrl+s exports (default: ~/celery-console-exports).")
 @click.version_option(__version__, "-V", "--version", prog_name="celery-console")
 @click.pass_context
 def cli(ctx, app_name, broker, demo, read_only, max_tasks, enable_events,
-        inspect_interval, probe_interval, queues, audit_log, log_file):
+        inspect_interval, probe_interval, queues, audit_log, log_file, record,
+        record_size, export_dir, config_path=None, context_name=None):
     """An operator console for Celery: live workers, tasks and queues, with
     remote control and purge behind confirmations."""
     celery_app = getattr(ctx.obj, "app", None)  # set by `celery -A proj`
@@ -94,20 +124,40 @@ def cli(ctx, app_name, broker, demo, read_only, max_tasks, enable_events,
     ctx.meta["console.read_only"] = read_only
     ctx.meta["console.audit_log"] = audit_log
     ctx.meta["console.log_file"] = log_file
+    ctx.meta["console.config"] = (config_path, context_name)
+    ctx.meta["console.export_dir"] = export_dir
     if ctx.invoked_subcommand is not None:
         if demo:
             raise click.UsageError("--demo starts the console; it does not combine with a command.")
+        if record:
+            raise click.UsageError("--record goes with the console itself, not a command.")
         return
+    from .core.record import parse_size
+    try:
+        size = parse_size(record_size)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--record-size") from None
     options = Options(read_only=read_only, max_tasks=max_tasks,
                       enable_events=enable_events, inspect_interval=inspect_interval,
                       probe_interval=probe_interval, queues=queues, demo=demo,
-                      audit_log=audit_log, log_file=log_file)
+                      audit_log=audit_log, log_file=log_file, base_read_only=read_only,
+                      base_queues=queues, base_audit_log=audit_log, export_dir=export_dir,
+                      record=record, record_size=size)
     if demo:
         from .demo import DemoCluster
         with DemoCluster() as cluster:
             _run_tui(cluster.target(), options)
         return
-    _run_tui(_target(ctx), options)
+    target = _target(ctx)
+    root = ctx.find_root().meta
+    options.read_only = root["console.read_only"]
+    options.queues = root["console.queues"]
+    options.audit_log = root["console.audit_log"]
+    options.config, options.context = root.get("console.loaded", (None, None))
+    if options.config is None and root["console.config"][0]:
+        from .core.config import load_config
+        options.config = load_config(root["console.config"][0])
+    _run_tui(target, options)
 
 
 def connection_options(command):
@@ -117,8 +167,10 @@ def connection_options(command):
 
     @functools.wraps(command)
     def wrapper(*args, sub_app=None, sub_broker=None, sub_queues=(), sub_read_only=False,
-                sub_audit_log=None, sub_log_file=None, **kwargs):
+                sub_audit_log=None, sub_log_file=None, sub_context=None, **kwargs):
         meta = click.get_current_context().find_root().meta
+        if sub_context:
+            meta["console.config"] = (meta["console.config"][0], sub_context)
         app_name, broker, celery_app = meta["console.connect"]
         meta["console.connect"] = (sub_app or app_name, sub_broker or broker, celery_app)
         if sub_queues:
@@ -130,6 +182,8 @@ def connection_options(command):
         return command(*args, **kwargs)
 
     for option in (
+        click.option("--context", "sub_context", metavar="NAME",
+                     help="As before the command: a context of the config file."),
         click.option("--log-file", "sub_log_file", metavar="PATH",
                      type=click.Path(dir_okay=False), help="As before the command."),
         click.option("--audit-log", "sub_audit_log", metavar="PATH",
@@ -148,12 +202,41 @@ def connection_options(command):
 
 
 def _target(ctx) -> Target:
-    app_name, broker, celery_app = ctx.find_root().meta["console.connect"]
+    meta = ctx.find_root().meta
+    app_name, broker, celery_app = meta["console.connect"]
     if app_name:
         celery_app = None  # an explicit -A wins over the plugin's app
-    target = load_app(app_name, broker, app=celery_app)
-    _setup_logging(ctx.find_root().meta.get("console.log_file"), target)
+    opened = _open_context(meta, app_name, broker, celery_app)
+    target = opened.target if opened else load_app(app_name, broker, app=celery_app)
+    _setup_logging(meta.get("console.log_file"), target)
     return target
+
+
+def _open_context(meta, app_name, broker, celery_app):
+    """The context named by --context (or the file's default_context when
+    neither -A, -b nor `celery -A` chose a cluster): its target, and its
+    read-only flag, queues and audit file folded into the options."""
+    from .core.config import load_config
+    from .core.contexts import open_context
+
+    config_path, name = meta.get("console.config", (None, None))
+    if name is None and (app_name or broker or celery_app):
+        return None  # -A/-b choose the cluster; the TUI still reads the keymap
+    config = load_config(config_path)
+    meta["console.loaded"] = (config, None)
+    name = name or config.default_context
+    if name is None:
+        return None
+    if app_name:
+        raise click.UsageError("--context names the cluster: it does not combine with -A.")
+    opened = open_context(config.context(name), read_only=meta["console.read_only"],
+                          queues=meta["console.queues"], audit_log=meta["console.audit_log"],
+                          broker=broker)
+    meta["console.read_only"] = opened.read_only
+    meta["console.queues"] = opened.queues
+    meta["console.audit_log"] = opened.audit_log
+    meta["console.loaded"] = (config, name)
+    return opened
 
 
 def _setup_logging(path: str | None, target: Target) -> None:
@@ -167,10 +250,118 @@ def _setup_logging(path: str | None, target: Target) -> None:
 
 
 def _run_tui(target: Target, options: Options) -> None:
+    from .core.config import load_config
+    from .core.uistate import UiState
     from .ui.app import ConsoleApp  # Textual loads only for the TUI
+    from .ui.keymap import check_keymap
 
     _setup_logging(options.log_file, target)
-    ConsoleApp(target, options).run()
+    if options.config is None:
+        options.config = load_config(None)
+    check_keymap(options.config)
+    options.theme = UiState.load().theme
+    options.remember_theme = True
+    recorder = None
+    if options.record:
+        from .core.record import Recorder, RecordError
+        try:
+            recorder = Recorder(options.record, max_bytes=options.record_size,
+                                broker_url=target.broker_url).open()
+        except RecordError as exc:
+            raise ConsoleError(str(exc), EX_SOFTWARE) from None
+    try:
+        ConsoleApp(target, options, recorder=recorder).run()
+    finally:
+        if recorder is not None:
+            recorder.close()
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(dir_okay=False, exists=True))
+@click.option("--speed", default="1", show_default=True, metavar="N|max",
+              help="Times real time (10 plays a minute in 6 s), or max: as fast as "
+                   "possible.")
+@click.option("--paused", is_flag=True, help="Open paused on the first event "
+              "(z resumes, . steps).")
+@click.pass_context
+def replay(ctx, files, speed, paused):
+    """Open the console's screens over a recording: FILES are `--record`
+    files (give FILE.1 before FILE for a rotated one) or any JSON-lines
+    event stream, played in turn.
+
+    No broker is needed and none is asked: read-only, no inspections or
+    probes. The model's clock follows the recording; z pauses and resumes,
+    `.` applies the next event. Lines that are not JSON are counted and
+    skipped."""
+    from .core.replay import Recording, Replayer, parse_speed
+
+    try:
+        chosen = parse_speed(speed)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--speed") from None
+    recording = Recording(files)
+    try:
+        recording.check()
+    except OSError as exc:
+        raise ConsoleError(f"cannot read the recording: {exc.strerror or exc}", 1) from None
+    root = ctx.find_root()
+    options = Options(read_only=True, max_tasks=root.params["max_tasks"],
+                      audit_log=root.meta["console.audit_log"],
+                      log_file=root.meta["console.log_file"],
+                      export_dir=root.meta["console.export_dir"])
+    target = replay_target()
+    _setup_logging(options.log_file, target)
+    player = Replayer(recording, speed=chosen, max_tasks=options.max_tasks)
+    player.paused = paused
+    from .ui.app import ConsoleApp
+
+    ConsoleApp(target, options, replay=player).run()
+
+
+def replay_target() -> Target:
+    """What a replay shows where the broker would be: the recording's name.
+    Nothing connects to it (no capture, inspection or probe runs)."""
+    from celery import Celery
+
+    app = Celery("replay", set_as_current=False)
+    app.conf.broker_url = "memory://"
+    return Target(app=app, app_name=None, url="memory://")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+def contexts(ctx, as_json):
+    """List the config file's contexts: the broker (masked), where each
+    password comes from (never the password), queues, read-only."""
+    from .core.config import load_config
+    from .core.contexts import context_rows
+
+    config_path, current = ctx.find_root().meta["console.config"]
+    config = load_config(config_path)
+    rows = context_rows(config, current)
+    if as_json:
+        click.echo(json.dumps({"config": str(config.path), "exists": config.exists,
+                               "contexts": rows}, indent=2))
+        return
+    if not rows:
+        click.echo(f"No contexts in {config.path}"
+                   + ("" if config.exists else " (no such file)")
+                   + ": add [contexts.NAME] tables (see the README).")
+        return
+    click.echo(f"Contexts in {config.path}:")
+    for row in rows:
+        mark = "*" if row["default"] else " "
+        where = f"-A {row['app']}" if row["app"] and not row["broker"] else row["broker"]
+        extra = []
+        if row["password"]:
+            extra.append(f"password from {row['password']}")
+        if row["queues"]:
+            extra.append("queues " + ",".join(map(str, row["queues"])))
+        extra.append("read-only" if row["read_only"] else "writable")
+        click.echo(f"{mark} {one_line(str(row['name']), 30):<16} {one_line(str(where), 80)}"
+                   f"  ({'; '.join(extra)})")
 
 
 @cli.command()

@@ -1,6 +1,7 @@
 """`console --demo`: a whole Celery cluster with no broker to install.
 
-Two real prefork `celery worker` processes of the companion app and a load
+Two real prefork `celery worker` processes of the companion app, its `celery
+beat` (a fast schedule of harmless tasks) and a load
 generator talk over kombu's filesystem transport in a private temp dir
 (events and pidbox broadcasts cross processes there). Every process and file
 it made goes away on exit, however the console ends.
@@ -47,8 +48,9 @@ class DemoCluster:
     """Context manager: start the cluster on enter, remove it on exit."""
 
     def __init__(self, workers=DEMO_WORKERS, load_rate: float = DEMO_LOAD_RATE,
-                 concurrency: int = 2, root: str | None = None):
+                 concurrency: int = 2, root: str | None = None, beat: bool = True):
         self.workers = workers
+        self.beat = beat
         self.load_rate = load_rate
         self.concurrency = concurrency
         self.root = root
@@ -84,6 +86,14 @@ class DemoCluster:
                     "worker", "-P", "prefork", "-c", str(self.concurrency),
                     "-Q", queues, "--hostname", hostname, "-l", "INFO",
                     "--without-mingle", "--without-gossip",
+                ], env)
+            if self.beat:
+                # The companion's fast schedule (config.BEAT_SCHEDULE): the
+                # Beat screen shows runs within seconds.
+                self._spawn("beat", [
+                    sys.executable, "-m", "celery", "-A", "console.companion", "beat",
+                    "-s", os.path.join(self.root or "", "beat-schedule"), "--pidfile=",
+                    "-l", "INFO",
                 ], env)
             if self.load_rate > 0:
                 self._spawn("load", [
@@ -145,7 +155,7 @@ class DemoCluster:
             # SIGQUIT is Celery's cold shutdown. It still takes ~5 s here, so
             # after a short grace the groups are killed: the cluster lives in
             # a temp dir we delete anyway, and `q` must quit within 2 s.
-            stop = signal.SIGTERM if name == "load" else signal.SIGQUIT
+            stop = signal.SIGTERM if name in ("load", "beat") else signal.SIGQUIT
             _signal_one(process, stop)
         deadline = time.monotonic() + timeout
         for process in self.processes.values():

@@ -50,6 +50,28 @@ def render_status(report: dict[str, Any], console: Console | None = None) -> Non
         queues.add_row(literal(q["name"]), messages, _n(q["consumers"]),
                        literal(", ".join(q["sources"])))
     console.print(queues)
+    _render_beat(report.get("beat"), console)
+
+
+def _render_beat(beat: dict[str, Any] | None, console: Console) -> None:
+    """The beat schedule: each entry's last run seen and whether it is late."""
+    if not beat or not (beat["entries"] or beat["note"]):
+        return
+    table = Table(title="Beat schedule", title_justify="left")
+    for column, justify in (("entry", "left"), ("task", "left"), ("schedule", "left"),
+                            ("health", "left"), ("last seen", "right"), ("runs", "right")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for e in beat["entries"]:
+        age = e["last_seen_age"]
+        health = Text(e["status"], style={"late": "bold red", "ok": "green"}.get(
+            e["status"], "yellow"))
+        table.add_row(literal(e["name"]), literal(e["task"]), literal(e["schedule"]), health,
+                      Text("never seen" if age is None else f"{age:g}s ago"),
+                      _n(e["runs_seen"]))
+    if beat["entries"]:
+        console.print(table)
+    if beat["note"]:
+        console.print(literal(f"beat: {beat['note']}", style="yellow"))
 
 
 def _n(value: object) -> Text:

@@ -7,8 +7,10 @@ same model, so a change on screen is a change in the code, never in the data.
 from __future__ import annotations
 
 import random
+from datetime import timedelta
 
 from celery import Celery
+from celery.schedules import crontab
 
 from .core.connection import Target
 from .core.state import ClusterState
@@ -38,21 +40,46 @@ TRACEBACK = (
     'ValueError: smtp: 550 mailbox unavailable\n')
 
 
+# The sample app's periodic tasks (the Beat screen, `8`).
+SAMPLE_BEAT = {
+    "ping-every-10s": {"task": "console.companion.tasks.add", "schedule": 10.0,
+                       "args": (1, 1)},
+    "sync-invoices": {"task": "billing.sync_invoices", "schedule": timedelta(minutes=5)},
+    "hourly-digest": {"task": "console.companion.tasks.send_email",
+                      "schedule": crontab(minute=0)},
+    "nightly-rollup": {"task": "reports.nightly_rollup",
+                       "schedule": crontab(hour=2, minute=30)},
+}
+# The extended sample watched for this long; its sync-invoices runs stopped
+# at NOW - 1700 s (late: 2 × 5 minutes have passed).
+WATCHED_FOR = 3000.0
+WORKFLOW_ROOT = "0000f100-5a3e-4c1d-9b7f-00000000f100"
+WORKFLOW_GROUP = "0000f1a7-5a3e-4c1d-9b7f-0000000090a1"
+
+
 def sample_target() -> Target:
     app = Celery("sample", set_as_current=False)
     app.conf.broker_url = SAMPLE_BROKER
     app.conf.task_default_queue = "default"
+    app.conf.beat_schedule = SAMPLE_BEAT
     return Target(app=app, app_name="sample", url=SAMPLE_BROKER)
 
 
-def sample_state(tasks: int = 240, seed: int = 7) -> ClusterState:
-    """A busy three-worker cluster a minute into an incident."""
+def sample_state(tasks: int = 240, seed: int = 7, extended: bool = False) -> ClusterState:
+    """A busy three-worker cluster a minute into an incident. ``extended``
+    adds, first seen before everything else, a workflow (a chord started
+    by a task, a chain with retries) and the runs of a periodic task that
+    stopped (the Beat screen's late entry)."""
     clock = [NOW - 120.0]
     state = ClusterState(max_tasks=100_000, clock=lambda: clock[0])
     rng = random.Random(seed)
 
     def at(t: float) -> None:
         clock[0] = t
+
+    if extended:
+        _sample_beat_runs(state, at)
+        _sample_workflow(state, at)
 
     for i, (host, _queues, _concurrency, load) in enumerate(WORKERS):
         at(NOW - 120.0 + i)
@@ -104,9 +131,79 @@ def sample_state(tasks: int = 240, seed: int = 7) -> ClusterState:
                      "loadavg": [load, load * 0.8, load * 0.6]})
     at(NOW)
     state.set_connection("connected")
+    if extended:
+        state.connection.since = NOW - WATCHED_FOR
     _sample_inspections(state)
     _sample_queues(state)
     return state
+
+
+def _sample_beat_runs(state: ClusterState, at) -> None:
+    """beat sent billing.sync_invoices every 5 minutes, then stopped."""
+    state.watch_task_names((e["task"] for e in SAMPLE_BEAT.values()),
+                           since=NOW - WATCHED_FOR)
+    for i in range(5):
+        start = NOW - 2900.0 + 300.0 * i
+        uuid = f"0000b{i:03x}-5a3e-4c1d-9b7f-00000000bea7"
+        for kind, host, offset in (("task-sent", "beat@cron-1", 0.0),
+                                   ("task-received", "alpha@web-1", 0.01),
+                                   ("task-started", "alpha@web-1", 0.02),
+                                   ("task-succeeded", "alpha@web-1", 0.42)):
+            at(start + offset)
+            state.apply({"type": kind, "uuid": uuid, "name": "billing.sync_invoices",
+                         "hostname": host, "timestamp": start + offset, "root_id": uuid,
+                         "queue": "default", "args": "()", "kwargs": "{}", "retries": 0,
+                         **({"runtime": 0.4} if kind == "task-succeeded" else {})})
+
+
+def _sample_workflow(state: ClusterState, at) -> None:
+    """A nightly report: fan_out starts a chord of four render_report (the
+    last retried once) whose callback sums them, and a chain send_email →
+    flaky, still running after a retry."""
+    prefix = "console.companion.tasks."
+    root = WORKFLOW_ROOT
+    start = NOW - 130.0
+
+    def run(uuid, name, parent, steps, t0, **extra):
+        for n, (kind, offset) in enumerate(steps):
+            event = {"type": f"task-{kind}", "uuid": uuid, "timestamp": t0 + offset,
+                     "hostname": "producer@api-1" if kind == "sent" else "beta@web-2"}
+            if kind in ("sent", "received"):
+                event.update(name=name, root_id=root, queue="default", args="()",
+                             kwargs="{}", retries=extra.get("retries_at", {}).get(n, 0),
+                             parent_id=uuid if kind == "sent" and n else parent, **{
+                                 k: v for k, v in extra.items() if k != "retries_at"})
+            if kind == "succeeded":
+                event.update(runtime=offset - steps[n - 1][1], result="None")
+            if kind == "retried":
+                event.update(exception="Retry in 1s")
+            at(t0 + offset)
+            state.apply(event)
+
+    done = (("sent", 0.0), ("received", 0.01), ("started", 0.02), ("succeeded", 0.05))
+    run(root, prefix + "fan_out", None, done, start)
+    for i in range(4):
+        uuid = f"0000f2{i:02x}-5a3e-4c1d-9b7f-0000000000c{i}"
+        steps = ((("sent", 0.0), ("received", 0.01), ("started", 0.02),
+                  ("retried", 0.3), ("sent", 0.31), ("received", 0.8), ("started", 0.81),
+                  ("succeeded", 1.4)) if i == 3 else
+                 (("sent", 0.0), ("received", 0.01), ("started", 0.02),
+                  ("succeeded", 0.63 + 0.01 * i)))
+        run(uuid, prefix + "render_report", root, steps, start + 0.04,
+            group=WORKFLOW_GROUP, retries_at={4: 1, 5: 1})
+    unlock = "0000f1aa-5a3e-4c1d-9b7f-0000000000aa"
+    waits = (("sent", 0.0), ("received", 1.0), ("started", 1.01), ("retried", 1.02),
+             ("sent", 1.03), ("received", 2.0), ("started", 2.01), ("retried", 2.02),
+             ("sent", 2.03), ("received", 3.0), ("started", 3.01), ("succeeded", 3.02))
+    run(unlock, "celery.chord_unlock", root, waits, start + 0.045,
+        retries_at={4: 1, 5: 1, 8: 2, 9: 2})
+    run("0000f1cb-5a3e-4c1d-9b7f-0000000000cb", prefix + "total", unlock, done, start + 3.1)
+    email = "0000f1e0-5a3e-4c1d-9b7f-0000000000e0"
+    run(email, prefix + "send_email", root, done, start + 0.046)
+    run("0000f1f1-5a3e-4c1d-9b7f-0000000000f1", prefix + "flaky", email,
+        (("sent", 0.0), ("received", 0.01), ("started", 0.02), ("retried", 0.03),
+         ("sent", 0.04), ("received", 0.5), ("started", 0.51)), start + 0.1,
+        retries_at={4: 1, 5: 1})
 
 
 def _sample_inspections(state: ClusterState) -> None:
@@ -233,8 +330,9 @@ def sample_messages(name: str) -> list:
     return out
 
 
-def sample_app(**options):
-    """The console on the sample cluster, with no threads and a frozen clock."""
+def sample_app(extended: bool = False, **options):
+    """The console on the sample cluster, with no threads and a frozen clock
+    (``extended``: with a workflow and a late periodic task, see sample_state)."""
     from .cli import Options
     from .ui.app import ConsoleApp
 
@@ -280,7 +378,25 @@ def sample_app(**options):
             selection.held = self.read_peek(name).held
             return selection
 
-    state = sample_state()
+    state = sample_state(extended=extended)
     _sample_actions(state)
     return SampleApp(sample_target(), Options(**options), state=state,
                      clock=lambda: NOW, start_threads=False)
+
+
+def sample_replay_app(steps: int = 600):
+    """The console replaying the shared recorded stream, paused after
+    ``steps`` events: the clock is the recording's, so the screen is the
+    same on every run (snapshots, the README's screenshot)."""
+    from pathlib import Path
+
+    from .cli import Options, replay_target
+    from .core.replay import Recording, Replayer
+    from .ui.app import ConsoleApp
+
+    stream = Path(__file__).resolve().parents[1] / "tests" / "data" / "celery-5.7-events.jsonl"
+    player = Replayer(Recording([str(stream)]), speed=10.0)
+    player.paused = True
+    for _ in range(steps):
+        player.step()
+    return ConsoleApp(replay_target(), Options(read_only=True), replay=player)

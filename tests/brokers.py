@@ -216,6 +216,30 @@ def running_worker(broker: BrokerEnv, log_dir: Path, queues: str = "default,emai
         stop_process_group(process)
 
 
+@contextmanager
+def running_beat(broker: BrokerEnv, log_dir: Path):
+    """A real `celery beat` of the companion app (its fast schedule,
+    config.BEAT_SCHEDULE); yields the process, stopped on exit."""
+    log_path = log_dir / f"beat-{uuid.uuid4().hex[:6]}.log"
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "console.companion", "beat",
+             "-s", str(log_dir / f"{log_path.stem}-schedule"), "--pidfile=", "-l", "INFO"],
+            env=broker.env(), stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        if not wait_until(lambda: process.poll() is not None
+                          or "beat: Starting" in log_path.read_text(errors="replace"), 45):
+            raise AssertionError("beat did not start in 45 s:\n"
+                                 + log_path.read_text(errors="replace")[-3000:])
+        if process.poll() is not None:
+            raise AssertionError(f"beat exited with {process.returncode}:\n"
+                                 + log_path.read_text(errors="replace")[-3000:])
+        yield process
+    finally:
+        stop_process_group(process)
+
+
 def wait_for_worker(broker: BrokerEnv, hostname: str, process, log_path: Path,
                     timeout: float = 45.0) -> None:
     deadline = time.monotonic() + timeout

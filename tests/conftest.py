@@ -59,6 +59,12 @@ def redis_broker(_session_brokers):
 
 
 @pytest.fixture
+def rabbitmq_broker(_session_brokers):
+    """RabbitMQ only: quorum queues, users of its own, a failover partner."""
+    return _server_broker("rabbitmq", _session_brokers)
+
+
+@pytest.fixture
 def tmux_session(tmp_path):
     """A fresh 120x36 session on the tests' private tmux server."""
     import shutil

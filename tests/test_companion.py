@@ -47,7 +47,24 @@ def test_all_tasks_are_registered_under_short_names():
     names = {name for name in app.tasks if name.startswith(T)}
     assert names == {T + n for n in (
         "add", "send_email", "render_report", "flaky", "throttled", "slow",
-        "long_running", "crunch", "always_fails")}
+        "long_running", "crunch", "always_fails", "total", "fan_out", "beat_ping",
+        "beat_rollup", "beat_digest")}
+
+
+def test_beat_schedule_is_fast_harmless_and_one_task_name_per_entry():
+    from celery.schedules import crontab
+
+    from console.companion import tasks
+
+    schedule = config.build_config({})["beat_schedule"]
+    assert schedule["ping-every-2s"]["schedule"] == 2.0
+    assert schedule["rollup-every-5s"]["schedule"] == 5.0
+    assert isinstance(schedule["digest-every-minute"]["schedule"], crontab)
+    names = [entry["task"] for entry in schedule.values()]
+    assert len(set(names)) == len(names) and all(n in app.tasks for n in names)
+    assert schedule is not config.build_config({})["beat_schedule"]  # a copy per app
+    assert tasks.beat_ping() == "pong" and tasks.beat_rollup(5) == {"rolled_up": 10}
+    assert tasks.beat_digest() == {"digest": "sent"} and tasks.total([1, 2, 3]) == 6
 
 
 def test_queues_are_declared_with_matching_direct_exchanges():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from console.sample import sample_app
+from console.sample import sample_app, sample_replay_app
 
 SCREENS = [("1", "workers"), ("2", "tasks"), ("3", "queues"), ("4", "events"),
            ("5", "log")]
@@ -235,3 +235,33 @@ class TestRemoteControl:
 
     def test_workers_read_only(self, snap_compare):
         assert snap_compare(sample_app(read_only=True), press=["1"], terminal_size=(120, 36))
+
+
+class TestWorkflowAndBeat:
+    """The extended sample: a workflow (a chord started by a task, a chain
+    with retries) and a beat schedule with one late entry."""
+
+    def test_workflow_tree(self, snap_compare):
+        async def open_flaky(pilot):
+            await pilot.press("colon", *"task 0000f1f1-5a3e-4c1d-9b7f-0000000000f1", "enter")
+            await pilot.pause()
+            await pilot.press("end")  # the tree in view
+            await pilot.pause()
+
+        assert snap_compare(sample_app(extended=True), run_before=open_flaky,
+                            terminal_size=(120, 36))
+
+    @pytest.mark.parametrize("size", [(120, 36), (80, 24)], ids=["wide", "narrow"])
+    def test_beat(self, snap_compare, size):
+        assert snap_compare(sample_app(extended=True), press=["8"], terminal_size=size)
+
+    def test_beat_help(self, snap_compare):
+        assert snap_compare(sample_app(extended=True), press=["8", "question_mark"],
+                            terminal_size=(120, 36))
+class TestReplay:
+    def test_replay_paused_tasks(self, snap_compare):
+        # The header reads "replay ×10, paused, at <the recording's time>".
+        assert snap_compare(sample_replay_app(600), press=["2"], terminal_size=(120, 36))
+
+    def test_replay_paused_workers_narrow(self, snap_compare):
+        assert snap_compare(sample_replay_app(600), terminal_size=(80, 24))

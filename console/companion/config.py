@@ -6,10 +6,12 @@ can build exactly what a worker started with the same environment would use.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Mapping
 
+from celery.schedules import crontab
 from kombu import Exchange, Queue
 
 #: Queues a companion worker consumes by default.
@@ -31,6 +33,21 @@ TASK_ROUTES = {
     _TASKS + "slow": {"queue": "slow"},
     _TASKS + "long_running": {"queue": "slow"},
 }
+
+
+# Periodic tasks for `celery -A console.companion beat` (the demo runs one):
+# fast, harmless, each its own task name, so the console's Beat screen shows
+# last runs within seconds and a stopped beat as late within seconds.
+BEAT_SCHEDULE = {
+    "ping-every-2s": {"task": _TASKS + "beat_ping", "schedule": 2.0},
+    "rollup-every-5s": {"task": _TASKS + "beat_rollup", "schedule": 5.0, "args": (5,)},
+    "digest-every-minute": {"task": _TASKS + "beat_digest", "schedule": crontab()},
+}
+
+
+def beat_schedule() -> dict:
+    """A copy per app: each gets its own entries."""
+    return {name: dict(entry) for name, entry in BEAT_SCHEDULE.items()}
 
 
 def make_queues(names=ALL_QUEUES) -> tuple[Queue, ...]:
@@ -99,11 +116,16 @@ def result_backend_url(environ: Mapping[str, str] | None = None) -> str:
 def broker_transport_options(environ: Mapping[str, str] | None = None) -> dict:
     # Redis's queue_order_strategy and priority steps stay at kombu's
     # defaults: nothing here relies on priorities.
+    # CONSOLE_BROKER_TRANSPORT_OPTIONS (JSON) adds any, as a real app's
+    # config would: {"master_name": "mymaster"} for sentinel://,
+    # {"global_keyprefix": "tenant:"} for a shared Redis.
     environ = os.environ if environ is None else environ
+    extra = environ.get("CONSOLE_BROKER_TRANSPORT_OPTIONS")
+    options: dict = json.loads(extra) if extra else {}
     root = environ.get("CONSOLE_FS_ROOT")
-    if not root:
-        return {}
-    return ensure_filesystem_folders(root)
+    if root:
+        options.update(ensure_filesystem_folders(root))
+    return options
 
 
 def filesystem_transport(environ: Mapping[str, str] | None = None) -> dict:
@@ -115,6 +137,25 @@ def filesystem_transport(environ: Mapping[str, str] | None = None) -> dict:
     return {"broker_transport": "console.companion.fstransport:Transport"}
 
 
+def broker_use_ssl(environ: Mapping[str, str] | None = None) -> dict:
+    """TLS to the broker, as a real app sets ``broker_use_ssl``, from
+    CONSOLE_BROKER_SSL_CA (and _CERT/_KEY for a client certificate): the
+    Redis transport's ``ssl_*`` names for rediss://, py-amqp's otherwise."""
+    import ssl
+
+    environ = os.environ if environ is None else environ
+    ca = environ.get("CONSOLE_BROKER_SSL_CA")
+    if not ca:
+        return {}
+    cert, key = environ.get("CONSOLE_BROKER_SSL_CERT"), environ.get("CONSOLE_BROKER_SSL_KEY")
+    url = environ.get("CELERY_BROKER_URL", "")
+    prefix = "ssl_" if url.startswith(("rediss:", "redis:", "sentinel:")) else ""
+    options = {f"{prefix}ca_certs": ca, f"{prefix}cert_reqs": ssl.CERT_REQUIRED}
+    if cert and key:
+        options.update({f"{prefix}certfile": cert, f"{prefix}keyfile": key})
+    return options
+
+
 def build_config(environ: Mapping[str, str] | None = None) -> dict:
     """All settings for the companion app.
 
@@ -124,6 +165,7 @@ def build_config(environ: Mapping[str, str] | None = None) -> dict:
     return {
         "result_backend": result_backend_url(environ),
         "broker_transport_options": broker_transport_options(environ),
+        "broker_use_ssl": broker_use_ssl(environ) or None,
         **filesystem_transport(environ),
         "broker_connection_retry_on_startup": True,
         "task_queues": make_queues(),
@@ -143,6 +185,7 @@ def build_config(environ: Mapping[str, str] | None = None) -> dict:
         "worker_concurrency": 2,
         # Lets the console's "pool restart" remote control actually work.
         "worker_pool_restarts": True,
+        "beat_schedule": beat_schedule(),
         # Results are kept an hour; on a file:// store the worker deletes
         # older ones itself (celeryapp.ResultCleanup): a companion left
         # running under load used to leave ~13,000 files behind.

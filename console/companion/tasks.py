@@ -29,6 +29,39 @@ def add(x, y):
 
 
 @app.task
+def total(numbers):
+    # A chord's callback: the sum of its header's results.
+    return sum(numbers)
+
+
+@app.task
+def fan_out(n=4):
+    # A workflow started by a task, as in production: a chord of ``n``
+    # adds whose callback sums them. Every member names this task as its
+    # parent and root, so the console shows the whole tree.
+    from celery import chord
+
+    chord(add.s(i, i) for i in range(n))(total.s())
+    return {"members": n}
+
+
+@app.task
+def beat_ping():
+    # Sent by the companion's beat every 2 s (config.BEAT_SCHEDULE).
+    return "pong"
+
+
+@app.task
+def beat_rollup(n=5):
+    return {"rolled_up": sum(range(n))}
+
+
+@app.task
+def beat_digest():
+    return {"digest": "sent"}
+
+
+@app.task
 def send_email(to, subject, fail=None):
     # Seeded from the arguments so a given message always behaves the same:
     # the load generator varies them to get ~5% failures, tests pin `fail`.

@@ -221,8 +221,21 @@ class Actions:
         self.app = target.app
         self.state = state
         self.audit = audit
+        self._read_only = False
         self.read_only = read_only
         self.timeout = timeout
+
+    @property
+    def read_only(self) -> bool:
+        return self._read_only
+
+    @read_only.setter
+    def read_only(self, value: bool) -> None:
+        # A read-only console (or context) stays read-only: no key, command
+        # or code path makes it writable (a new context opens new Actions).
+        if self._read_only and not value:
+            raise ReadOnlyError("making the console writable")
+        self._read_only = bool(value)
 
     # ------------------------------------------------------------ plumbing
     def _begin(self, action: str, targets: Iterable[str], arguments: dict[str, Any],

@@ -30,6 +30,8 @@ from celery.events.receiver import CLIENT_CLOCK_SKEW
 from celery.utils.time import utcoffset
 
 from .connection import Target
+from .failover import check_primary, connect_retries, current_broker
+from .record import Recorder
 from .state import ClusterState, IntakeStatus
 
 log = logging.getLogger(__name__)
@@ -158,6 +160,8 @@ class Capture:
         self._events_this_connection = 0
         self.intake = state.intake
         self.decoder = EventDecoder(self.intake)
+        # `--record`: written just before the model applies (core/record.py).
+        self.recorder: Recorder | None = None
 
     # ---------------------------------------------------------------- control
     def start(self) -> Capture:
@@ -206,7 +210,9 @@ class Capture:
         with self.target.connection_for_read(
                 connect_timeout=self.connect_timeout,
                 heartbeat=10) as conn:
-            conn.ensure_connection(max_retries=1, timeout=self.connect_timeout)
+            conn.ensure_connection(max_retries=connect_retries(conn),
+                                   timeout=self.connect_timeout * connect_retries(conn))
+            self.target.current = current_broker(conn, self.target.broker_url)
             receiver = self.app.events.Receiver(
                 conn, handlers={}, node_id=self.node_id)
             channel = conn.channel()
@@ -274,6 +280,7 @@ class Capture:
             if now >= next_heartbeat:
                 # Detects a broker that went silent (half-open TCP).
                 conn.heartbeat_check()
+                check_primary(channel)  # Sentinel: still on the master?
                 next_heartbeat = now + 2.0
             try:
                 conn.drain_events(timeout=DRAIN_TIMEOUT)
@@ -297,6 +304,8 @@ class Capture:
             except NotDecodable:
                 state.count_malformed()
                 return
+            if self.recorder is not None:
+                self.recorder.write(events)
             # The one place decoded events are handed to the model.
             apply_many(events)
             self._events_this_connection += len(events)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -40,6 +41,14 @@ class Target:
     # Pins the URL shown and used for probes, whatever the environment says
     # (the deterministic sample cluster needs that).
     url: str | None = None
+    # Where the capture is connected (masked; for a failover list, which
+    # URL and its place): set by Capture on each connect.
+    current: str | None = None
+
+    @property
+    def shown_url(self) -> str:
+        """What the header shows: the broker reached, when known."""
+        return self.current or self.masked_url
 
     @property
     def broker_url(self) -> str:
@@ -169,7 +178,40 @@ def missing_library(target: Target, exc: ImportError) -> ConsoleError:
         f"`pip install '.[redis]'`).", EX_CONFIG)
 
 
+def tls_failure(exc: BaseException) -> str | None:
+    """What went wrong in the TLS handshake, when that is why a connection
+    failed (the error comes wrapped by redis-py, kombu or py-amqp)."""
+    import ssl
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return f"certificate verify failed: {current.verify_message}"
+        if isinstance(current, ssl.SSLError):
+            if current.reason:
+                return str(current.reason).replace("_", " ").lower()
+            return re.sub(r"\s*\(_ssl\.c:\d+\)", "", str(current))
+        current = current.__cause__ or current.__context__
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return "certificate verify failed" + (
+            ": " + text.split("certificate verify failed:", 1)[1].split("(_ssl")[0].strip()
+            if "certificate verify failed:" in text else "")
+    if "[SSL" in text:
+        return text[text.index("[SSL"):].split("(_ssl")[0].strip()
+    return None
+
+
 def broker_unreachable(target: Target, exc: BaseException) -> ConsoleError:
+    tls = tls_failure(exc)
+    if tls is not None:
+        return ConsoleError(
+            f"TLS to the broker at {target.masked_url} failed: {target.scrub(tls)}. "
+            f"Check the CA, client certificate and verify mode in the app's "
+            f"broker_use_ssl (ca_certs/ssl_ca_certs, certfile, keyfile, cert_reqs).",
+            EX_UNAVAILABLE)
     return ConsoleError(
         f"Cannot reach the broker at {target.masked_url}: "
         f"{target.scrub(_reason(exc))}. Check that the broker is running and "

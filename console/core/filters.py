@@ -221,8 +221,13 @@ ACTION_SPEC = FilterSpec("actions", (
 DETAIL_SPEC = FilterSpec("rows", (Field("name", ("task",)), Field("id", ("uuid",))),
                          free=("text",))
 
+BEAT_SPEC = FilterSpec("beat", (
+    Field("name", ("entry",)), Field("task"),
+    Field("status", choices=("late", "ok", "waiting", "unreadable")),
+), free=("name", "task"))
+
 SPECS = {"tasks": TASK_SPEC, "workers": WORKER_SPEC, "queues": QUEUE_SPEC,
-         "events": EVENT_SPEC, "log": ACTION_SPEC}
+         "events": EVENT_SPEC, "log": ACTION_SPEC, "beat": BEAT_SPEC}
 
 
 def _term_matches(spec: FilterSpec, key: str | None, value: str,

@@ -31,10 +31,19 @@ class _ScrubbingFormatter(logging.Formatter):
     def __init__(self, broker_url: str | None) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s")
         self.broker_url = broker_url
+        self.more_urls: list[str] = []  # contexts switched to (`:ctx`)
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
-        return scrub(text, self.broker_url) if self.broker_url else scrub(text)
+        return scrub(text, self.broker_url, *self.more_urls)
+
+
+def also_scrub(broker_url: str) -> None:
+    """The log also hides this URL's password (a context switched to)."""
+    for handler in logging.getLogger("console").handlers:
+        formatter = handler.formatter
+        if handler.get_name() == _HANDLER_NAME and isinstance(formatter, _ScrubbingFormatter):
+            formatter.more_urls.append(broker_url)
 
 
 def setup_logging(path: str | os.PathLike[str] | None = None,

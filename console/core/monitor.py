@@ -8,11 +8,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
+from .beat import read_schedule
 from .broker import QueueProbe, discover_queues
 from .capture import Capture
 from .connection import Target
 from .inspector import INSPECT_KINDS, Inspector
 from .poller import Poller
+from .record import Recorder
 from .state import ClusterState
 
 
@@ -20,11 +22,17 @@ class Monitor:
     def __init__(self, target: Target, state: ClusterState | None = None, *,
                  enable_events: bool = True, inspect_interval: float = 10.0,
                  probe_interval: float = 2.0, inspect_timeout: float = 1.0,
-                 extra_queues: tuple[str, ...] = ()):
+                 extra_queues: tuple[str, ...] = (),
+                 recorder: Recorder | None = None):
         self.target = target
         self.state = state or ClusterState()
+        # The app's beat schedule (configuration: read once); the model
+        # keeps the last run seen of its task names from now on.
+        self.beat = read_schedule(target.app)
+        self.state.watch_task_names(e.task for e in self.beat.entries)
         self.extra_queues = tuple(extra_queues)
         self.capture = Capture(target, self.state, enable_events=enable_events)
+        self.recorder = self.capture.recorder = recorder
         self.inspector = Inspector(target, self.state, timeout=inspect_timeout)
         self.probe = QueueProbe(target)
         self.inspect_interval = inspect_interval
@@ -53,6 +61,8 @@ class Monitor:
         self.inspect_poller.stop(timeout / 4)
         self.probe_poller.stop(timeout / 4)
         self.started = False
+        if self.recorder is not None:
+            self.recorder.close()
 
     def refresh_now(self) -> None:
         self._inspect_requested = True

@@ -57,6 +57,9 @@ TASK_EVENT_FIELDS = {
     "runtime": False, "exchange": False, "routing_key": False,
     "queue": False, "clock": False, "terminated": False, "signum": False,
     "expired": False,
+    # Celery's own events name no group; a producer that adds one (a
+    # ``task_sent``-style hook) gets its tasks named by it in the workflow.
+    "group": False,
 }
 
 WORKER_EVENT_FIELDS = (
@@ -93,7 +96,7 @@ class TaskRecord:
         "timestamp", "updated", "args", "kwargs", "result", "exception",
         "traceback", "retries", "eta", "expires", "parent_id", "root_id",
         "runtime", "exchange", "routing_key", "queue", "clock", "terminated",
-        "signum", "expired", "worker_lost",
+        "signum", "expired", "group", "worker_lost",
         # What this console did to the task that no event has confirmed
         # yet: "revoke sent", "purged" (its queue was purged while it was
         # PENDING: it will never run). Cleared by the worker's next event.
@@ -146,6 +149,7 @@ class TaskRecord:
     terminated: Any
     signum: Any
     expired: Any
+    group: Any
 
     def __init__(self, uuid: str):
         for name in self.__slots__:

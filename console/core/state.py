@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .beat import BeatWatch
 from .rates import RateWindow
 from .records import STATES, clip
 from .registry import MAX_WORKERS, WorkerRegistry
@@ -103,7 +104,8 @@ class Counters:
     internal_errors: int = 0
 
 
-class ClusterState(TaskStore, WorkerRegistry, InspectionStore, QueueStore, ActionStore):
+class ClusterState(TaskStore, WorkerRegistry, InspectionStore, QueueStore, ActionStore,
+                   BeatWatch):
     """The model every screen and the headless commands read."""
 
     def __init__(self, max_tasks: int = DEFAULT_MAX_TASKS,
@@ -117,6 +119,7 @@ class ClusterState(TaskStore, WorkerRegistry, InspectionStore, QueueStore, Actio
         self._init_inspections()
         self._init_queues()
         self._init_actions()
+        self._init_beat()
         self.held_by_state: dict[str, int] = {s: 0 for s in STATES}
         self.counters = Counters()
         self.events_rate = RateWindow()

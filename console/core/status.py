@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from .beat import BeatView, beat_report, read_schedule
 from .connection import Target, check_broker
 from .monitor import Monitor
 from .state import ClusterState
@@ -28,17 +29,22 @@ def collect_status(target: Target, wait: float = 3.0,
         deadline = time.monotonic() + max(0.0, wait)
         while time.monotonic() < deadline:
             time.sleep(0.05)
+        # Judged while still watching: once stopped, nothing is.
+        beat = monitor.state.beat_view(monitor.beat, monitor.state.clock())
     finally:
         monitor.capture.stop()
     monitor.inspect_round(("stats", "active_queues"), require_connection=False)
     monitor.probe_round()
-    return summarize(target, monitor.state)
+    return summarize(target, monitor.state, beat=beat)
 
 
-def summarize(target: Target, state: ClusterState) -> dict[str, Any]:
+def summarize(target: Target, state: ClusterState,
+              beat: BeatView | None = None) -> dict[str, Any]:
     """The report ``console status`` prints, from the same views the
     screens read."""
     now = state.clock()
+    if beat is None:
+        beat = state.beat_view(read_schedule(target.app), now)
     workers = []
     for view in state.worker_views(now):
         stats = view.reply("stats")
@@ -63,6 +69,8 @@ def summarize(target: Target, state: ClusterState) -> dict[str, Any]:
                "probed_at": q.probed_at} for q in state.queue_views()]
     return {
         "broker": target.masked_url,
+        # The URL reached (a failover list: which one of them).
+        "connected_to": target.shown_url,
         "transport": target.transport,
         "workers": workers,
         "workers_online": sum(w["status"] == "online" for w in workers),
@@ -72,6 +80,8 @@ def summarize(target: Target, state: ClusterState) -> dict[str, Any]:
         "tasks": tasks,
         "events": state.counters.events,
         "queues": queues,
+        # The beat schedule: last run seen and lateness per entry (core/beat.py).
+        "beat": beat_report(beat, now),
     }
 
 

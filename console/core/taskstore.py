@@ -20,6 +20,7 @@ from .records import (
     TASK_EVENT_FIELDS, TIMELINE, TaskHistory, TaskRecord, WorkerRecord, clip, rank,
 )
 from .views import TaskView, Versions
+from .workflow import MAX_CHILDREN, MAX_NODES, WorkflowView, build_workflow
 
 if TYPE_CHECKING:
     from .rates import RateWindow
@@ -89,6 +90,7 @@ class TaskStore:
     counters: Any
     held_by_state: dict[str, int]
     state_rates: dict[str, RateWindow]
+    _periodic: dict[str, Any]
 
     def _init_tasks(self, max_tasks: int, max_failures: int | None) -> None:
         if max_tasks < 1:
@@ -116,6 +118,9 @@ class TaskStore:
         def _heartbeat(self, worker: WorkerRecord, now: float) -> None:
             ...
 
+        def _saw_periodic(self, name: object, uuid: str, now: float) -> None:
+            ...  # Provided by BeatWatch.
+
     # ------------------------------------------------------------------ intake
     def _task_event(self, subject: str, event: dict[str, Any], now: float) -> bool:
         uuid = event.get("uuid")
@@ -139,6 +144,9 @@ class TaskStore:
         if history is not None:
             history.add(subject, event.get("timestamp"))
 
+        if self._periodic and subject in _RESENT:
+            # The beat schedule's health signal (core/beat.py): O(1).
+            self._saw_periodic(event.get("name"), uuid, now)
         if subject == "sent":
             task.client = hostname
         elif hostname:
@@ -352,6 +360,17 @@ class TaskStore:
             found = (t for t in self._created.values()
                      if t.parent_id == uuid and t.uuid != uuid)
             return [task_view(t) for t in islice(found, limit)]
+
+    def workflow_view(self, uuid: str, max_children: int = MAX_CHILDREN,
+                      max_nodes: int = MAX_NODES) -> WorkflowView | None:
+        """The workflow ``uuid`` belongs to, from its root (core/workflow.py):
+        one scan of the tasks held, done only on demand (task detail)."""
+        with self.lock:
+            task = self._tasks.get(uuid) or self._failures.get(uuid)
+            if task is None:
+                return None
+            return build_workflow(task, self._created.values(), self._created,
+                                  max_children=max_children, max_nodes=max_nodes)
 
     def task_count(self) -> int:
         with self.lock:

@@ -20,15 +20,24 @@ from ..core.audit import AuditLog
 from ..core.broker import QueueDepth, QueueProbe
 from ..core.lookup import Lookup, lookup
 from ..core.messages import Peek, Selection, parse_match
+from ..core.export import write_export
 from ..core.monitor import Monitor
+from ..core.record import Recorder
+from ..core.replay import Replayer
 from ..core.state import ClusterState
 from ..core.stores import ActionView
 from ..core.surgery import Surgeon
 from ..core.views import OutcomeStatus
+from rich.text import Text
+
 from ..text import one_line, safe_block
+from .format import plural
 from .commands import BindingCommands, console_bindings
+from .contexts import ContextSwitching
+from .keymap import shown_key
 from .screens.action_log import ActionLogScreen
 from .screens.base import ConsoleScreen
+from .screens.beat import BeatScreen
 from .screens.filtering import Filtered
 from .screens.frame import FramedScreen
 from .screens.command_line import CommandLine
@@ -47,12 +56,18 @@ from .widgets.status_line import StatusLine
 
 log = logging.getLogger(__name__)
 
+
+class NotInReplay(Exception):
+    """A broker read asked for during a replay."""
+
 TICK_SECONDS = 0.25
+# How long the status line keeps a note of ours (an export, a copy).
+NOTE_SECONDS = 30.0
 # The header says "events on" while events arrived this recently.
 EVENTS_FRESH_SECONDS = 10.0
 
 
-class ConsoleApp(App):
+class ConsoleApp(ContextSwitching, App):
     TITLE = "celery-console"
     # Absolute: Textual resolves a relative path against a subclass's module.
     CSS_PATH = Path(__file__).parent / "console.tcss"
@@ -60,6 +75,7 @@ class ConsoleApp(App):
     MODES = {
         "workers": WorkersScreen, "tasks": TasksScreen, "queues": QueuesScreen,
         "events": EventsScreen, "log": ActionLogScreen,
+        "beat": BeatScreen,
     }
     # The screen keys 1-5 stay out of the footer (the header names the
     # screen; `?` and the palette list them): the footer keeps room for the
@@ -75,12 +91,24 @@ class ConsoleApp(App):
                 tooltip="Events screen: live tail of raw events"),
         Binding("5", "show('log')", "Log", show=False, id="screen.log",
                 tooltip="Action log screen"),
+        Binding("8", "show('beat')", "Beat", show=False, id="screen.beat",
+                tooltip="Beat schedule: periodic tasks, last runs seen, which are late"),
         Binding("colon", "command_line", "Command", key_display=":", id="command_line",
                 tooltip="Command line: :workers :tasks state:FAILURE :queues :events :log"),
         Binding("question_mark", "help", "Help", key_display="?", id="help",
                 tooltip="Help: every key of this screen"),
         Binding("ctrl+r", "refresh_now", "Refresh", id="refresh",
                 tooltip="Run inspections and queue probes now"),
+        Binding("ctrl+s", "export", "Export", show=False, id="export",
+                tooltip="Export the current view (the table as filtered and sorted, or "
+                        "this detail) to CSV and JSON in the export folder"),
+        Binding("y", "copy_id", "Copy id", show=False, id="copy_id",
+                tooltip="Copy the id under the cursor (task uuid, worker hostname, "
+                        "queue name) to the clipboard"),
+        Binding("z", "replay_pause", "Pause", id="replay.pause",
+                tooltip="Replay: pause / resume the recording"),
+        Binding("full_stop", "replay_step", "Step", key_display=".", id="replay.step",
+                tooltip="Replay: apply the next event (and stay paused)"),
         Binding("q", "quit", "Quit", id="quit", tooltip="Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="quit.ctrl_c",
                 tooltip="Quit"),
@@ -88,10 +116,15 @@ class ConsoleApp(App):
 
     def __init__(self, target, options, *, state: ClusterState | None = None,
                  clock: Callable[[], float] | None = None,
-                 start_threads: bool = True):
+                 start_threads: bool = True, recorder: Recorder | None = None,
+                 replay: Replayer | None = None):
         super().__init__()
         self.target = target
         self.options = options
+        # A replay is its own model and clock, and no broker is asked.
+        self.replay = replay
+        if replay is not None:
+            state, clock, start_threads = replay.state, replay.clock, False
         self.clock = clock or time.time
         self.state = state or ClusterState(max_tasks=options.max_tasks,
                                            clock=self.clock)
@@ -99,12 +132,16 @@ class ConsoleApp(App):
             target, self.state, enable_events=options.enable_events,
             inspect_interval=options.inspect_interval,
             probe_interval=options.probe_interval,
-            extra_queues=options.queues)
+            extra_queues=options.queues, recorder=recorder)
+        self.recorder = recorder
         self.start_threads = start_threads
+        self._note: tuple[Text, float] | None = None
+        self._bad_told = False
         self._too_small: TooSmallScreen | None = None
         self.actions = Actions(target, self.state,
                                AuditLog(options.audit_log, target.broker_url),
                                read_only=options.read_only)
+        self.setup_contexts()
 
     def now(self) -> float:
         return self.clock()
@@ -114,9 +151,12 @@ class ConsoleApp(App):
         self.switch_mode("workers")
         if self.start_threads:
             self.monitor.start()
+        if self.replay is not None:
+            self.replay.start()
         self.update_header()
         self.set_interval(TICK_SECONDS, self.tick)
         self.call_after_refresh(self._check_size)
+        self.remember_theme()
 
     def on_resize(self, event: events.Resize) -> None:
         self.call_after_refresh(self._check_size)
@@ -160,13 +200,29 @@ class ConsoleApp(App):
             return
         title = getattr(screen, "TITLE", None) or ""
         last_event = view.connection.last_event_at
+        replay = self.replay.view() if self.replay is not None else None
+        if replay is not None and replay.first_bad and not self._bad_told:
+            self._bad_told = True
+            self.say(f"{replay.bad} bad line(s) skipped; the first: {replay.first_bad}",
+                     "yellow")
+        recording = self.recorder.view() if self.recorder is not None else None
         for header in screen.query(StatusHeader):
             header.show(
-                url=self.target.masked_url, view=view, now=now,
+                url=self.header_url(), view=view, now=now,
                 events_on=last_event is not None and now - last_event < EVENTS_FRESH_SECONDS,
-                read_only=self.options.read_only, screen_title=title)
+                read_only=self.options.read_only, screen_title=title, replay=replay,
+                recording=recording)
+        note = self._note
+        if note is not None and time.monotonic() - note[1] > NOTE_SECONDS:
+            note = self._note = None
         for line in screen.query(StatusLine):
-            line.show(view=view, now=now)
+            line.show(view=view, now=now, note=note[0] if note else None)
+
+    def say(self, message: str, style: str = "bold") -> None:
+        """A line in the status line for a while: what the console just did
+        here (a file written, an id copied). Cluster text in it is literal."""
+        self._note = (Text(one_line(message, 400), style=style), time.monotonic())
+        self.update_header()
 
     async def on_event(self, event: events.Event) -> None:
         # A paste is text from the clipboard, often copied from the cluster:
@@ -220,7 +276,7 @@ class ConsoleApp(App):
         if action in getattr(screen_class, "MUTATING", frozenset()):
             binding = next(b for b in screen_class.BINDINGS
                            if isinstance(b, Binding) and b.action == action)
-            key = binding.key_display or binding.key.split(",")[0]
+            key = shown_key(self, binding)
             self.notify(f"{binding.description}: choose the row (or mark several) on "
                         f"{screen_class.TITLE}, then press {key}", timeout=8)
             return
@@ -264,6 +320,8 @@ class ConsoleApp(App):
                 self.action_quit()
             elif mode == "lookup":
                 self.open_task(filter_text)
+            elif mode == "context":
+                self.switch_context(filter_text)
             else:
                 self.action_show(mode, filter_text or None)
 
@@ -289,24 +347,86 @@ class ConsoleApp(App):
     def open_action(self, action: ActionView) -> None:
         self.push_screen(ActionDetailScreen(action))
 
+    def check_action(self, action: str, parameters) -> bool | None:
+        # The replay keys exist only in a replay: hidden from footer, help
+        # and palette otherwise.
+        if action.startswith("replay_"):
+            return self.replay is not None
+        if action == "refresh_now":  # a replay asks no broker
+            return self.replay is None
+        return True
+
+    def action_replay_pause(self) -> None:
+        if self.replay is not None and self.replay.done:
+            self.say("the replay has ended: every event of the recording was applied")
+        elif self.replay is not None:
+            paused = self.replay.toggle()
+            self.say("replay paused (z resumes, . steps)" if paused else "replay resumed")
+
+    def action_replay_step(self) -> None:
+        if self.replay is not None and not self.replay.step():
+            self.say("replay: the recording has no more events")
+        self.tick()  # the stepped event on screen at once
+
+    def action_export(self) -> None:
+        screen = self._current_screen()
+        export = getattr(screen, "export_view", None)
+        if export is None:
+            self.notify("Nothing to export on this screen", severity="warning")
+            return
+        try:
+            table = export()
+            written = write_export(self.options.export_dir, table)
+        except OSError as exc:
+            self.say(f"export failed: {exc.strerror or exc}", "bold red")
+            return
+        except Exception as exc:  # a bug of ours: logged, said, never a traceback
+            log.exception("internal error exporting the view")
+            self.say(f"export failed: {type(exc).__name__} (details in the console's log)",
+                     "bold red")
+            return
+        self.say(f"exported {plural(len(table.rows), 'row')} to {written.csv} "
+                 f"and {written.json.name}", "green")
+
+    def action_copy_id(self) -> None:
+        screen = self._current_screen()
+        found = getattr(screen, "cursor_id", lambda: None)()
+        if not found:
+            self.say("no id under the cursor to copy", "yellow")
+            return
+        kind, value = found
+        self.copy_to_clipboard(value)
+        self.say(f"copied {kind} {value} to the clipboard")
+
     def action_refresh_now(self) -> None:
+        if self.replay is not None:
+            self.notify("A replay asks no broker: nothing to refresh", timeout=3)
+            return
         self.monitor.refresh_now()
         self.notify("Inspections and queue probes requested", timeout=2)
 
+    def _no_broker_in_replay(self) -> None:
+        if self.replay is not None:
+            raise NotInReplay("a replay reads the recording only; the broker is not asked")
+
     def read_depths(self, names: list[str]) -> dict[str, QueueDepth]:
         """Fresh depths from the broker (called off the UI thread)."""
+        self._no_broker_in_replay()
         return QueueProbe(self.target).probe(names)
 
     def read_peek(self, name: str) -> Peek:
         """What a queue holds, read from the broker (off the UI thread)."""
+        self._no_broker_in_replay()
         return Surgeon(self.target, workers=self.state.workers_online()).peek(name)
 
     def read_lookup(self, uuid: str) -> Lookup:
         """A task not held: the result backend and the workers, asked."""
+        self._no_broker_in_replay()
         return lookup(self.target, uuid, workers=self.state.workers_online())
 
     def read_selection(self, name: str, match: str | None) -> Selection:
         """A fresh count of what a selective purge or move would take."""
+        self._no_broker_in_replay()
         return Surgeon(self.target, workers=self.state.workers_online()).select(
             name, parse_match(match))
 
@@ -336,7 +456,8 @@ class ConsoleApp(App):
 
     def _action_done(self, message: str, severity: SeverityLevel) -> None:
         self.notify(message, severity=severity, timeout=8)
-        self.monitor.refresh_now()  # fresh depths and inspections after a change
+        if self.replay is None:
+            self.monitor.refresh_now()  # fresh depths and inspections after a change
         self.update_header()
 
     # Synchronous, unlike Textual's coroutine (an action may be either): the
@@ -345,4 +466,6 @@ class ConsoleApp(App):
         # Threads are daemons and stop() waits at most ~1 s, so quitting
         # never hangs on a broker that stopped answering.
         self.monitor.stop(timeout=1.0)
+        if self.replay is not None:
+            self.replay.stop(timeout=0.5)
         self.exit()

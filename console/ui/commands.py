@@ -9,6 +9,8 @@ from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.dom import DOMNode
 
+from .keymap import shown_key
+
 if TYPE_CHECKING:
     from .app import ConsoleApp
 
@@ -62,7 +64,7 @@ def other_screen_entries(app, screen) -> list[tuple[str, str, str, str]]:
                 continue
             if read_only and binding.action in mutating:
                 continue
-            key = binding.key_display or binding.key.split(",")[0]
+            key = shown_key(app, binding)
             entries.append((f"{binding.description} ({title})",
                             _help(key, binding, f" on {title}"), mode, binding.action))
     return entries

@@ -13,7 +13,7 @@ import re
 import sys
 from pathlib import Path
 
-from ..sample import sample_app
+from ..sample import sample_app, sample_replay_app
 
 SHOTS = (
     ("workers", ["1"], (120, 30)),
@@ -29,12 +29,20 @@ SHOTS = (
     ("worker-detail", ["1", "enter"], (120, 36)),
     ("terminate", ["2", "j", "j", "j", "j", "j", "j", "X"], (120, 30)),
     ("action-log", ["5"], (120, 30)),
+    # A replay of the shared recorded stream, paused 600 events in.
+    ("replay", ["2", "j", "j", "j"], (120, 30)),
+)
+# Drawn from the extended sample: a workflow, a beat schedule with a late entry.
+EXTENDED_SHOTS = (
+    ("workflow", ["colon", *"task 0000f1f1-5a3e-4c1d-9b7f-0000000000f1", "enter", "end"],
+     (120, 36)),
+    ("beat", ["8"], (120, 20)),
 )
 MONOSPACE = "DejaVu Sans Mono"
 
 
-async def render(keys, size) -> str:
-    app = sample_app()
+async def render(keys, size, name: str = "", extended: bool = False) -> str:
+    app = sample_replay_app() if name == "replay" else sample_app(extended=extended)
     async with app.run_test(size=size) as pilot:
         for key in keys:
             await pilot.press(key)
@@ -57,7 +65,9 @@ async def _settled(pilot, timeout: float = 10.0) -> None:
         await pilot.pause(0.05)
 
 
-def main(out_dir: str = "screenshots") -> None:
+def main(out_dir: str = "screenshots", *only: str) -> None:
+    """``python -m console.ui.screenshots [DIR [NAME…]]``: every shot, or
+    the ones named."""
     out = Path(out_dir)
     out.mkdir(exist_ok=True)
     try:
@@ -66,8 +76,11 @@ def main(out_dir: str = "screenshots") -> None:
         cairosvg = None
         print("cairosvg is not installed (pip install -e '.[docs]'): writing SVG only",
               file=sys.stderr)
-    for name, keys, size in SHOTS:
-        svg = asyncio.run(render(keys, size))
+    shots = [(shot, False) for shot in SHOTS] + [(shot, True) for shot in EXTENDED_SHOTS]
+    for (name, keys, size), extended in shots:
+        if only and name not in only:
+            continue
+        svg = asyncio.run(render(keys, size, name, extended))
         svg = re.sub(r'font-family:\s*Fira Code[^;"]*', f"font-family: {MONOSPACE}", svg)
         (out / f"{name}.svg").write_text(svg)
         if cairosvg is not None:

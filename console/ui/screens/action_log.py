@@ -41,10 +41,7 @@ class ActionLogScreen(Filtered[RowFilter], ConsoleScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="log-title")
-        table = VimTable(id="action-log", cursor_type="row", zebra_stripes=True)
-        for label, width in COLUMNS:
-            table.add_column(label, key=label, width=width)
-        yield table
+        yield VimTable.of_columns("action-log", COLUMNS)
         yield self.filter_box("filter: text  action:revoke  status:error  target:alpha",
                               id="log-filter")
 

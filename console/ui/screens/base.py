@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.css.query import NoMatches
+from textual.widgets import DataTable
 
 from ...core.state import ClusterState
 from ...core.views import Topic
+from ...core.export import ExportTable
+from ..exporting import datatable_export
 from .frame import FramedScreen
 
 
@@ -45,6 +50,24 @@ class ConsoleScreen(FramedScreen):
     def on_screen_resume(self) -> None:
         self.app.update_header()
         self.tick(self.app.now(), force=True)
+
+    def export_about(self) -> dict[str, Any]:
+        """What a `ctrl+s` file says of the view besides its rows."""
+        return {"screen": self.TITLE, "filter": getattr(self, "filter_text", "") or "",
+                "at": self.app.now()}
+
+    def export_view(self) -> ExportTable:
+        """The screen's table as shown (focused one first): `ctrl+s`."""
+        tables = list(self.query(DataTable))
+        if not tables:
+            raise LookupError("this screen has no table to export")
+        table = next((t for t in tables if t.has_focus), tables[0])
+        return datatable_export(self.TITLE.lower().replace(" ", "-"), table,
+                                self.export_about())
+
+    def cursor_id(self) -> tuple[str, str] | None:
+        """(kind, id) under the cursor, for `y`; None when there is none."""
+        return None
 
     def switched_to(self) -> None:
         """The operator came to this screen from another one (a number key,

@@ -19,9 +19,12 @@ SCREENS = {
     "queues": "queues", "queue": "queues", "qu": "queues",
     "events": "events", "event": "events", "e": "events",
     "log": "log", "l": "log", "actions": "log", "a": "log",
+    "beat": "beat", "schedule": "beat", "periodic": "beat",
 }
 # `:q` quits, as in vim and k9s (Queues is `:qu`, `:queues` or `3`).
 QUIT_WORDS = {"q", "quit", "exit", "q!", "qa", "wq"}
+# `:ctx NAME` attaches to another context of the config file (k9s' :ctx).
+CONTEXT_WORDS = {"ctx", "context"}
 
 
 def parse_command(text: str) -> tuple[str, str]:
@@ -35,6 +38,8 @@ def parse_command(text: str) -> tuple[str, str]:
     word = word.lower()
     if word in QUIT_WORDS:
         return "quit", ""
+    if word in CONTEXT_WORDS:
+        return "context", rest.strip()
     if word not in SCREENS:
         raise ValueError(f"unknown command {word!r}: try workers (w), tasks (t), "
                          "queues (qu), events (e), log (l) or quit (q)")

@@ -3,11 +3,15 @@ a redraw every second (their content is small; ages keep changing)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 from textual.binding import Binding
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
 
 from ...core.filters import DETAIL_SPEC, RowFilter
+from ...core.export import ExportTable
+from ..exporting import datatable_export
 from .filtering import Filtered
 from .frame import FramedScreen
 
@@ -70,6 +74,24 @@ class DetailScreen(Filtered[RowFilter], FramedScreen):
         if not self.row_filter or shown == total:
             return Text()
         return Text(f"  {shown} of {total} match the filter", style="yellow")
+
+    # ------------------------------------------------------- export, copy
+    def export_about(self) -> dict[str, Any]:
+        return {"screen": self.TITLE, "filter": getattr(self, "filter_text", "") or "",
+                "at": self.app.now()}
+
+    def export_view(self) -> ExportTable:
+        """A detail screen's table (the focused one), as shown; screens
+        without one export their fields instead."""
+        tables = list(self.query(DataTable))
+        if not tables:
+            raise LookupError("this screen has nothing to export")
+        table = next((t for t in tables if t.has_focus), tables[0])
+        view = f"{(self.TITLE or 'detail').lower()}-{table.id or 'table'}"
+        return datatable_export(view, table, self.export_about())
+
+    def cursor_id(self) -> tuple[str, str] | None:
+        return None
 
     def action_back(self) -> None:
         if self.row_filter or self.filter_error:

@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import RichLog, Static
 
+from ...core.export import ExportTable
 from ...core.filters import EVENT_SPEC, RowFilter
 from ...core.views import Topic
 from ..format import STATE_STYLES, clock_time, one_line
@@ -64,6 +65,23 @@ class EventsScreen(Filtered[RowFilter], ConsoleScreen):
             if chosen and not chosen.matches(event_parts(entry)):
                 continue
             log.write(_line(entry))
+
+
+    def export_view(self) -> ExportTable:
+        """The events the ring holds that the filter keeps, oldest first."""
+        tail = self.model.event_tail(0, TAIL_LINES)
+        chosen = self.row_filter
+        rows = tuple(tuple(e.get(c) for c in EVENT_COLUMNS) for e in tail.entries
+                     if not chosen or chosen.matches(event_parts(e)))
+        return ExportTable("events", EVENT_COLUMNS, rows, self.export_about())
+
+    def cursor_id(self) -> tuple[str, str] | None:
+        return None
+
+
+EVENT_COLUMNS = ("local_received", "type", "hostname", "uuid", "name", "state",
+                 "exception", "result", "runtime", "retries", "args", "kwargs", "queue",
+                 "routing_key", "timestamp", "active", "processed")
 
 
 def event_parts(entry: Mapping[str, Any]) -> dict[str, str]:

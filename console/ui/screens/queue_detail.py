@@ -125,6 +125,9 @@ class QueueDetailScreen(DetailScreen):
         self.query_one("#groups", DataTable).focus()
         self.action_reread()
 
+    def cursor_id(self) -> tuple[str, str] | None:
+        return "queue", self.queue_name
+
     # ---------------------------------------------------------- reading
     def action_reread(self) -> None:
         if self.reading:

@@ -95,6 +95,10 @@ class QueuesScreen(Filtered[RowFilter], ConsoleScreen):
             line.append("  🔒 read-only: purge disabled", style="yellow")
         self.query_one("#queues-title", Static).update(line)
 
+    def cursor_id(self) -> tuple[str, str] | None:
+        name = self._cursor_name()
+        return ("queue", name) if name else None
+
     def _cursor_name(self) -> str | None:
         return self.query_one(VimTable).cursor_key
 

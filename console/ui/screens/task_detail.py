@@ -14,14 +14,18 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import OptionList, Static
+from textual.widgets import OptionList, Static, Tree
 from textual.widgets.option_list import Option
 
 from ...core.lookup import Lookup
 from ...core.records import shown_exception
 from ...core.views import TaskView
-from ..format import STATE_STYLES, ago, literal, literal_block, one_line, safe_block
+from ...core.export import ExportTable
+from ...core.workflow import MAX_CHILDREN, MAX_NODES
+from ..format import STATE_STYLES, ago, literal, literal_block, one_line, plural, safe_block
+from ..widgets.workflow_tree import WorkflowTree
 from .detail import DETAIL_BINDINGS, DetailScreen, row_parts
+from ..exporting import detail_export, task_fields
 from ..keys.tasks import TASK_BINDINGS, TASK_MUTATING, TaskKeys
 
 MAX_CHILDREN_LISTED = 200
@@ -58,10 +62,24 @@ class TaskDetailScreen(TaskKeys, DetailScreen):
         *TASK_BINDINGS,
     ]
     MUTATING = TASK_MUTATING
+    HELP_NOTES = (
+        "Workflow: the task's whole workflow from its root (root_id), each task under "
+        "the one that sent it (parent_id) — a chain's links in a line, a group's or a "
+        "chord's members side by side, a chord's callback under celery.chord_unlock (or "
+        "the member that finished last) — with state, name, runtime and retries. A "
+        "retry is the same task again: one node, 'retried N×'. tab moves into the "
+        "tree; there enter opens a task, space folds, shift+← goes to the parent.",
+        f"The tree is built when this screen opens and whenever tasks changed (at most "
+        f"once a second), from the tasks held: at most {MAX_CHILDREN:,} children of a "
+        f"node and {MAX_NODES:,} tasks in all, the rest counted; a root or parent not "
+        "held is said so. Celery's events name no group: a node shows one only when "
+        "its events carry a 'group' field.",
+    )
     DEFAULT_CSS = """
     TaskDetailScreen VerticalScroll { height: 1fr; padding: 0 1; }
     TaskDetailScreen .section { margin: 1 0 0 0; }
     TaskDetailScreen #children { height: auto; max-height: 10; }
+    TaskDetailScreen #workflow { height: auto; max-height: 16; overflow-x: hidden; }
     """
 
     def __init__(self, uuid: str):
@@ -69,6 +87,9 @@ class TaskDetailScreen(TaskKeys, DetailScreen):
         self.uuid = uuid
         self.lookup: Lookup | None = None
         self._looking = False
+        # The model's task version the workflow was last built at: the
+        # scan runs once per change, at most once a redraw (a second).
+        self._workflow_seen: int | None = None
 
     def _not_held(self) -> RenderableType:
         """A task not held: the result backend and the workers are asked
@@ -110,6 +131,8 @@ class TaskDetailScreen(TaskKeys, DetailScreen):
         with VerticalScroll():
             yield Static(id="summary")
             yield Static(id="timeline", classes="section")
+            yield Static(id="workflow-title", classes="section")
+            yield WorkflowTree(id="workflow")
             yield Static(id="payload", classes="section")
             yield Static(id="failure", classes="section")
             yield Static("[b]Children[/b] (enter opens)", id="children-title",
@@ -126,6 +149,7 @@ class TaskDetailScreen(TaskKeys, DetailScreen):
             return
         summary.update(self._summary(task))
         self.query_one("#timeline", Static).update(self._timeline(task, now))
+        self._draw_workflow(model)
         self.query_one("#payload", Static).update(Group(
             Text("args", style="bold"), pretty(task.args),
             Text("kwargs", style="bold"), pretty(task.kwargs),
@@ -210,6 +234,35 @@ class TaskDetailScreen(TaskKeys, DetailScreen):
                 attempt += 1
         return table
 
+    def _draw_workflow(self, model: Any) -> None:
+        """The whole workflow from its root (chains, groups, chords,
+        retries); shown only for a task that is part of one."""
+        version = model.versions.tasks
+        if version == self._workflow_seen:
+            return
+        self._workflow_seen = version
+        view = model.workflow_view(self.uuid)
+        title = self.query_one("#workflow-title", Static)
+        tree = self.query_one("#workflow", WorkflowTree)
+        shown = view is not None and not view.trivial
+        title.display = tree.display = shown
+        if view is None or not shown:
+            return
+        line = Text.assemble(("Workflow", "bold"), f"  {plural(view.members, 'task')} from "
+                             f"root ", (one_line(view.root.uuid)[:8], "cyan"),
+                             ("  tab to the tree: enter opens, space folds", "dim"))
+        if view.hidden:
+            line.append(f"  {view.hidden:,} not shown (past {MAX_CHILDREN:,} children of a "
+                        f"node or {MAX_NODES:,} in all)", style="yellow")
+        title.update(line)
+        # Not focused for you: the page keeps its scroll keys (tab reaches
+        # the tree, as it does the children list).
+        tree.show(view)
+
+    def on_tree_node_selected(self, event: Tree.NodeSelected) -> None:
+        event.stop()
+        self._open(event.node.data)
+
     def _draw_children(self, model: Any) -> None:
         every = model.children_views(self.uuid, MAX_CHILDREN_LISTED)
         children = [c for c in every if self.keep(row_parts(c.name, c.uuid, c.state))]
@@ -229,6 +282,19 @@ class TaskDetailScreen(TaskKeys, DetailScreen):
         options.display = bool(children)
 
     # ------------------------------------------------------------- actions
+    def export_view(self) -> ExportTable:
+        views = self.app.state.task_views([self.uuid])
+        if views:
+            pairs = task_fields(views[0])
+        elif self.lookup is not None:
+            pairs = [(f"backend {label}", value) for label, value in self.lookup.lines()]
+        else:
+            raise LookupError("the task is not held and its lookup has not answered yet")
+        return detail_export(f"task-{self.uuid}", pairs, self.export_about())
+
+    def cursor_id(self) -> tuple[str, str] | None:
+        return "task id", self.uuid
+
     def selected_tasks(self) -> tuple[list[TaskView], int]:
         return self.app.state.task_views([self.uuid]), 0
 

@@ -15,7 +15,9 @@ from ...core.newest import NewestFirst, Reversed
 from ...core.records import STATES, rank
 from ...core.views import TaskView, Topic
 from ..format import STATE_STYLES, clock_time, one_line, plural, short_name
+from ...core.export import ExportTable
 from ..widgets.live_table import Column, LiveTable
+from ..exporting import TASK_COLUMNS, task_rows
 from .base import ConsoleScreen
 from .filtering import Filtered
 from ..keys.tasks import TASK_BINDINGS, TASK_MUTATING, TaskKeys
@@ -275,6 +277,24 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
 
     def switched_to(self) -> None:
         self.table.follow_first()
+
+    def export_view(self) -> ExportTable:
+        """The rows as shown: filter, sort and order, frozen copies when frozen."""
+        table = self.table
+        frozen = table.frozen
+        records = [frozen.get(r.uuid, r) for r in table.rows] if frozen is not None \
+            else table.rows
+        column = "first seen" if self.sort_index is None else SORTABLE[self.sort_index].label
+        about = dict(self.export_about(), sort=column,
+                     order="descending" if self.descending else "ascending",
+                     frozen=self.frozen)
+        return ExportTable("tasks", TASK_COLUMNS, task_rows(records), about)
+
+    def cursor_id(self) -> tuple[str, str] | None:
+        record = self.table.cursor_record
+        if record is None or self.table.pinned_gone:
+            return None
+        return "task id", record.uuid
 
     def selected_tasks(self) -> tuple[list[TaskView], int]:
         """The marked tasks still held (or the cursor's), as copies taken

@@ -15,7 +15,9 @@ from textual.widgets import Static
 from ...core.secrets import mask_url
 from ...core.views import InspectionEntry, WorkerView, parse_registered, pool_view, queue_names
 from ..format import ago, clock_time, count, literal, one_line, short_name, status_text
+from ...core.export import ExportTable
 from .detail import DETAIL_BINDINGS, DetailScreen, row_parts
+from ..exporting import detail_export, object_fields
 from ..keys.workers import WORKER_BINDINGS, WORKER_MUTATING, WorkerKeys
 
 MAX_LISTED = 50  # per task list; the heading gives the full count
@@ -66,6 +68,16 @@ class WorkerDetailScreen(WorkerKeys, DetailScreen):
     def __init__(self, hostname: str):
         super().__init__()
         self.hostname = hostname
+
+    def export_view(self) -> ExportTable:
+        worker = self.app.state.worker_view(self.hostname, self.app.now())
+        if worker is None:
+            raise LookupError("the worker is not known (yet)")
+        return detail_export(f"worker-{self.hostname}", object_fields(worker),
+                             self.export_about())
+
+    def cursor_id(self) -> tuple[str, str] | None:
+        return "worker", self.hostname
 
     def selected_workers(self) -> list[str]:
         return [self.hostname]

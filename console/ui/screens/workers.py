@@ -157,6 +157,10 @@ class WorkersScreen(WorkerKeys, Filtered[RowFilter], ConsoleScreen):
     def _cursor_host(self) -> str | None:
         return self.query_one(VimTable).cursor_key
 
+    def cursor_id(self) -> tuple[str, str] | None:
+        hostname = self.query_one(VimTable).cursor_key
+        return ("worker", hostname) if hostname else None
+
     def selected_workers(self) -> list[str]:
         known = set(self.model.known_workers())
         marked = sorted(self.marks & known)

@@ -7,11 +7,15 @@ so this is a Static redrawn by the app's refresh tick.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from rich.text import Text
 from textual.widgets import Static
 
+from ...core.record import RecorderView
+from ...core.replay import ReplayView
 from ...core.views import HeaderView
-from ..format import ago, literal
+from ..format import ago, literal, plural
 
 # Under a second is delivery as usual (and clocks between hosts disagree by
 # that much): shown from here.
@@ -29,15 +33,26 @@ class StatusHeader(Static):
     """
 
     def show(self, *, url: str, view: HeaderView, now: float, events_on: bool,
-             read_only: bool, screen_title: str) -> None:
+             read_only: bool, screen_title: str, replay: ReplayView | None = None,
+             recording: RecorderView | None = None) -> None:
         connection, online, total = view.connection, view.online, view.total
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(f" {screen_title} ", style="bold reverse")
         text.append(" ")
-        text.append_text(literal(url))
+        if replay is not None:
+            # A replay is not a cluster: the header says so first, and
+            # where in the recording the screens are.
+            text.append_text(replay_text(replay))
+        else:
+            text.append_text(literal(url))
         text.append(" │ ", style="dim")
         state = connection.state
-        if state == "connected":
+        if replay is not None:
+            if replay.bad:
+                text.append(f"{plural(replay.bad, 'bad line')} skipped", style="yellow")
+            else:
+                text.append(f"{replay.applied:,} events")
+        elif state == "connected":
             text.append("● connected", style="bold green")
         elif state == "connecting":
             text.append("◌ connecting…", style="yellow")
@@ -55,6 +70,12 @@ class StatusHeader(Static):
         text.append(" │ ", style="dim")
         text.append(f"{view.tasks_per_s:.1f} tasks/s")
         self._intake(text, view)
+        if recording is not None:
+            text.append(" │ ", style="dim")
+            if recording.errors:
+                text.append("⏺ rec failing", style="bold red")
+            else:
+                text.append("⏺ rec", style="bold red")
         if read_only:
             text.append(" │ ", style="dim")
             text.append("🔒 read-only", style="bold yellow")
@@ -78,3 +99,12 @@ class StatusHeader(Static):
             text.append(f"⚠ {intake.disconnects:,} event "
                         f"{'disconnect' if intake.disconnects == 1 else 'disconnects'}"
                         " (events lost)", style="bold red")
+
+
+def replay_text(replay: ReplayView) -> Text:
+    """``replay ×10, paused, at 2026-11-22 09:30:12 UTC``."""
+    when = datetime.fromtimestamp(replay.at, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    mode = "ended" if replay.done else "paused" if replay.paused else "playing"
+    style = "bold magenta" if not replay.paused or replay.done else "bold reverse magenta"
+    # No ⏵/⏸ glyphs: terminals and fonts disagree on their width.
+    return Text(f"replay ×{replay.speed_text}, {mode}, at {when}", style=style)

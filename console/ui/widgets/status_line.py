@@ -24,10 +24,14 @@ class StatusLine(Static):
     StatusLine { height: 1; padding: 0 1; background: $boost; }
     """
 
-    def show(self, *, view: HeaderView, now: float) -> None:
+    def show(self, *, view: HeaderView, now: float, note: Text | None = None) -> None:
         line = Text(no_wrap=True, overflow="ellipsis")
         connection, last_action = view.connection, view.last_action
-        if connection.state in ("reconnecting", "connecting") and connection.error:
+        if note is not None:
+            # What the console just did locally (a file exported, an id
+            # copied, a replay's bad line): already literal text.
+            line.append_text(note)
+        elif connection.state in ("reconnecting", "connecting") and connection.error:
             line.append("broker unreachable: ", style="bold red")
             line.append(one_line(connection.error, 300))
             line.append(f"  (retrying, down {ago(now - connection.since)})", style="dim")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from textual.binding import Binding
@@ -27,6 +28,15 @@ class VimTable(DataTable):
         Binding("g", "scroll_top", "First", show=False),
         Binding("G", "scroll_bottom", "Last", show=False),
     ]
+
+    @classmethod
+    def of_columns(cls, id: str, columns: Iterable[tuple[str, int]]) -> VimTable:
+        """A row-cursor, zebra-striped table with these (label, width)
+        columns, each keyed by its label."""
+        table = cls(id=id, cursor_type="row", zebra_stripes=True)
+        for label, width in columns:
+            table.add_column(label, key=label, width=width)
+        return table
 
     @property
     def cursor_key(self) -> str | None:
