@@ -298,6 +298,8 @@ def run(kind: str, producers: int, seconds: float, batch: int, nice: int,
         # The consumer's CPU (this process; producers are other processes):
         # what it would sustain on a core of its own, whatever the load.
         "cpu_s": cpu,
+        # Event connections dropped after events flowed (the header's count).
+        "disconnects": state.intake.disconnects if consumer == "console" else None,
         "applied_per_cpu_s": applied / cpu if cpu > 0 else None,
     }
 
