@@ -121,3 +121,15 @@ def test_selective_terms_are_taken_from_the_index_and_wide_ones_tested_by_key(
     names = {id(t.name) for t in rows}
     workers = {id(t.worker) for t in rows}
     assert len(names) == 2 and len(workers) == 3
+
+
+def test_two_wide_terms_in_one_pass_keep_what_matches_keeps():
+    state = ClusterState(max_tasks=20_000)  # keys over 5,000 tasks: counted only
+    for i in range(20_000):
+        state.apply({"type": "task-received", "uuid": f"t{i}", "hostname": f"w{i % 2}@h",
+                     "name": "a.add" if i % 4 else "a.x", "timestamp": 1.0})
+    rows = NewestFirst(state).update()
+    assert not state.index_sizes("name", lambda k: "add" in k)[2]  # not listed
+    for text in ("name:add worker:w1", "worker:W0 name:A.", "name:x state:received"):
+        chosen = TaskFilter.parse(text)
+        assert chosen.select(rows, index=state) == [t for t in rows if chosen.matches(t)]

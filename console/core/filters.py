@@ -376,9 +376,16 @@ class TaskFilter:
         if any(plan[1] for plan in plans):  # values that are not text
             return self._select_terms(list(rows), self.terms)
         # Wide terms: one exact-key test per row, the narrowest first.
+        wide = [(name, frozenset(keys)) for _, _, _, keys, name, _ in plans]
+        if len(wide) == 2 and "queue" not in (wide[0][0], wide[1][0]):
+            # Two wide terms in one pass (name:add worker:alpha).
+            (first, keys1), (second, keys2) = wide
+            get1, get2 = attrgetter(first), attrgetter(second)
+            return self._select_terms(
+                [t for t in rows if get1(t) in keys1 and get2(t) in keys2], rest)
         kept: list[T] = rows
-        for _, _, _, keys, name, _ in plans:
-            kept = _select_keys(kept, name, frozenset(keys))
+        for name, keyset in wide:
+            kept = _select_keys(kept, name, keyset)
         return self._select_terms(kept, rest)
 
 
