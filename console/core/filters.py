@@ -375,7 +375,6 @@ class TaskFilter:
             break
         if any(plan[1] for plan in plans):  # values that are not text
             return self._select_terms(list(rows), self.terms)
-        # Wide terms: one exact-key test per row, the narrowest first.
         # Wide terms: one exact-key test per row, the narrowest first (two
         # passes measured faster than one testing both: 19.6 against 29.3 ms
         # over 200k rows).
