@@ -1,4 +1,4 @@
-"""`python -m benchmarks [--only intake,screens,brokers,surgery,e2e,startup]
+"""`python -m benchmarks [--only intake,screens,million,brokers,surgery,e2e,startup]
 [--no-brokers]`: every case, each repeated (median of 3, min–max shown), the
 peers measured in the same run, one table. A full run writes the table to
 benchmarks/RESULTS.md as well."""
@@ -18,7 +18,8 @@ from . import startup
 from .models import MODELS
 
 HERE = Path(__file__).resolve().parent
-CASES = ("intake", "screens", "brokers", "surgery", "e2e", "startup")
+CASES = ("intake", "screens", "million", "brokers", "surgery", "e2e", "startup")
+MILLION = 1_000_000
 
 
 def child(*args: str, timeout: float = 900) -> dict:
@@ -107,6 +108,32 @@ def main() -> None:
             rows.append((label, spread(values, "{:.1f}"),
                          f"target ≤ {limit}: {verdict(values, limit)}"))
 
+    if "million" in only:
+        print("1,000,000 tasks held: memory and the Tasks screen …", file=sys.stderr)
+        rss = [child("benchmarks.intake", "memory", "console", str(MILLION), timeout=1800)
+               ["rss_mib"] for _ in range(n)]
+        rows.append(("RSS for 1,000,000 tasks (MiB): console", spread(rss, "{:,.0f}"),
+                     f"{statistics.median(rss) * 2**20 / MILLION:,.0f} bytes a task; "
+                     f"target ≤ 800: {verdict(rss, 800)}"))
+        big = [child("benchmarks.screens", "--tasks", str(MILLION), "--no-small",
+                     timeout=1800) for _ in range(n)]
+        for key, label, limit in (
+                ("indexed_max_ms", "indexed filters over 1M tasks, slowest of state:failure, "
+                 "name:add worker:alpha, worker:beta, queue:emails, state:success, "
+                 "name:xyz-none (ms)", 50),
+                ("free_max_ms", "free-text filter over 1M tasks, slowest of two (ms)", 500),
+                ("sort_max_ms", "sort over 1M tasks, slowest of three columns (ms)", 500),
+                ("tick_p95_ms", "Tasks redraw tick p95 (ms), 1M held, 5k events/s", 10),
+                ("key_work_p95_ms", "key press handled and visible rows redrawn p95 (ms), "
+                 "1M held, 5k events/s", 50)):
+            values = [b[key] for b in big]
+            rows.append((label, spread(values, "{:.1f}"),
+                         f"target ≤ {limit}: {verdict(values, limit)}"))
+        slow = {text: statistics.median(b["indexed_ms"][text] for b in big)
+                for text in big[0]["indexed_ms"]}
+        rows.append(("each indexed filter over 1M (ms, median)",
+                     ", ".join(f"{t} {v:.0f}" for t, v in slow.items()), ""))
+
     if not args.no_brokers and "brokers" in only:
         for kind in ("rabbitmq", "redis"):
             print(f"{kind}: purge and inspection …", file=sys.stderr)
@@ -126,10 +153,19 @@ def main() -> None:
 
     if not args.no_brokers and "e2e" in only:
         for kind in ("rabbitmq", "redis"):
-            for batch, shape in ((1, "one event per message"),
-                                 (24, "lists of 24 as workers send")):
-                print(f"{kind}: end to end, {shape} …", file=sys.stderr)
-                rows.append(end_to_end_row(kind, batch, shape, n))
+            print(f"{kind}: end to end, lists of 24 at 60k events/s …", file=sys.stderr)
+            rows.append(end_to_end_row(kind, 24, "lists of 24 as workers send, 3 producers "
+                                       "paced to 60,000 events/s", n, rate=E2E_TARGET))
+            print(f"{kind}: end to end, one event per message …", file=sys.stderr)
+            rows.append(end_to_end_row(kind, 1, "one event per message, 3 producers", n))
+            capacity = {}
+            for consumer in ("console", "celery", "flower"):
+                print(f"{kind}: ceiling, {consumer} …", file=sys.stderr)
+                rows.append(ceiling_row(kind, consumer, n))
+                print(f"{kind}: CPU per event, {consumer} …", file=sys.stderr)
+                capacity[consumer] = [e2e(kind, 24, 0.0, consumer, seconds=6.0)
+                                      ["applied_per_cpu_s"] for _ in range(n)]
+            rows.extend(capacity_rows(kind, capacity))
 
     if "startup" in only:
         helps = [startup.help_seconds() * 1000 for _ in range(n)]
@@ -214,10 +250,27 @@ def surgery_rows(kind: str, n: int) -> list[tuple[str, str, str]]:
     return rows
 
 
-def end_to_end_row(kind: str, batch: int, shape: str, n: int) -> tuple[str, str, str]:
+# Published events/s the end-to-end target asks for, and the steps of the
+# ceiling search (each one run while the previous kept lag ≤ 1 s).
+E2E_TARGET = 60_000
+E2E_STEPS = (10_000, 20_000, 40_000, 60_000, 80_000, 100_000)
+
+
+def e2e(kind: str, batch: int, rate: float = 0.0, consumer: str = "console",
+        seconds: float = 8.0) -> dict:
+    return child("benchmarks.e2e", kind, "--batch", str(batch), "--rate", str(rate),
+                 "--consumer", consumer, "--seconds", str(seconds))
+
+
+def kept_up(run: dict) -> bool:
+    return run["lag_s"] is not None and run["lag_s"] <= 1.0 and not run["dropped_by_us"]
+
+
+def end_to_end_row(kind: str, batch: int, shape: str, n: int,
+                   rate: float = 0.0) -> tuple[str, str, str]:
     """Lag from the last publish to the last applied event, and every event
     accounted for: published, delivered to our consumer, applied."""
-    runs = [child("benchmarks.e2e", kind, "--batch", str(batch)) for _ in range(n)]
+    runs = [e2e(kind, batch, rate) for _ in range(n)]
     lags = [r["lag_s"] for r in runs if r["lag_s"] is not None]
     incomplete = len(runs) - len(lags)  # never caught up: no last event to time
     delivered = sum(r["delivered"] for r in runs)
@@ -225,13 +278,56 @@ def end_to_end_row(kind: str, batch: int, shape: str, n: int) -> tuple[str, str,
     dropped = sum(r["dropped_by_us"] for r in runs)
     lost = sum(r["lost_before_us"] for r in runs)
     met = not incomplete and verdict(lags, 1.0) == "met" and dropped == 0
+    published = [r["publish_eps"] for r in runs]
+    rate_met = not rate or statistics.median(published) >= rate * 0.98
     result = spread(lags, "{:.3f}") + (f"; {incomplete} runs never caught up" if incomplete else "")
     compared = (f"{runs[0]['producers']} producers published "
-                f"{spread([r['publish_eps'] for r in runs], '{:,.0f}')} events/s, the console "
+                f"{spread(published, '{:,.0f}')} events/s, the console "
                 f"applied {spread([r['apply_eps'] for r in runs], '{:,.0f}')}/s; delivered "
                 f"{delivered:,}, applied {applied:,}: {dropped:,} dropped by us, {lost:,} lost "
-                f"before us; target lag ≤ 1 s and 0 dropped: {'met' if met else 'NOT met'}")
+                f"before us; target lag ≤ 1 s and 0 dropped: {'met' if met else 'NOT met'}"
+                + ("" if rate_met else f" (but the producers did not reach {rate:,.0f}/s)"))
     return (f"end to end, {shape}: last publish → last applied (s): {kind}", result, compared)
+
+
+def capacity_rows(kind: str, capacity: dict[str, list[float]]) -> list[tuple[str, str, str]]:
+    """Events applied per CPU second of the consumer's process (producers
+    as fast as they can, lists of 24): what each consumer sustains on a
+    core of its own, read the same way on a busy machine."""
+    ours = statistics.median(capacity["console"])
+    rows = []
+    for consumer, values in capacity.items():
+        ratio = "" if consumer == "console" else \
+            f"console is {ours / statistics.median(values):.1f}× as much"
+        rows.append((f"events applied per CPU second of the consumer, lists of 24: {kind}, "
+                     f"{consumer}", spread(values, "{:,.0f}"), ratio))
+    return rows
+
+
+def ceiling_row(kind: str, consumer: str, n: int) -> tuple[str, str, str]:
+    """The highest published rate (3 producers, lists of 24) a consumer
+    applied with lag ≤ 1 s and nothing dropped or lost: the steps are run in
+    turn until one fails."""
+    ceilings: list[float] = []
+    failed_at: list[str] = []
+    for _ in range(n):
+        best = 0.0
+        for step in E2E_STEPS:
+            run = e2e(kind, 24, step, consumer, seconds=6.0)
+            if not kept_up(run) or run["lost_before_us"]:
+                lag = "never caught up" if run["lag_s"] is None else f"lag {run['lag_s']:.1f} s"
+                failed_at.append(f"{run['publish_eps']:,.0f}/s: {lag}, "
+                                 f"{run['lost_before_us']:,} lost")
+                break
+            best = max(best, run["publish_eps"])
+        ceilings.append(best)
+    label = {"console": "console", "celery": "celery EventReceiver + State",
+             "flower": "Flower 2.2.0 EventsState"}[consumer]
+    return (f"ceiling: highest published events/s with lag ≤ 1 s, lists of 24 "
+            f"(events/s): {kind}, {label}", spread(ceilings, "{:,.0f}"),
+            "first step missed: " + "; ".join(failed_at) if failed_at
+            else f"kept up at every step (targets up to {E2E_STEPS[-1]:,}/s; the rate "
+            "shown is what the producers reached)")
 
 
 if __name__ == "__main__":

@@ -24,9 +24,11 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid as uuidlib
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
@@ -60,9 +62,10 @@ def bench_app(url: str, exchange: str):
 
 # ---------------------------------------------------------------- producer
 def produce(url: str, exchange: str, index: int, start_at: float, seconds: float,
-            batch: int, nice: int) -> dict:
+            batch: int, nice: int, rate: float = 0.0) -> dict:
     """Task lifecycles (received, started, succeeded) for ``seconds``, one
-    message per event, or in lists of ``batch`` as a worker sends them."""
+    message per event, or in lists of ``batch`` as a worker sends them; at
+    most ``rate`` events/s when given (0: as fast as it can)."""
     os.nice(nice)
     app = bench_app(url, exchange)
     hostname = f"e2e-{index}-{uuidlib.uuid4().hex[:6]}@bench"
@@ -96,6 +99,10 @@ def produce(url: str, exchange: str, index: int, start_at: float, seconds: float
             send("task-succeeded", uuid=task_id, result="5", runtime=0.0004)
             published += 3
             n += 1
+            if rate and n % 8 == 0:
+                ahead = first + published / rate - time.time()
+                if ahead > 0:
+                    time.sleep(ahead)
         dispatcher.flush()
         dispatcher.close()
     return {"published": published, "first": first, "last": last}
@@ -114,17 +121,85 @@ class CountingCapture(Capture):
         self.ages: list[float] = []
 
     def _make_callback(self, receiver):
-        apply = super()._make_callback(receiver)
+        decode = self.decoder.decode
 
-        def on_message(body, message):
-            newest = body[-1] if isinstance(body, list) and body else body
-            sent = newest.get("timestamp") if isinstance(newest, dict) else None
-            self.delivered += len(body) if isinstance(body, list) else 1
-            apply(body, message)
+        def counting(message):
+            events = decode(message)
+            self.delivered += len(events)
+            return events
+
+        self.decoder.decode = counting  # type: ignore[method-assign]
+        apply = super()._make_callback(receiver)
+        self.decoder.decode = decode  # type: ignore[method-assign]
+        intake = self.intake
+
+        def on_message(message):
+            apply(message)
             self.last_applied = now = time.time()
-            if isinstance(sent, (int, float)):
-                self.ages.append(now - sent)
+            if intake.behind_at is not None and intake.behind is not None:
+                # now minus the newest event's (localised) timestamp
+                self.ages.append(now - (intake.behind_at - intake.behind))
         return on_message
+
+
+class PeerConsumer(threading.Thread):
+    """A plain ``celery.events.EventReceiver`` feeding celery's ``State``
+    (``celery``) or Flower 2.2.0's ``EventsState`` (``flower``: called in the
+    receiver's thread, without the hop to Tornado's IOLoop Flower makes, so
+    this flatters Flower a little). Counted as the console is."""
+
+    def __init__(self, app, model: str):
+        super().__init__(name=f"e2e-{model}", daemon=True)
+        self.app = app
+        if model == "flower":
+            from flower.events import EventsState
+
+            self.model = EventsState(max_tasks_in_memory=100_000)
+        else:
+            from celery.events.state import State
+
+            self.model = State(max_tasks_in_memory=100_000)
+        self.delivered = 0
+        self.last_applied = 0.0
+        self.ages: list[float] = []
+        self.ready = threading.Event()
+        self.error: str | None = None
+        self.receiver = None
+
+    @property
+    def applied(self) -> int:
+        return self.delivered
+
+    def run(self) -> None:
+        event = self.model.event
+
+        def on_event(body):
+            event(body)
+            self.delivered += 1
+            self.last_applied = now = time.time()
+            sent = body.get("timestamp")
+            if isinstance(sent, float) and self.delivered % 24 == 0:
+                self.ages.append(now - sent)
+
+        try:
+            with self.app.connection_for_read() as conn:
+                receiver = self.receiver = self.app.events.Receiver(
+                    conn, handlers={"*": on_event})
+                ready = receiver.on_consume_ready
+
+                def on_ready(*args, **kwargs):
+                    ready(*args, **kwargs)
+                    self.ready.set()
+
+                receiver.on_consume_ready = on_ready
+                receiver.capture(limit=None, timeout=None, wakeup=False)
+        except Exception as exc:  # the peer lost its connection: counted as lost
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    def stop(self) -> None:
+        if self.receiver is not None:
+            self.receiver.should_stop = True
+        self.join(3)
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -134,7 +209,9 @@ def percentile(values: list[float], q: float) -> float | None:
     return values[min(len(values) - 1, int(len(values) * q))]
 
 
-def run(kind: str, producers: int, seconds: float, batch: int, nice: int) -> dict:
+def run(kind: str, producers: int, seconds: float, batch: int, nice: int,
+        rate: float = 0.0, consumer: str = "console") -> dict:
+    """``rate``: events/s published in all (0: as fast as they can)."""
     exchange = f"celeryev.e2e.{uuidlib.uuid4().hex[:10]}"
     if kind == "rabbitmq":
         broker = rabbitmq_env()
@@ -143,20 +220,29 @@ def run(kind: str, producers: int, seconds: float, batch: int, nice: int) -> dic
         broker = BrokerEnv("redis", f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}")
     app = bench_app(broker.url, exchange)
     state = ClusterState(max_tasks=100_000)
-    capture = CountingCapture(Target(app), state, enable_events=False)
+    capture: Any
+    if consumer == "console":
+        capture = CountingCapture(Target(app), state, enable_events=False)
+        capture.start()
+        connected = lambda: state.connection.state == "connected"  # noqa: E731
+    else:
+        capture = PeerConsumer(app, consumer)
+        capture.start()
+        connected = capture.ready.is_set
     children = []
     try:
-        capture.start()
         deadline = time.monotonic() + 20
-        while state.connection.state != "connected":  # queue bound: nothing missed
+        while not connected():  # queue bound: nothing missed
             if time.monotonic() > deadline:
-                raise RuntimeError(f"capture did not connect: {state.connection}")
+                raise RuntimeError(f"{consumer} did not connect: {state.connection}")
             time.sleep(0.01)
         start_at = time.time() + 3.0  # every producer imported and connected
+        cpu_start = time.process_time()  # this process: the consumer alone
         for index in range(producers):
             children.append(subprocess.Popen(
                 [sys.executable, "-m", "benchmarks.e2e", "produce", broker.url, exchange,
-                 str(index), repr(start_at), repr(seconds), str(batch), str(nice)],
+                 str(index), repr(start_at), repr(seconds), str(batch), str(nice),
+                 repr(rate / producers)],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                 cwd=Path(__file__).resolve().parents[1]))
         results = []
@@ -172,7 +258,7 @@ def run(kind: str, producers: int, seconds: float, batch: int, nice: int) -> dic
         seen, quiet_since = -1, time.monotonic()
         settle = time.monotonic() + SETTLE_SECONDS
         while time.monotonic() < settle:
-            applied = state.counters.events
+            applied = state.counters.events if consumer == "console" else capture.applied
             if applied >= published and capture.delivered >= published:
                 break
             if applied != seen:
@@ -180,9 +266,12 @@ def run(kind: str, producers: int, seconds: float, batch: int, nice: int) -> dic
             elif time.monotonic() - quiet_since > 5.0:
                 break
             time.sleep(0.005)
+        cpu = time.process_time() - cpu_start
         time.sleep(0.2)  # anything beyond what was published would show now
         with state.lock:
             applied, malformed = state.counters.events, state.counters.malformed
+        if consumer != "console":
+            applied, malformed = capture.applied, 0
         delivered = capture.delivered
         complete = applied >= published
     finally:
@@ -193,7 +282,8 @@ def run(kind: str, producers: int, seconds: float, batch: int, nice: int) -> dic
                 child.wait()
         cleanup(broker, kind, exchange)
     return {
-        "broker": kind, "producers": producers, "batch": batch, "nice": nice,
+        "broker": kind, "consumer": consumer, "rate": rate,
+        "producers": producers, "batch": batch, "nice": nice,
         "published": published, "delivered": delivered, "applied": applied,
         "malformed": malformed,
         "dropped_by_us": delivered - applied - malformed,
@@ -205,6 +295,12 @@ def run(kind: str, producers: int, seconds: float, batch: int, nice: int) -> dic
         "age_p50_s": percentile(capture.ages, 0.5),
         "age_p95_s": percentile(capture.ages, 0.95),
         "age_max_s": max(capture.ages, default=None),
+        # The consumer's CPU (this process; producers are other processes):
+        # what it would sustain on a core of its own, whatever the load.
+        "cpu_s": cpu,
+        # Event connections dropped after events flowed (the header's count).
+        "disconnects": state.intake.disconnects if consumer == "console" else None,
+        "applied_per_cpu_s": applied / cpu if cpu > 0 else None,
     }
 
 
@@ -222,13 +318,17 @@ def cleanup(broker: BrokerEnv, kind: str, exchange: str) -> None:
 
 def main() -> None:
     if sys.argv[1:2] == ["produce"]:
-        url, exchange, index, start_at, seconds, batch, nice = sys.argv[2:9]
+        url, exchange, index, start_at, seconds, batch, nice, rate = sys.argv[2:10]
         print(json.dumps(produce(url, exchange, int(index), float(start_at),
-                                 float(seconds), int(batch), int(nice))))
+                                 float(seconds), int(batch), int(nice), float(rate))))
         return
     parser = argparse.ArgumentParser(prog="python -m benchmarks.e2e")
     parser.add_argument("broker", choices=("rabbitmq", "redis"))
-    parser.add_argument("--producers", type=int, default=2)
+    parser.add_argument("--producers", type=int, default=3)
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="events/s published in all, paced (0: as fast as they can)")
+    parser.add_argument("--consumer", choices=("console", "celery", "flower"),
+                        default="console")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--batch", type=int, default=1,
                         help="events per message (a worker sends lists of up to 24)")
@@ -238,7 +338,7 @@ def main() -> None:
         "and measure the scheduler rather than the console (0 to see that)"))
     args = parser.parse_args()
     print(json.dumps(run(args.broker, args.producers, args.seconds, args.batch,
-                         args.nice)))
+                         args.nice, args.rate, args.consumer)))
 
 
 if __name__ == "__main__":

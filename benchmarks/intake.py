@@ -47,13 +47,24 @@ def run(model: str, tasks: int) -> dict:
             "rss_mib": fill_rss - base}
 
 
-def memory(model: str, tasks: int) -> dict:
-    """RSS added by holding ``tasks`` tasks, events streamed (not kept)."""
+def memory(model: str, tasks: int, decoded: bool = False) -> dict:
+    """RSS added by holding ``tasks`` tasks, events streamed (not kept).
+    ``decoded``: each event goes through JSON and back first, as off the
+    wire, so no two events share a string (the stream's copies share the
+    recording's)."""
     gc.collect()
     base = rss_mib()
     apply = make(model, max_tasks=tasks)
     if apply is None:
         return {"model": model, "missing": True}
+    if decoded:
+        import msgspec
+
+        encode, decode = msgspec.json.encode, msgspec.json.decode
+        for event in events(tasks):
+            apply(decode(encode(event)))
+        gc.collect()
+        return {"model": model, "rss_mib": rss_mib() - base}
     for event in events(tasks):
         apply(event)
     gc.collect()
@@ -62,4 +73,7 @@ def memory(model: str, tasks: int) -> dict:
 
 if __name__ == "__main__":
     mode, model, tasks = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    print(json.dumps((run if mode == "intake" else memory)(model, tasks)))
+    if mode == "memory-decoded":
+        print(json.dumps(memory(model, tasks, decoded=True)))
+    else:
+        print(json.dumps((run if mode == "intake" else memory)(model, tasks)))

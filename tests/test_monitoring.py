@@ -113,6 +113,9 @@ def test_connection_cut_and_restored(real_broker, tmp_path):
             assert wait_until(lambda: state.connection.state == "reconnecting", 15), \
                 state.connection
             assert state.connection.error
+            # Events flowed, then the connection dropped: counted, so the
+            # header can say events were lost.
+            assert state.intake.disconnects >= 1
             during = app.send_task(TASKS + "add", (3, 3), queue="default")
             proxy.restore()
             assert wait_until(lambda: state.connection.state == "connected", 20), \

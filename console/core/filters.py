@@ -18,11 +18,12 @@ from __future__ import annotations
 import difflib
 import re
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from .newest import TaskRows
 from .records import STATES
 from .views import OutcomeStatus, WorkerState
 
@@ -315,14 +316,26 @@ class TaskFilter:
                 return False
         return True
 
-    def select(self, tasks: Iterable[T]) -> list[T]:
+    def select(self, tasks: Iterable[T], index: TaskIndex | None = None) -> list[T]:
         """``[t for t in tasks if self.matches(t)]``, three times faster: one
         pass per term over the tasks the earlier terms kept, each a tight
         loop. Per task and term, ``matches`` calls a generator and lowercases
         every field separately, about 1.4 µs for a free-text term; over 100k
-        tasks that alone broke the 100 ms budget of a filter."""
-        rows = list(tasks)
-        for key, value in self.terms:
+        tasks that alone broke the 100 ms budget of a filter.
+
+        With ``index`` (the model) and ``tasks`` newest first seen first (a
+        ``TaskRows``), ``state:``, ``name:``, ``worker:`` and ``queue:``
+        terms are served by the model's indexes: the most selective term's
+        tasks are taken from the index (O(result)) when they are under a
+        quarter of the rows, and a term matching more is one exact-key test
+        per row; every term is then checked as without an index, on the few
+        rows left, so the result is the same."""
+        if index is not None and isinstance(tasks, list) and _newest_first(tasks):
+            return self._select_indexed(tasks, index)
+        return self._select_terms(list(tasks), self.terms)
+
+    def _select_terms(self, rows: list[T], terms: Iterable[Term]) -> list[T]:
+        for key, value in terms:
             if key is None:
                 rows = _select_free(rows, value)
             elif key == "state":
@@ -332,6 +345,78 @@ class TaskFilter:
             else:
                 rows = _select_field(rows, key, value)
         return rows
+
+
+    def _select_indexed(self, rows: list[T], index: TaskIndex) -> list[T]:
+        plans = []
+        for term in self.terms:
+            match = _index_match(*term)
+            if match is not None and term[0] is not None:
+                count, other, listed, keys = index.index_sizes(term[0], match)
+                plans.append((count, other, listed, keys, term[0], term))
+        if not plans:
+            return self._select_terms(list(rows), self.terms)
+        plans.sort(key=lambda plan: plan[0])
+        if not plans[0][0] or not rows:
+            return []
+        indexed = [plan[5] for plan in plans]
+        rest = [t for t in self.terms if t not in indexed]
+        for count, other, listed, keys, name, term in plans:
+            if listed and count * 4 <= len(rows):
+                found = index.index_tasks(name, keys)
+                if found is None:  # grew past its members since: scan
+                    continue
+                newest = rows[0].seq  # type: ignore[attr-defined]
+                found = [t for t in found if t.seq <= newest]
+                # The found are exactly this term's matches, but for values
+                # that are not text (checked by the term's own loop).
+                return self._select_terms(found, [t for t in self.terms
+                                                  if t != term or other])
+            break
+        if any(plan[1] for plan in plans):  # values that are not text
+            return self._select_terms(list(rows), self.terms)
+        # Wide terms: one exact-key test per row, the narrowest first (two
+        # passes measured faster than one testing both: 19.6 against 29.3 ms
+        # over 200k rows).
+        kept: list[T] = rows
+        for _, _, _, keys, name, _ in plans:
+            kept = _select_keys(kept, name, frozenset(keys))
+        return self._select_terms(kept, rest)
+
+
+class TaskIndex(Protocol):
+    """What ``ClusterState`` answers about its task indexes (taskstore.py)."""
+
+    def index_sizes(self, field: str, match: Callable[[Any], bool]) -> tuple[
+            int, bool, bool, list[Any]]: ...
+
+    def index_tasks(self, field: str, keys: Iterable[Any]) -> list[Any] | None: ...
+
+
+def _newest_first(rows: list[Any]) -> bool:
+    """Rows in descending creation number: the Tasks screen's own list."""
+    return isinstance(rows, TaskRows)
+
+
+def _index_match(key: str | None, value: str) -> Callable[[Any], bool] | None:
+    """Which index keys a term accepts; None for a term no index serves."""
+    if key == "state":
+        states = frozenset(value.split(","))
+        return lambda k: k.lower() in states
+    if key in ("name", "worker"):
+        return lambda k: value in k.lower()
+    if key == "queue":
+        return lambda k: value in _low(k[0]) or value in _low(k[1])
+    return None
+
+
+def _select_keys(rows: list[T], field: str, keys: frozenset[Any]) -> list[T]:
+    """The rows whose indexed value is one of ``keys``: one hash lookup per
+    row, no lowercasing."""
+    if field == "queue":
+        return [t for t in rows if (t.queue, t.routing_key) in keys]
+    get = attrgetter(field)
+    return [t for t in rows if get(t) in keys]
 
 
 def _low(value: object) -> str:

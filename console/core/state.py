@@ -28,10 +28,10 @@ from .records import STATES, clip
 from .registry import MAX_WORKERS, WorkerRegistry
 from .stores import ActionStore, InspectionStore, QueueStore
 from .taskstore import EVICTION_LOG, TaskStore
-from .views import ConnectionView, EventTail, HeaderView, Versions
+from .views import ConnectionView, EventTail, HeaderView, IntakeView, Versions
 
 __all__ = ["ClusterState", "ConnectionStatus", "Counters", "DEFAULT_MAX_TASKS",
-           "EVICTION_LOG", "MAX_WORKERS"]
+           "EVICTION_LOG", "IntakeStatus", "MAX_WORKERS"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,9 @@ _RING_FIELDS = (
 )
 _RING_VALUE_CHARS = 256
 _MAX_TYPE_CHARS = 64
+# An intake reading older than this is not shown (nothing arrives: nothing
+# is behind).
+INTAKE_FRESH_SECONDS = 5.0
 
 
 @dataclass
@@ -63,6 +66,27 @@ class ConnectionStatus:
     attempts: int = 0
     last_event_at: float | None = None
     events_enabled_at: float | None = None
+
+
+@dataclass
+class IntakeStatus:
+    """How the capture thread keeps up, written by it alone (one attribute at
+    a time, no lock), read by the header through ``ClusterState``."""
+
+    # Seconds between the newest applied event's timestamp (the sender's
+    # clock, localised as Celery does) and its arrival here.
+    behind: float | None = None
+    behind_at: float | None = None  # local time of that reading
+    # Events waiting in our own RabbitMQ event queue (None: not RabbitMQ,
+    # or not read yet) and when that was read.
+    waiting: int | None = None
+    waiting_at: float | None = None
+    # The connection to the broker dropped after events had flowed: events
+    # published meanwhile are lost (Redis pub/sub keeps nothing; RabbitMQ's
+    # event queue is deleted with the connection).
+    disconnects: int = 0
+    fast: int = 0  # messages decoded by the fast path
+    fallback: int = 0  # messages handed to kombu's decode
 
 
 @dataclass
@@ -103,6 +127,7 @@ class ClusterState(TaskStore, WorkerRegistry, InspectionStore, QueueStore, Actio
             s: RateWindow() for s in STATES}
         self.events: deque[dict[str, Any]] = deque(maxlen=event_ring)
         self.connection = ConnectionStatus(since=clock())
+        self.intake = IntakeStatus()
         # Versions let readers skip work when nothing changed.
         self.versions = Versions()
 
@@ -169,8 +194,16 @@ class ClusterState(TaskStore, WorkerRegistry, InspectionStore, QueueStore, Actio
         entry = {}
         for key in _RING_FIELDS:
             if key in event:
-                entry[key] = clip(event[key], _RING_VALUE_CHARS)
-        entry.setdefault("local_received", now)
+                value = event[key]
+                kind = type(value)
+                # clip() keeps these as they are; calling it for every
+                # field was a tenth of the intake's time.
+                if not (kind is float or kind is int or value is None
+                        or kind is str and len(value) <= _RING_VALUE_CHARS):
+                    value = clip(value, _RING_VALUE_CHARS)
+                entry[key] = value
+        if "local_received" not in entry:
+            entry["local_received"] = now
         return entry
 
     def count_malformed(self, n: int = 1) -> None:
@@ -215,7 +248,21 @@ class ClusterState(TaskStore, WorkerRegistry, InspectionStore, QueueStore, Actio
                 online=sum(w.alive(now) for w in self.workers.values()),
                 total=len(self.workers),
                 tasks_per_s=self.tasks_per_second(),
-                last_action=self.actions[-1] if self.actions else None)
+                last_action=self.actions[-1] if self.actions else None,
+                intake=self.intake_view(now))
+
+    def intake_view(self, now: float) -> IntakeView:
+        """The capture thread's own readings (plain attributes it writes one
+        at a time): fresh ones only."""
+        intake = self.intake
+        behind, behind_at = intake.behind, intake.behind_at
+        waiting, waiting_at = intake.waiting, intake.waiting_at
+        return IntakeView(
+            behind=behind if behind_at is not None and behind is not None
+            and now - behind_at < INTAKE_FRESH_SECONDS else None,
+            waiting=waiting if waiting_at is not None and waiting is not None
+            and now - waiting_at < INTAKE_FRESH_SECONDS else None,
+            disconnects=intake.disconnects, fallback=intake.fallback)
 
     # -------------------------------------------------------------- connection
     def set_connection(self, state: str, error: str | None = None) -> None:

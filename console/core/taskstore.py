@@ -36,6 +36,48 @@ _CUSTOM_STATE = re.compile(r"^[A-Z0-9_.-]{1,32}$")
 # back to the broker to run again (RETRY), or finished.
 NOT_HELD_BY_WORKER = frozenset({"PENDING", "RETRY"}) | READY_STATES
 
+# Fields whose filter terms are served by an index (filters.py): field ->
+# key -> [canonical key, {task: None} in the order tasks took that key, or
+# None, count of tasks].
+INDEXED = ("state", "name", "worker", "queue")
+# The key of a value that is not text (any JSON a hostile producer sends):
+# those tasks are always candidates, checked by the filter itself.
+OTHER = ("\0other",)
+# A key held by more than this share of max_tasks keeps only its count: a
+# filter matching that many tests each row by key (filters.py) and never
+# reads the members, which would cost a dict entry per task (SUCCESS, the
+# one task name of a cluster, ...). Smaller stores keep every member.
+MEMBERS_SHARE = 4
+MEMBERS_ALWAYS = 4_096
+
+
+class FieldIndex(dict[Any, list[Any]]):
+    """One field's index; ``limit``: members kept up to this many a key."""
+
+    __slots__ = ("limit",)
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+
+def index_key(value: object) -> object:
+    """A task's key in the name or worker index: the text, None (not
+    indexed: an empty value matches no filter term), or OTHER."""
+    if type(value) is str:
+        return value
+    return None if value is None else OTHER
+
+
+def queue_key(queue: object, routing_key: object) -> object:
+    """Both, as the queue: filter looks in both."""
+    if queue is None and routing_key is None:
+        return None
+    if (queue is None or type(queue) is str) and (
+            routing_key is None or type(routing_key) is str):
+        return (queue, routing_key)
+    return OTHER
+
 
 class TaskStore:
     """Held tasks, least recently updated evicted first; failures kept in
@@ -66,6 +108,8 @@ class TaskStore:
         self._next_seq = 0
         self._evictions = 0
         self._evicted_seqs: deque[int] = deque(maxlen=EVICTION_LOG)
+        limit = max(MEMBERS_ALWAYS, max_tasks // MEMBERS_SHARE)
+        self._index: dict[str, FieldIndex] = {name: FieldIndex(limit) for name in INDEXED}
 
     if TYPE_CHECKING:  # Provided by WorkerRegistry.
         def _worker_for(self, hostname: str, now: float) -> WorkerRecord | None:
@@ -90,6 +134,8 @@ class TaskStore:
             hostname = None
         task = self._touch_task(uuid)
         old_state = task.state
+        old_name, old_worker = task.name, task.worker
+        old_queue, old_key = task.queue, task.routing_key
         history = task.history
         if history is None and (subject == "retried" or (
                 subject in _RESENT and event.get("parent_id") == uuid)):
@@ -148,6 +194,21 @@ class TaskStore:
         task.updated = now
         if task.state != old_state:
             self._state_changed(task, old_state)
+        # Names and hosts: one string per value (the index's), not the copy
+        # each event brings.
+        name = task.name
+        if name is not old_name:
+            task.name = (old_name if type(name) is str and name == old_name else
+                         _reindex(self._index["name"], task, index_key(old_name),
+                                  index_key(name), name))
+        host = task.worker
+        if host is not old_worker:
+            task.worker = (old_worker if type(host) is str and host == old_worker else
+                           _reindex(self._index["worker"], task, index_key(old_worker),
+                                    index_key(host), host))
+        if task.queue != old_queue or task.routing_key != old_key:
+            _reindex(self._index["queue"], task, queue_key(old_queue, old_key),
+                     queue_key(task.queue, task.routing_key), None)
         if state in self.state_rates and state == task.state:
             self.state_rates[state].add(now)
         self.versions.tasks += 1
@@ -158,7 +219,11 @@ class TaskStore:
         for key in names:
             if key in event:
                 value = event[key]
-                if key == "traceback":
+                kind = type(value)
+                if (kind is float or kind is int or value is None
+                        or kind is str and len(value) <= 512):
+                    pass  # within every limit below: clip() would keep it
+                elif key == "traceback":
                     value = clip(value, MAX_TRACEBACK_CHARS)
                 elif TASK_EVENT_FIELDS.get(key):
                     value = clip(value)
@@ -179,6 +244,7 @@ class TaskStore:
         task.seq = self._next_seq
         self._next_seq += 1
         self.held_by_state["PENDING"] += 1
+        _reindex(self._index["state"], task, None, "PENDING", None)
         self._evict(keep=uuid)
         return task
 
@@ -186,6 +252,7 @@ class TaskStore:
         held = self.held_by_state
         held[old] = held.get(old, 1) - 1
         held[task.state] = held.get(task.state, 0) + 1
+        task.state = _reindex(self._index["state"], task, old, task.state, task.state)
         if task.state == "FAILURE" and task.uuid in self._tasks:
             del self._tasks[task.uuid]
             self._failures[task.uuid] = task
@@ -207,10 +274,53 @@ class TaskStore:
             else:
                 break  # only the kept task is left to evict
             del self._created[task.uuid]
+            self._unindex(task)
             self._evictions += 1
             self._evicted_seqs.append(task.seq)
             self.held_by_state[task.state] -= 1
             self.counters.evicted += 1
+
+    def _unindex(self, task: TaskRecord) -> None:
+        index = self._index
+        _reindex(index["state"], task, task.state, None, None)
+        _reindex(index["name"], task, index_key(task.name), None, None)
+        _reindex(index["worker"], task, index_key(task.worker), None, None)
+        _reindex(index["queue"], task, queue_key(task.queue, task.routing_key), None, None)
+
+    def index_sizes(self, field: str, match: Callable[[Any], bool]) -> tuple[
+            int, bool, bool, list[Any]]:
+        """For a filter term on an indexed ``field``: how many held tasks
+        have a key ``match`` accepts (or a value that is not text: OTHER,
+        which the filter checks itself), whether some are OTHER, whether
+        ``index_tasks`` can list them (every such key keeps its members),
+        and the keys that matched. O(distinct keys)."""
+        with self.lock:
+            index = self._index[field]
+            keys = [k for k in index if k is not OTHER and match(k)]
+            entries = [index[k] for k in keys]
+            other = index.get(OTHER)
+            if other is not None:
+                entries.append(other)
+            count = sum(entry[2] for entry in entries)
+            listed = all(entry[1] is not None for entry in entries)
+            return count, other is not None, listed, keys
+
+    def index_tasks(self, field: str, keys: Iterable[Any]) -> list[TaskRecord] | None:
+        """The tasks under these keys (and OTHER), newest first seen first;
+        None when one of them keeps only its count. O(result): the members
+        keep the order tasks took their key, nearly first-seen order, which
+        the sort runs through in about one pass."""
+        with self.lock:
+            index = self._index[field]
+            out: list[TaskRecord] = []
+            for key in (*keys, OTHER):
+                entry = index.get(key)
+                if entry is not None:
+                    if entry[1] is None:
+                        return None
+                    out.extend(entry[1])
+        out.sort(key=_descending)
+        return out
 
     def _flag_lost_tasks(self, hostname: str) -> int:
         """Flag the unfinished tasks ``hostname`` held. ``state`` keeps
@@ -375,6 +485,38 @@ class TaskStore:
 
 
 _RESENT = frozenset({"sent", "received"})
+
+
+def _reindex(index: FieldIndex, task: TaskRecord, old: object, new: object,
+             value: Any) -> Any:
+    """Move ``task`` from key ``old`` to key ``new`` (None: not indexed) and
+    return ``value``, or the equal text the index already holds (one string
+    for a name or host, not one per task)."""
+    if old is not None:
+        entry = index.get(old)
+        if entry is not None:
+            entry[2] -= 1
+            if not entry[2]:
+                del index[old]
+            elif entry[1] is not None:
+                entry[1].pop(task, None)
+    if new is None:
+        return value
+    entry = index.get(new)
+    if entry is None:
+        entry = index[new] = [new, {}, 0]
+    entry[2] += 1
+    members = entry[1]
+    if members is not None:
+        if entry[2] > index.limit:
+            entry[1] = None  # counted from now on, never listed (see FieldIndex)
+        else:
+            members[task] = None
+    return entry[0] if value is not None and new is not OTHER else value
+
+
+def _descending(task: TaskRecord) -> int:
+    return -task.seq
 
 
 def task_view(task: TaskRecord) -> TaskView:

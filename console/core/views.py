@@ -320,6 +320,23 @@ class ConnectionView:
 
 
 @dataclass(frozen=True)
+class IntakeView:
+    """How far event intake is behind, as the header says it."""
+
+    # Seconds between the newest applied event's timestamp and its arrival
+    # (None: no reading in the last INTAKE_FRESH_SECONDS).
+    behind: float | None = None
+    # Events waiting in the console's own RabbitMQ event queue (None: not
+    # RabbitMQ, or no fresh reading).
+    waiting: int | None = None
+    # Times the event connection dropped after events flowed: what was
+    # published meanwhile is lost.
+    disconnects: int = 0
+    # Messages kombu's generic decode read (not plain JSON).
+    fallback: int = 0
+
+
+@dataclass(frozen=True)
 class HeaderView:
     """What the header and the status line show, read in one step."""
 
@@ -328,6 +345,7 @@ class HeaderView:
     total: int
     tasks_per_s: float
     last_action: Any  # the newest Outcome, or None
+    intake: IntakeView = IntakeView()
 
 
 # ---------------------------------------------------------------------- tasks

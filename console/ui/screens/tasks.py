@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from operator import attrgetter
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -24,6 +25,9 @@ from ..keys.tasks import STACK_BINDING, TASK_BINDINGS, TASK_MUTATING, TaskKeys
 # With a filter or a sort, the whole view is rebuilt (O(n)) at most this
 # often; in between, the visible rows still show each task's live state.
 FULL_REBUILD_SECONDS = 1.0
+# ... and never more than this share of the UI thread's time: sorting a
+# million tasks takes about a second, every 10 s at most then.
+FULL_REBUILD_SHARE = 0.1
 
 
 def _number(value) -> float:
@@ -61,7 +65,7 @@ def _worker(task) -> tuple[str, str]:
 
 
 COLUMNS = [
-    Column("uuid", 8, lambda t: (one_line(t.uuid[:8]), "cyan"), lambda t: t.uuid),
+    Column("uuid", 8, lambda t: (one_line(t.uuid[:8]), "cyan"), attrgetter("uuid")),
     Column("name", 30, lambda t: (short_name(t.name, 30), ""), lambda t: _text(t.name)),
     Column("state", 11, lambda t: _state(t), lambda t: rank(t.state)),
     Column("worker", 16, lambda t: _worker(t), lambda t: _text(t.worker)),
@@ -114,6 +118,7 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
         self.frozen = False
         self._frozen_seen = 0
         self._last_full = 0.0
+        self._rebuild_every = FULL_REBUILD_SECONDS
         self._params_changed = True
         self._newest: NewestFirst | None = None
 
@@ -148,14 +153,21 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
             rows = self._newest_first()
             return rows if self.descending else Reversed(rows)
         if not self._params_changed and \
-                time.monotonic() - self._last_full < FULL_REBUILD_SECONDS:
+                time.monotonic() - self._last_full < self._rebuild_every:
             self._seen = None  # not rebuilt yet: make the next tick try again
             return self.table.rows
         self._params_changed = False
-        self._last_full = time.monotonic()
+        self._last_full = started = time.monotonic()
+        rows = self._rebuild()
+        self._rebuild_every = max(FULL_REBUILD_SECONDS,
+                                  (time.monotonic() - started) / FULL_REBUILD_SHARE)
+        return rows
+
+    def _rebuild(self):
         rows = self._newest_first()
         # Always a new list from here: the kept one must not be reordered.
-        rows = self.row_filter.select(rows) if self.row_filter else list(rows)
+        rows = (self.row_filter.select(rows, index=self.model) if self.row_filter
+                else list(rows))
         if self.sort_index is not None:
             rows.sort(key=SORTABLE[self.sort_index].sort_key, reverse=self.descending)
         elif not self.descending:

@@ -17,6 +17,10 @@ from ...core.replay import ReplayView
 from ...core.views import HeaderView
 from ..format import ago, literal, plural
 
+# Under a second is delivery as usual (and clocks between hosts disagree by
+# that much): shown from here.
+BEHIND_SHOWN_SECONDS = 1.0
+
 
 class StatusHeader(Static):
     DEFAULT_CSS = """
@@ -65,6 +69,7 @@ class StatusHeader(Static):
                     style="bold" if online else "yellow")
         text.append(" │ ", style="dim")
         text.append(f"{view.tasks_per_s:.1f} tasks/s")
+        self._intake(text, view)
         if recording is not None:
             text.append(" │ ", style="dim")
             if recording.errors:
@@ -75,6 +80,25 @@ class StatusHeader(Static):
             text.append(" │ ", style="dim")
             text.append("🔒 read-only", style="bold yellow")
         self.update(text)
+
+    @staticmethod
+    def _intake(text: Text, view: HeaderView) -> None:
+        """Only when intake lags or lost events: a console that keeps up
+        says nothing more."""
+        intake = view.intake
+        parts = []
+        if intake.behind is not None and intake.behind >= BEHIND_SHOWN_SECONDS:
+            parts.append(f"{intake.behind:,.1f} s behind")
+        if intake.waiting:
+            parts.append(f"{intake.waiting:,} events waiting")
+        if parts:
+            text.append(" │ ", style="dim")
+            text.append("⚠ intake " + ", ".join(parts), style="bold yellow")
+        if intake.disconnects:
+            text.append(" │ ", style="dim")
+            text.append(f"⚠ {intake.disconnects:,} event "
+                        f"{'disconnect' if intake.disconnects == 1 else 'disconnects'}"
+                        " (events lost)", style="bold red")
 
 
 def replay_text(replay: ReplayView) -> Text:
