@@ -23,6 +23,7 @@ from .views import TaskView, Versions
 
 if TYPE_CHECKING:
     from .rates import RateWindow
+    from .triage import Triage
 
 # Creation numbers of the last evicted tasks, so a first-seen view can catch
 # up by the changes (O(changes)) rather than copy every task held (O(n)). A
@@ -47,6 +48,7 @@ class TaskStore:
     counters: Any
     held_by_state: dict[str, int]
     state_rates: dict[str, RateWindow]
+    triage: Triage
 
     def _init_tasks(self, max_tasks: int, max_failures: int | None) -> None:
         if max_tasks < 1:
@@ -84,7 +86,7 @@ class TaskStore:
         if not isinstance(hostname, str) or len(hostname) > MAX_ID_CHARS:
             hostname = None
         task = self._touch_task(uuid)
-        old_state = task.state
+        old_state, old_name = task.state, task.name
         history = task.history
         if history is None and (subject == "retried" or (
                 subject in _RESENT and event.get("parent_id") == uuid)):
@@ -142,6 +144,7 @@ class TaskStore:
             self._state_changed(task, old_state)
         if state in self.state_rates and state == task.state:
             self.state_rates[state].add(now)
+        self.triage.task_event(task, subject, old_name, old_state, now)
         self.versions.tasks += 1
         return subject in EVENT_TO_STATE
 
@@ -199,6 +202,7 @@ class TaskStore:
             else:
                 break  # only the kept task is left to evict
             del self._created[task.uuid]
+            self.triage.evicted(task)
             self._evictions += 1
             self._evicted_seqs.append(task.seq)
             self.held_by_state[task.state] -= 1
@@ -213,6 +217,7 @@ class TaskStore:
             if (task.worker == hostname and not task.worker_lost
                     and task.state not in NOT_HELD_BY_WORKER):
                 task.worker_lost = True
+                self.triage.flagged_lost(task)
                 flagged += 1
         if flagged:
             self.counters.worker_lost += flagged
@@ -377,7 +382,8 @@ def task_view(task: TaskRecord) -> TaskView:
         eta=task.eta, expires=task.expires, parent_id=parent,
         root_id=task.root_id, runtime=task.runtime, terminated=task.terminated,
         signum=task.signum, expired=task.expired, worker_lost=bool(task.worker_lost),
-        timeline=tuple(stamps), console_action=task.console_action)
+        timeline=tuple(stamps), console_action=task.console_action,
+        stuck=bool(task.stuck))
 
 
 def _is_number(value: object) -> bool:

@@ -50,6 +50,12 @@ class StatusHeader(Static):
                     style="bold" if online else "yellow")
         text.append(" │ ", style="dim")
         text.append(f"{view.tasks_per_s:.1f} tasks/s")
+        if view.stuck:
+            text.append(" │ ", style="dim")
+            text.append(f"{view.stuck:,} stuck", style="bold yellow")
+        if view.lost:
+            text.append(" │ ", style="dim")
+            text.append(f"{view.lost:,} lost", style="bold red")
         if read_only:
             text.append(" │ ", style="dim")
             text.append("🔒 read-only", style="bold yellow")
