@@ -30,6 +30,8 @@ class Options:
     demo: bool = False
     audit_log: str | None = None
     log_file: str | None = None
+    stuck_floor: float = 60.0
+    stuck_factor: float = 5.0
 
 
 class _Seconds(click.FloatRange):
@@ -82,10 +84,16 @@ def _split_queues(ctx, param, value) -> tuple[str, ...]:
 @click.option("--log-file", metavar="PATH", type=click.Path(dir_okay=False),
               help="The console's own log: internal errors with tracebacks "
                    "(default: ~/.local/state/celery-console/console.log).")
+@click.option("--stuck-floor", type=_Seconds(min=0), default=60.0, show_default=True,
+              metavar="SECONDS", help="A task STARTED longer than the larger of this and "
+              "--stuck-factor × its type's runtime p99 is flagged stuck.")
+@click.option("--stuck-factor", type=_Seconds(min=0), default=5.0, show_default=True,
+              metavar="K", help="See --stuck-floor.")
 @click.version_option(__version__, "-V", "--version", prog_name="celery-console")
 @click.pass_context
 def cli(ctx, app_name, broker, demo, read_only, max_tasks, enable_events,
-        inspect_interval, probe_interval, queues, audit_log, log_file):
+        inspect_interval, probe_interval, queues, audit_log, log_file,
+        stuck_floor, stuck_factor):
     """An operator console for Celery: live workers, tasks and queues, with
     remote control and purge behind confirmations."""
     celery_app = getattr(ctx.obj, "app", None)  # set by `celery -A proj`
@@ -94,6 +102,7 @@ def cli(ctx, app_name, broker, demo, read_only, max_tasks, enable_events,
     ctx.meta["console.read_only"] = read_only
     ctx.meta["console.audit_log"] = audit_log
     ctx.meta["console.log_file"] = log_file
+    ctx.meta["console.stuck"] = (stuck_floor, stuck_factor)
     if ctx.invoked_subcommand is not None:
         if demo:
             raise click.UsageError("--demo starts the console; it does not combine with a command.")
@@ -101,7 +110,8 @@ def cli(ctx, app_name, broker, demo, read_only, max_tasks, enable_events,
     options = Options(read_only=read_only, max_tasks=max_tasks,
                       enable_events=enable_events, inspect_interval=inspect_interval,
                       probe_interval=probe_interval, queues=queues, demo=demo,
-                      audit_log=audit_log, log_file=log_file)
+                      audit_log=audit_log, log_file=log_file,
+                      stuck_floor=stuck_floor, stuck_factor=stuck_factor)
     if demo:
         from .demo import DemoCluster
         with DemoCluster() as cluster:
@@ -189,8 +199,10 @@ def status(ctx, as_json, wait, timeout):
     from .core.status import collect_status
 
     target = _target(ctx)
+    floor, factor = ctx.find_root().meta["console.stuck"]
     report = collect_status(target, wait=wait, inspect_timeout=timeout,
-                            extra_queues=ctx.find_root().meta["console.queues"])
+                            extra_queues=ctx.find_root().meta["console.queues"],
+                            stuck_floor=floor, stuck_factor=factor)
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))
     else:

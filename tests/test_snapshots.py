@@ -11,7 +11,7 @@ import pytest
 from console.sample import sample_app
 
 SCREENS = [("1", "workers"), ("2", "tasks"), ("3", "queues"), ("4", "events"),
-           ("5", "log")]
+           ("5", "log"), ("6", "types"), ("7", "failures")]
 
 
 class TestMainScreens:
@@ -235,3 +235,28 @@ class TestRemoteControl:
 
     def test_workers_read_only(self, snap_compare):
         assert snap_compare(sample_app(read_only=True), press=["1"], terminal_size=(120, 36))
+
+
+def stuck_sample_app():
+    """The sample with a low threshold: its running tasks are stuck."""
+    app = sample_app()
+    app.state.triage.stuck_floor, app.state.triage.stuck_factor = 1.0, 0.0
+    return app
+
+
+class TestTriage:
+    def test_task_types_sorted_by_fail_rate(self, snap_compare):
+        assert snap_compare(sample_app(), press=["6", "s", "s"], terminal_size=(120, 36))
+
+    def test_failure_group(self, snap_compare):
+        assert snap_compare(sample_app(), press=["7", "s", "enter"], terminal_size=(120, 36))
+
+    def test_retries_by_cause(self, snap_compare):
+        assert snap_compare(sample_app(), press=["7", "r"], terminal_size=(120, 36))
+
+    def test_stuck_in_header_tasks_and_worker_detail(self, snap_compare):
+        assert snap_compare(stuck_sample_app(), press=["1", "enter"], terminal_size=(120, 36))
+
+    def test_tasks_is_stuck(self, snap_compare):
+        assert snap_compare(stuck_sample_app(), press=["colon", *"t is:stuck", "enter"],
+                            terminal_size=(120, 36))

@@ -220,8 +220,16 @@ ACTION_SPEC = FilterSpec("actions", (
 DETAIL_SPEC = FilterSpec("rows", (Field("name", ("task",)), Field("id", ("uuid",))),
                          free=("text",))
 
+# Task types (`6`) and the failure groups (`7`): core/triage.py, core/failures.py.
+TYPE_SPEC = FilterSpec("task types", (Field("name", ("task",)),), free=("name",))
+FAILURE_SPEC = FilterSpec("failure groups", (
+    Field("type", ("exception",)), Field("message"), Field("name", ("task",)),
+    Field("worker", ("hostname",)),
+), free=("type", "message", "name", "worker"))
+
 SPECS = {"tasks": TASK_SPEC, "workers": WORKER_SPEC, "queues": QUEUE_SPEC,
-         "events": EVENT_SPEC, "log": ACTION_SPEC}
+         "events": EVENT_SPEC, "log": ACTION_SPEC,
+         "types": TYPE_SPEC, "failures": FAILURE_SPEC}
 
 
 def _term_matches(spec: FilterSpec, key: str | None, value: str,

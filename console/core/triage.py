@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     import threading
@@ -114,6 +114,8 @@ class TriageCounts:
     stuck: int
     lost: int
     failed: int  # FAILURE held
+    types: int = 0
+    types_dropped: int = 0  # events of types past MAX_TASK_TYPES, not counted
 
 
 class TypeStats:
@@ -381,6 +383,10 @@ class TriageStore:
         with self.lock:
             return self.triage.group_views(kind)
 
+    def failure_group_view(self, kind: str, gid: int) -> FailureGroupView | None:
+        with self.lock:
+            return (self.triage.retries if kind == "retry" else self.triage.failures).view(gid)
+
     def stuck_views(self, now: float | None = None,
                     worker: str | None = None) -> list[StuckView]:
         now = self.clock() if now is None else now
@@ -392,5 +398,56 @@ class TriageStore:
         now = self.clock() if now is None else now
         with self.lock:
             self.sweep_stuck(now)
-            return TriageCounts(stuck=len(self.triage.stuck), lost=self.triage.lost_count(),
-                                failed=self.held_by_state.get("FAILURE", 0))
+            triage = self.triage
+            return TriageCounts(stuck=len(triage.stuck), lost=triage.lost_count(),
+                                failed=self.held_by_state.get("FAILURE", 0),
+                                types=len(triage.types), types_dropped=triage.types_dropped)
+
+
+def _latency_dict(value: Latency | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    return {"samples": value.samples, "mean": round(value.mean, 6),
+            "max": round(value.highest, 6), "p50": round(value.p50, 6),
+            "p95": round(value.p95, 6), "p99": round(value.p99, 6)}
+
+
+def group_dict(group: FailureGroupView) -> dict[str, Any]:
+    return {"id": group.gid, "type": group.exc_type, "message": group.message,
+            "count": group.count, "first_seen": group.first_seen,
+            "last_seen": group.last_seen, "names": list(group.names),
+            "more_names": group.more_names, "workers": list(group.workers),
+            "more_workers": group.more_workers, "example": group.example,
+            "example_exception": group.example_exception}
+
+
+def triage_report(state: TriageStore, now: float) -> dict[str, Any]:
+    """What ``console status`` adds: per type figures (seconds), failure
+    and retry groups, stuck and lost counts."""
+    counts = state.triage_counts(now)
+    types = {}
+    for view in sorted(state.task_type_views(now), key=lambda v: v.name):
+        types[view.name] = {
+            "held": dict(view.held), "in_flight": view.in_flight,
+            "succeeded": view.succeeded, "failed": view.failed, "retried": view.retried,
+            "succeeded_per_s": round(view.succeeded_per_s, 3),
+            "failed_per_s": round(view.failed_per_s, 3),
+            "failure_ratio": (None if view.failure_ratio is None
+                              else round(view.failure_ratio, 4)),
+            "runtime": _latency_dict(view.runtime), "queue_wait": _latency_dict(view.wait),
+            "start_delay": _latency_dict(view.delay),
+            "last_failure_age": (None if view.last_failure_at is None
+                                 else round(now - view.last_failure_at, 1)),
+            "stuck": view.stuck,
+        }
+    return {
+        "task_types": types,
+        "failure_groups": [group_dict(g) for g in state.failure_group_views("failure")],
+        "retry_groups": [group_dict(g) for g in state.failure_group_views("retry")],
+        "stuck": counts.stuck,
+        "stuck_tasks": [{"uuid": s.uuid, "name": s.name, "worker": s.worker,
+                         "running_for": round(s.running_for, 1),
+                         "threshold": round(s.threshold, 1)}
+                        for s in state.stuck_views(now)],
+        "lost": counts.lost,
+    }

@@ -42,6 +42,9 @@ from .screens.tasks import TasksScreen
 from .screens.too_small import TooSmallScreen, too_small
 from .screens.worker_detail import WorkerDetailScreen
 from .screens.workers import WorkersScreen
+from .screens.failure_group import FailureGroupScreen
+from .screens.failures import FailuresScreen
+from .screens.task_types import TaskTypesScreen
 from .widgets.status_header import StatusHeader
 from .widgets.status_line import StatusLine
 
@@ -60,6 +63,7 @@ class ConsoleApp(App):
     MODES = {
         "workers": WorkersScreen, "tasks": TasksScreen, "queues": QueuesScreen,
         "events": EventsScreen, "log": ActionLogScreen,
+        "types": TaskTypesScreen, "failures": FailuresScreen,
     }
     # The screen keys 1-5 stay out of the footer (the header names the
     # screen; `?` and the palette list them): the footer keeps room for the
@@ -75,6 +79,10 @@ class ConsoleApp(App):
                 tooltip="Events screen: live tail of raw events"),
         Binding("5", "show('log')", "Log", show=False, id="screen.log",
                 tooltip="Action log screen"),
+        Binding("6", "show('types')", "Task types", show=False, id="screen.types",
+                tooltip="Task types screen: rates, failures, runtime percentiles per type"),
+        Binding("7", "show('failures')", "Failures", show=False, id="screen.failures",
+                tooltip="Failures screen: failures and retries grouped by cause"),
         Binding("colon", "command_line", "Command", key_display=":", id="command_line",
                 tooltip="Command line: :workers :tasks state:FAILURE :queues :events :log"),
         Binding("question_mark", "help", "Help", key_display="?", id="help",
@@ -94,7 +102,9 @@ class ConsoleApp(App):
         self.options = options
         self.clock = clock or time.time
         self.state = state or ClusterState(max_tasks=options.max_tasks,
-                                           clock=self.clock)
+                                           clock=self.clock,
+                                           stuck_floor=options.stuck_floor,
+                                           stuck_factor=options.stuck_factor)
         self.monitor = Monitor(
             target, self.state, enable_events=options.enable_events,
             inspect_interval=options.inspect_interval,
@@ -285,6 +295,9 @@ class ConsoleApp(App):
 
     def open_task(self, uuid: str) -> None:
         self.push_screen(TaskDetailScreen(uuid))
+
+    def open_failure_group(self, kind: str, gid: int) -> None:
+        self.push_screen(FailureGroupScreen(kind, gid))
 
     def open_action(self, action: ActionView) -> None:
         self.push_screen(ActionDetailScreen(action))

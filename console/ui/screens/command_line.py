@@ -19,6 +19,8 @@ SCREENS = {
     "queues": "queues", "queue": "queues", "qu": "queues",
     "events": "events", "event": "events", "e": "events",
     "log": "log", "l": "log", "actions": "log", "a": "log",
+    "types": "types", "type": "types", "ty": "types",
+    "failures": "failures", "failure": "failures", "fa": "failures",
 }
 # `:q` quits, as in vim and k9s (Queues is `:qu`, `:queues` or `3`).
 QUIT_WORDS = {"q", "quit", "exit", "q!", "qa", "wq"}
@@ -37,7 +39,8 @@ def parse_command(text: str) -> tuple[str, str]:
         return "quit", ""
     if word not in SCREENS:
         raise ValueError(f"unknown command {word!r}: try workers (w), tasks (t), "
-                         "queues (qu), events (e), log (l) or quit (q)")
+                         "queues (qu), events (e), log (l), types (ty), failures (fa) "
+                         "or quit (q)")
     mode, rest = SCREENS[word], rest.strip()
     if word == "task" and rest and " " not in rest and ":" not in rest:
         # `:task UUID` looks one task up (held or not); `:tasks TEXT` filters.
