@@ -79,7 +79,9 @@ class FailuresScreen(Filtered[RowFilter], ConsoleScreen):
         every = self.model.failure_group_views(self.kind)
         chosen = self.row_filter
         rows = [g for g in every if not chosen or chosen.matches(group_parts(g))]
-        if self.sort == 1:
+        if self.sort == 0:
+            rows.sort(key=lambda g: -g.last_seen)
+        elif self.sort == 1:
             rows.sort(key=lambda g: -g.count)
         elif self.sort == 2:
             rows.sort(key=lambda g: g.first_seen)
