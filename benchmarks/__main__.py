@@ -1,4 +1,4 @@
-"""`python -m benchmarks [--only intake,screens,brokers,surgery,e2e,startup]
+"""`python -m benchmarks [--only intake,screens,types,brokers,surgery,e2e,startup]
 [--no-brokers]`: every case, each repeated (median of 3, min–max shown), the
 peers measured in the same run, one table. A full run writes the table to
 benchmarks/RESULTS.md as well."""
@@ -18,7 +18,7 @@ from . import startup
 from .models import MODELS
 
 HERE = Path(__file__).resolve().parent
-CASES = ("intake", "screens", "brokers", "surgery", "e2e", "startup")
+CASES = ("intake", "screens", "types", "brokers", "surgery", "e2e", "startup")
 
 
 def child(*args: str, timeout: float = 900) -> dict:
@@ -106,6 +106,14 @@ def main() -> None:
             values = [s[key] for s in screens]
             rows.append((label, spread(values, "{:.1f}"),
                          f"target ≤ {limit}: {verdict(values, limit)}"))
+
+    types = [child("benchmarks.types") for _ in range(n if "types" in only else 0)]
+    if types:
+        for key, label in (("tick_p95_ms", "Task types redraw tick p95 (ms), 500 types, "
+                                           "100k held, 5k events/s"),
+                           ("sorted_tick_p95_ms", "the same, sorted by runtime p99")):
+            values = [t[key] for t in types]
+            rows.append((label, spread(values, "{:.1f}"), f"target ≤ 10: {verdict(values, 10)}"))
 
     if not args.no_brokers and "brokers" in only:
         for kind in ("rabbitmq", "redis"):

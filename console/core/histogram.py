@@ -83,25 +83,31 @@ class LogHistogram:
 
     def quantile(self, q: float) -> float | None:
         """The value at rank ``ceil(q·n)``, within ``RELATIVE_ERROR``."""
+        found = self.quantiles((q,))
+        return found[0] if found else None
+
+    def quantiles(self, qs: tuple[float, ...]) -> tuple[float, ...] | None:
         buckets, blocks = self._buckets, self._blocks
         if not self.count or buckets is None or blocks is None:
             return None
-        rank = max(1, math.ceil(q * self.count))
         sums = list(accumulate(blocks))
-        block = bisect_left(sums, rank)
-        before = sums[block - 1] if block else 0
-        start = block << _BLOCK_BITS
-        inside = list(accumulate(buckets[start:start + (1 << _BLOCK_BITS)]))
-        return bucket_value(start + bisect_left(inside, rank - before))
+        out = []
+        for q in qs:
+            rank = max(1, math.ceil(q * self.count))
+            block = bisect_left(sums, rank)
+            before = sums[block - 1] if block else 0
+            start = block << _BLOCK_BITS
+            inside = list(accumulate(buckets[start:start + (1 << _BLOCK_BITS)]))
+            out.append(bucket_value(start + bisect_left(inside, rank - before)))
+        return tuple(out)
 
     def percentiles(self) -> tuple[float, float, float] | None:
         """p50, p95, p99; recomputed only when values were added since."""
-        if not self.count:
-            return None
         if self._read_at != self.count:
-            p50, p95, p99 = (self.quantile(q) for q in (0.5, 0.95, 0.99))
-            assert p50 is not None and p95 is not None and p99 is not None
-            self._read = (p50, p95, p99)
+            found = self.quantiles((0.5, 0.95, 0.99))
+            if found is None:
+                return None
+            self._read = (found[0], found[1], found[2])
             self._read_at = self.count
         return self._read
 

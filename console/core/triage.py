@@ -121,10 +121,12 @@ class TriageCounts:
 class TypeStats:
     __slots__ = ("name", "held", "succeeded", "failed", "ok_total", "failed_total",
                  "retried_total", "runtime", "wait", "delay", "last_failure_at",
-                 "changed", "_view", "_view_key")
+                 "changed", "serial", "_view", "_view_key", "_due")
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, serial: int = 0):
         self.name = name
+        self.serial = serial
+        self._due = 0.0
         self.held: dict[str, int] = {}
         self.succeeded = RateWindow(RATE_BUCKETS + 2)
         self.failed = RateWindow(RATE_BUCKETS + 2)
@@ -137,11 +139,16 @@ class TypeStats:
         self._view: TaskTypeView | None = None
         self._view_key: tuple[int, int] = (-1, -1)
 
-    def view(self, now: float) -> TaskTypeView:
-        """Rebuilt only when the type changed or a rate bucket turned."""
+    def view(self, now: float, max_age: float = 0.0) -> TaskTypeView:
+        """Rebuilt when the type changed or a rate bucket turned; with
+        ``max_age``, at most that often (a screen redrawn four times a
+        second: with 500 busy types, rebuilding every one every tick cost
+        more than the 10 ms a redraw may take; rebuilds are spread over
+        ticks by each type's own period, max_age × 1 to 1.9)."""
         key = (self.changed, int(now // RATE_BUCKET))
-        if self._view is not None and key == self._view_key:
-            return self._view
+        view = self._view
+        if view is not None and (key == self._view_key or now < self._due):
+            return view
         # The full buckets, oldest first, then the one filling now.
         at = now / RATE_BUCKET + 1
         *ok, ok_now = self.succeeded.history(at, RATE_BUCKETS + 1)
@@ -160,6 +167,7 @@ class TypeStats:
             runtime=latency(self.runtime), wait=latency(self.wait),
             delay=latency(self.delay), last_failure_at=self.last_failure_at)
         self._view_key = key
+        self._due = now + max_age * (1 + (self.serial % 10) / 10)
         return self._view
 
 
@@ -190,7 +198,7 @@ class Triage:
             if len(self.types) >= self.max_types:
                 self.types_dropped += 1
                 return None
-            stats = self.types[name] = TypeStats(name)
+            stats = self.types[name] = TypeStats(name, len(self.types))
         return stats
 
     def task_event(self, task: TaskRecord, subject: str, old_name: object,
@@ -318,14 +326,14 @@ class Triage:
             del lost[uuid]
         return len(lost)
 
-    def type_views(self, now: float) -> list[TaskTypeView]:
+    def type_views(self, now: float, max_age: float = 0.0) -> list[TaskTypeView]:
         by_name: dict[str, int] = {}
         for task in self.stuck.values():
             if type(task.name) is str:
                 by_name[task.name] = by_name.get(task.name, 0) + 1
         views = []
         for name, stats in self.types.items():
-            view = stats.view(now)
+            view = stats.view(now, max_age)
             stuck = by_name.get(name, 0)
             if stuck != view.stuck:
                 view = _with_stuck(view, stuck)
@@ -372,11 +380,14 @@ class TriageStore:
             if self.triage.sweep(self.clock() if now is None else now):
                 self.versions.tasks += 1
 
-    def task_type_views(self, now: float | None = None) -> list[TaskTypeView]:
+    def task_type_views(self, now: float | None = None,
+                        max_age: float = 0.0) -> list[TaskTypeView]:
+        """Every type's figures; ``max_age``: a type's may be that many
+        seconds old (up to 1.9× that), for a screen's redraw."""
         now = self.clock() if now is None else now
         with self.lock:
             self.sweep_stuck(now)
-            return self.triage.type_views(now)
+            return self.triage.type_views(now, max_age)
 
     def failure_group_views(self, kind: str = "failure") -> list[FailureGroupView]:
         """``kind``: "failure" or "retry"; the most recently seen first."""

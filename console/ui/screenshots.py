@@ -29,6 +29,8 @@ SHOTS = (
     ("worker-detail", ["1", "enter"], (120, 36)),
     ("terminate", ["2", "j", "j", "j", "j", "j", "j", "X"], (120, 30)),
     ("action-log", ["5"], (120, 30)),
+    ("task-types", ["6", "s", "s"], (120, 30)),
+    ("failures", ["7"], (120, 30)),
 )
 MONOSPACE = "DejaVu Sans Mono"
 

@@ -20,6 +20,9 @@ from .base import ConsoleScreen
 from .filtering import Filtered
 
 NONE = float("-inf")
+# A type's figures are rebuilt at most this often (1–1.9×, spread over
+# ticks): they are rates and percentiles over minutes.
+VIEW_AGE = 2.0
 
 
 def seconds(value: float | None) -> str:
@@ -44,7 +47,7 @@ def _latency_cell(latency: Latency | None, field: str) -> tuple[str, str]:
             "" if latency is not None else "dim")
 
 
-def spark(history: tuple[int, ...], width: int = 8) -> str:
+def spark(history: tuple[int, ...], width: int = 6) -> str:
     """The 10-second buckets summed into ``width`` characters, oldest first."""
     if not history:
         return ""
@@ -75,8 +78,18 @@ def _last_failure(view: TaskTypeView, now: float) -> tuple[str, str]:
     return f"{ago(age)} ago", "bold red" if age < 60 else ""
 
 
+# The held column: what is moving first, in few characters.
+HELD_ORDER = (("STARTED", "run"), ("RECEIVED", "recv"), ("RETRY", "retry"),
+              ("FAILURE", "fail"), ("PENDING", "pend"), ("SUCCESS", "ok"),
+              ("REVOKED", "rev"), ("REJECTED", "rej"))
+_KNOWN = {state for state, _ in HELD_ORDER}
+
+
 def _held(view: TaskTypeView) -> str:
-    return " ".join(f"{state[:4].lower()} {n:,}" for state, n in view.held.items())
+    held = view.held
+    parts = [f"{label} {held[state]:,}" for state, label in HELD_ORDER if held.get(state)]
+    parts += [f"{state.lower()} {n:,}" for state, n in held.items() if state not in _KNOWN]
+    return " ".join(parts)
 
 
 class TaskTypesScreen(Filtered[RowFilter], ConsoleScreen):
@@ -96,15 +109,16 @@ class TaskTypesScreen(Filtered[RowFilter], ConsoleScreen):
     ]
     HELP_NOTES = (
         "From the task events this console received since it started: ok/s and "
-        "fail/s over the last minute; the trends are 5 minutes in 30 s steps "
-        "(succeeded green, failed red); fail% over the last 5 minutes.",
+        "fail/s over the last minute; the trends are 5 minutes in 50 s steps "
+        "(ok 5m: succeeded, err 5m: failed); fail% over the last 5 minutes.",
         "runtime: the worker's own runtime of each success; p50/p95/p99 come from "
         "log-scale buckets and are within 1% of the exact percentile.",
         "wait: received − sent, only where the task-sent event was seen (task_send_sent_event) "
         "and never for tasks with an eta or countdown; delay: started − received (eta tasks "
         "excluded). Both are p95; the clocks of two hosts are compared.",
         "flight: RECEIVED + STARTED held; stuck: STARTED longer than max(--stuck-floor, "
-        "--stuck-factor × the type's runtime p99); held: tasks of the type held, by state.",
+        "--stuck-factor × the type's runtime p99); held: tasks of the type held, by "
+        "state (run, recv, retry, fail, pend, ok, rev, rej).",
     )
 
     def __init__(self) -> None:
@@ -117,16 +131,16 @@ class TaskTypesScreen(Filtered[RowFilter], ConsoleScreen):
 
     def _columns(self) -> list[Column]:
         return [
-            Column("task type", 26, lambda v: (short_name(v.name, 26), "bold"),
+            Column("task type", 19, lambda v: (short_name(v.name, 19), "bold"),
                    lambda v: v.name),
             Column("ok/s", 5, lambda v: (_rate(v.succeeded_per_s), ""),
                    lambda v: v.succeeded_per_s),
             Column("fail/s", 6, lambda v: (_rate(v.failed_per_s),
                                            "bold red" if v.failed_per_s else "dim"),
                    lambda v: v.failed_per_s),
-            Column("ok trend", 8, lambda v: (spark(v.succeeded_history), "green"),
+            Column("ok 5m", 6, lambda v: (spark(v.succeeded_history), "green"),
                    lambda v: sum(v.succeeded_history)),
-            Column("fail trend", 8, lambda v: (spark(v.failed_history), "red"),
+            Column("err 5m", 6, lambda v: (spark(v.failed_history), "red"),
                    lambda v: sum(v.failed_history)),
             Column("fail%", 5, _ratio, lambda v: -1.0 if v.failure_ratio is None
                    else v.failure_ratio),
@@ -161,7 +175,7 @@ class TaskTypesScreen(Filtered[RowFilter], ConsoleScreen):
 
     def refresh_view(self, now: float) -> None:
         self.now = now
-        every = self.model.task_type_views(now)
+        every = self.model.task_type_views(now, max_age=VIEW_AGE)
         chosen = self.row_filter
         rows = [v for v in every if not chosen or chosen.matches({"name": v.name.lower()})]
         if self.sort_index is None:
