@@ -60,3 +60,48 @@ def test_a_task_running_past_its_threshold_is_stuck_then_not(real_broker, tmp_pa
 def _state(state: ClusterState, uuid: str):
     task = state.task(uuid)
     return task.state if task else None
+
+
+def test_status_json_has_per_type_figures_groups_and_counts(real_broker, tmp_path):
+    import json
+    import subprocess
+    import sys
+    import threading
+
+    app = companion_app(real_broker)
+    with running_worker(real_broker, tmp_path, queues="default") as hostname:
+        stop = threading.Event()
+
+        def load() -> None:  # tasks all through the status run's --wait
+            while not stop.is_set():
+                app.send_task("console.companion.tasks.add", (1, 2), queue="default")
+                app.send_task("console.companion.tasks.always_fails", queue="default")
+                stop.wait(0.2)
+
+        sender = threading.Thread(target=load, daemon=True)
+        sender.start()
+        try:
+            result = subprocess.run(
+                [sys.executable, "-m", "console", "-A", "console.companion", "status",
+                 "--json", "--wait", "6"],
+                capture_output=True, text=True, env=real_broker.env(), timeout=90)
+        finally:
+            stop.set()
+            sender.join(5)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert hostname in {w["hostname"] for w in report["workers"]}
+    add = report["task_types"]["console.companion.tasks.add"]
+    assert add["succeeded"] > 0 and add["runtime"]["p99"] >= add["runtime"]["p50"] > 0
+    assert add["queue_wait"]["samples"] > 0 and add["start_delay"]["samples"] > 0
+    failing = report["task_types"]["console.companion.tasks.always_fails"]
+    assert failing["failed"] > 0 and failing["failure_ratio"] == 1.0
+    (group,) = [g for g in report["failure_groups"]
+                if "console.companion.tasks.always_fails" in g["names"]]
+    assert group["type"] == "RuntimeError" and group["count"] == failing["failed"]
+    assert group["workers"] == [hostname]
+    assert report["stuck"] == 0 and report["lost"] == 0
+    plain = subprocess.run(
+        [sys.executable, "-m", "console", "-A", "console.companion", "status", "--wait", "1"],
+        capture_output=True, text=True, env=real_broker.env(), timeout=90)
+    assert "Stuck 0" in plain.stdout and "Lost 0" in plain.stdout
