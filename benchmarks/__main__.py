@@ -69,10 +69,13 @@ def main() -> None:
             result = child("benchmarks.intake", "memory", model, str(args.tasks))
             if not result.get("missing"):
                 memory[model].append(result["rss_mib"])
-    med = {m: {k: statistics.median(r[k] for r in intake[m]) for k in ("filling_eps", "held_eps")}
+    keys = ("filling_eps", "held_eps", "filling_cpu_eps", "held_cpu_eps")
+    med = {m: {k: statistics.median(r[k] for r in intake[m]) for k in keys}
            for m in MODELS if intake[m]}
     for key, label in (("filling_eps", "intake while filling (events/s)"),
-                       ("held_eps", f"intake with {args.tasks // 1000}k tasks held (events/s)")):
+                       ("held_eps", f"intake with {args.tasks // 1000}k tasks held (events/s)"),
+                       ("held_cpu_eps", f"intake with {args.tasks // 1000}k tasks held "
+                                        "(events per CPU second)")):
         for model in MODELS:
             if model in med:
                 ratio = "" if model == "console" else \

@@ -9,7 +9,7 @@ values between ``LOWEST`` (10 µs) and ``HIGHEST`` (10⁵ s, about 28 hours).
 Values below ``LOWEST`` read as ``LOWEST`` and values above ``HIGHEST`` as
 ``HIGHEST``.
 
-Bucket ``i`` (1 ≤ i) holds the values in ``(LOWEST·γ^(i-1), LOWEST·γ^i]``
+Bucket ``i`` (1 ≤ i) holds the values in ``[LOWEST·γ^(i-1), LOWEST·γ^i)``
 and reads as ``LOWEST·γ^i · 2/(γ+1)``: the value of that rank is within
 ``(γ-1)/(γ+1)`` of it, relatively (the DDSketch construction). Quantiles are
 nearest-rank: the value at rank ``ceil(q·n)`` of the sorted values.
@@ -26,6 +26,9 @@ GAMMA = (1 + RELATIVE_ERROR) / (1 - RELATIVE_ERROR)
 LOWEST = 1e-5
 HIGHEST = 1e5
 _LOG_GAMMA = math.log(GAMMA)
+_INV_LOG_GAMMA = 1 / _LOG_GAMMA
+_LOG_LOWEST = math.log(LOWEST)
+_log = math.log
 BUCKETS = math.ceil(math.log(HIGHEST / LOWEST) / _LOG_GAMMA) + 1
 # Buckets are summed in blocks too, so a quantile walks the block sums and
 # one block (about 70 numbers) instead of every bucket.
@@ -37,7 +40,7 @@ _MIDDLE = 2 / (GAMMA + 1)
 def bucket_of(value: float) -> int:
     if value <= LOWEST:
         return 0
-    index = math.ceil(math.log(value / LOWEST) / _LOG_GAMMA)
+    index = int((_log(value) - _LOG_LOWEST) * _INV_LOG_GAMMA) + 1
     return index if index < BUCKETS else BUCKETS - 1
 
 
@@ -66,15 +69,21 @@ class LogHistogram:
         self._read: tuple[float, float, float] | None = None
 
     def add(self, value: float) -> None:
-        if value < 0:
-            value = 0.0  # clocks of two hosts: a little skew reads as none
-        buckets, blocks = self._buckets, self._blocks
-        if buckets is None or blocks is None:
+        # bucket_of, inlined: this runs for most task events.
+        if value <= LOWEST:
+            index = 0
+            if value < 0:
+                value = 0.0  # clocks of two hosts: a little skew reads as none
+        else:
+            index = int((_log(value) - _LOG_LOWEST) * _INV_LOG_GAMMA) + 1
+            if index >= BUCKETS:
+                index = BUCKETS - 1
+        buckets = self._buckets
+        if buckets is None:
             buckets = self._buckets = [0] * BUCKETS
-            blocks = self._blocks = [0] * _BLOCKS
-        index = bucket_of(value)
+            self._blocks = [0] * _BLOCKS
         buckets[index] += 1
-        blocks[index >> _BLOCK_BITS] += 1
+        self._blocks[index >> _BLOCK_BITS] += 1  # type: ignore[index]
         self.count += 1
         self.total += value
         self.last = value

@@ -228,14 +228,17 @@ class Triage:
                     stats.runtime.add(runtime)
         elif subject == "started":
             received, started = task.received, task.started
-            if task.eta is None and _number(received) and _number(started):
+            if task.eta is None and (type(received) is float or _number(received)) and (
+                    type(started) is float or _number(started)):
                 stats.delay.add(started - received)
         elif subject == "received":
             if task.eta is None:
                 sent, received, started = task.sent, task.received, task.started
-                if _number(sent) and _number(received):
+                if (type(received) is float or _number(received)) and (
+                        type(sent) is float or _number(sent)):
                     stats.wait.add(received - sent)
-                if _number(started) and _number(received) and started >= received:
+                if started is not None and _number(started) and _number(received) \
+                        and started >= received:
                     stats.delay.add(started - received)  # came after its started
         elif subject == "failed":
             if state == "FAILURE":
