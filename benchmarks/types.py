@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 
 from console.cli import Options
@@ -18,12 +17,11 @@ from console.sample import sample_target
 from console.ui.app import TICK_SECONDS, ConsoleApp
 from console.ui.widgets.live_table import LiveTable
 
-from .screens import p95
+from .screens import background, p95
 from .stream import events
 
 TYPES = 500
 TASKS = 100_000
-BACKGROUND_EPS = 5_000
 
 
 def typed(stream, types: int = TYPES):
@@ -48,16 +46,8 @@ async def measure(tasks: int = TASKS) -> dict:
     state = ClusterState(max_tasks=tasks)
     state.apply_many(typed(events(tasks)))
     app = ConsoleApp(sample_target(), Options(), state=state, start_threads=False)
-    stop = threading.Event()
-
-    def background():  # 5,000 events/s into the model while we measure
-        stream = typed(events(10**7, start=1_900_000_000.0))
-        while not stop.is_set():
-            started = time.perf_counter()
-            state.apply_many([next(stream) for _ in range(BACKGROUND_EPS // 20)])
-            time.sleep(max(0.0, 0.05 - (time.perf_counter() - started)))
-
-    feeder = threading.Thread(target=background, daemon=True)
+    # 5,000 events/s into the model while we measure
+    feeder, stop = background(state, typed(events(10**7, start=1_900_000_000.0)))
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("6")
         await pilot.pause(0.5)
