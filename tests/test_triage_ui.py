@@ -147,3 +147,39 @@ def test_status_report_has_the_triage_figures():
     assert "Task types" in text and "Failures by cause" in text
     assert f"Stuck {report['stuck']}" in text and "Timeout after <n>s" in text
     assert NOW > 0
+
+
+HOSTILE = ("[red]x[/red]", "[@click=app.quit]z[/]", "\x1b[31mRED\x1b[2J", "over\rwritten",
+           "\u202eلا تثق\u202c", "L" * 10_000)
+
+
+async def test_hostile_names_and_exceptions_on_the_triage_screens():
+    """Task names, exceptions and tracebacks are data: shown literally on
+    Task types, Failures and the group, never read as markup."""
+    from test_view_layer import shown
+
+    for value in HOSTILE:
+        app = sample_app()
+        key = value[:200]
+        for n, subject in enumerate(("received", "started", "failed")):
+            app.state.apply({"type": f"task-{subject}", "uuid": f"{key}-task",
+                             "hostname": f"{key}@evil", "name": value, "exception": value,
+                             "traceback": f"Traceback (most recent call last):\n{value}",
+                             "timestamp": NOW + n})
+        async with app.run_test(size=(160, 48)) as pilot:
+            await pilot.press("6")
+            await pilot.pause()
+            # Names over 512 characters are clipped on intake.
+            assert any(r.name[:100] == value[:100]
+                       for r in app.screen.query_one(LiveTable).rows)
+            shown(app, "task types")
+            await pilot.press("7")
+            await pilot.pause()
+            groups = app.screen.query_one(LiveTable).rows
+            mine = next(g for g in groups if any(n[:100] == value[:100] for n in g.names))
+            app.screen.query_one(LiveTable).move_to(groups.index(mine))
+            shown(app, "failures")
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, FailureGroupScreen)
+            shown(app, "failure group")
