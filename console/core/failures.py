@@ -134,9 +134,12 @@ class GroupTable:
         self._next_gid = 1
         self.dropped = 0
         self.total = 0
+        # The views, kept until the next add: a screen reads them every tick.
+        self._views: list[FailureGroupView] | None = None
 
     def add(self, task: TaskRecord, now: float) -> None:
         key = cause_key(task.exception, task.traceback)
+        self._views = None
         groups = self._groups
         group = groups.get(key)
         if group is None:
@@ -171,8 +174,10 @@ class GroupTable:
         return len(self._groups)
 
     def views(self) -> list[FailureGroupView]:
-        """Most recently seen first."""
-        return [self._view(g) for g in reversed(self._groups.values())]
+        """Most recently seen first (a new list; the views are shared)."""
+        if self._views is None:
+            self._views = [self._view(g) for g in reversed(self._groups.values())]
+        return list(self._views)
 
     def view(self, gid: int) -> FailureGroupView | None:
         found = next((g for g in self._groups.values() if g.gid == gid), None)
