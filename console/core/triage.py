@@ -174,6 +174,9 @@ class TypeStats:
 class Triage:
     """Owned by ``ClusterState`` and used under its lock."""
 
+    __slots__ = ("stuck_floor", "stuck_factor", "max_types", "types", "types_dropped",
+                 "failures", "retries", "running", "stuck", "lost")
+
     def __init__(self, stuck_floor: float = DEFAULT_STUCK_FLOOR,
                  stuck_factor: float = DEFAULT_STUCK_FACTOR,
                  max_types: int = MAX_TASK_TYPES):
@@ -207,15 +210,25 @@ class Triage:
         stats = self.types.get(name) if type(name) is str else None
         if stats is None:
             stats = self._type(name)
-        if state != old_state or name != old_name:
-            if name == old_name and stats is not None:  # the usual: a new state
-                held = stats.held
-                held[old_state] = held.get(old_state, 1) - 1
-                held[state] = held.get(state, 0) + 1
-                if state == "STARTED" or old_state == "STARTED":
-                    self._running(task, old_state, now)
+        if state != old_state:
+            if name == old_name:  # the usual: a new state
+                if stats is not None:
+                    held = stats.held
+                    held[old_state] = held.get(old_state, 1) - 1
+                    held[state] = held.get(state, 0) + 1
             else:
-                self._moved(task, old_name, old_state, now)
+                self._moved(task, old_name, old_state, stats)
+            if state == "STARTED":
+                self.running[task.uuid] = (task, now)
+            elif old_state == "STARTED":
+                self._stopped(task)
+        elif name != old_name:
+            if old_name is None:  # the usual: the first event that names it
+                if stats is not None:
+                    held = stats.held
+                    held[state] = held.get(state, 0) + 1
+            else:
+                self._moved(task, old_name, old_state, stats)
         if stats is None:
             return
         stats.changed += 1
@@ -257,25 +270,16 @@ class Triage:
                     and received >= sent):
                 stats.wait.add(received - sent)
 
-    def _moved(self, task: TaskRecord, old_name: object, old_state: str, now: float) -> None:
+    def _moved(self, task: TaskRecord, old_name: object, old_state: str,
+               new: TypeStats | None) -> None:
+        """The task's name changed: its held count moves to its new type."""
         if type(old_name) is str:
             old = self.types.get(old_name)
             if old is not None:
                 old.held[old_state] = old.held.get(old_state, 1) - 1
                 old.changed += 1
-        new = self._type(task.name)
-        state = task.state
         if new is not None:
-            new.held[state] = new.held.get(state, 0) + 1
-        self._running(task, old_state, now)
-
-    def _running(self, task: TaskRecord, old_state: str, now: float) -> None:
-        state = task.state
-        if state != old_state:
-            if state == "STARTED":
-                self.running[task.uuid] = (task, now)
-            elif old_state == "STARTED":
-                self._stopped(task)
+            new.held[task.state] = new.held.get(task.state, 0) + 1
 
     def _stopped(self, task: TaskRecord) -> None:
         self.running.pop(task.uuid, None)
