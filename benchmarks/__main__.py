@@ -1,4 +1,4 @@
-"""`python -m benchmarks [--only intake,screens,million,brokers,surgery,e2e,startup]
+"""`python -m benchmarks [--only intake,screens,types,million,brokers,surgery,e2e,startup]
 [--no-brokers]`: every case, each repeated (median of 3, min–max shown), the
 peers measured in the same run, one table. A full run writes the table to
 benchmarks/RESULTS.md as well."""
@@ -18,7 +18,7 @@ from . import startup
 from .models import MODELS
 
 HERE = Path(__file__).resolve().parent
-CASES = ("intake", "screens", "million", "brokers", "surgery", "e2e", "startup")
+CASES = ("intake", "screens", "types", "million", "brokers", "surgery", "e2e", "startup")
 MILLION = 1_000_000
 
 
@@ -70,10 +70,13 @@ def main() -> None:
             result = child("benchmarks.intake", "memory", model, str(args.tasks))
             if not result.get("missing"):
                 memory[model].append(result["rss_mib"])
-    med = {m: {k: statistics.median(r[k] for r in intake[m]) for k in ("filling_eps", "held_eps")}
+    keys = ("filling_eps", "held_eps", "filling_cpu_eps", "held_cpu_eps")
+    med = {m: {k: statistics.median(r[k] for r in intake[m]) for k in keys}
            for m in MODELS if intake[m]}
     for key, label in (("filling_eps", "intake while filling (events/s)"),
-                       ("held_eps", f"intake with {args.tasks // 1000}k tasks held (events/s)")):
+                       ("held_eps", f"intake with {args.tasks // 1000}k tasks held (events/s)"),
+                       ("held_cpu_eps", f"intake with {args.tasks // 1000}k tasks held "
+                                        "(events per CPU second)")):
         for model in MODELS:
             if model in med:
                 ratio = "" if model == "console" else \
@@ -133,6 +136,13 @@ def main() -> None:
                 for text in big[0]["indexed_ms"]}
         rows.append(("each indexed filter over 1M (ms, median)",
                      ", ".join(f"{t} {v:.0f}" for t, v in slow.items()), ""))
+    types = [child("benchmarks.types") for _ in range(n if "types" in only else 0)]
+    if types:
+        for key, label in (("tick_p95_ms", "Task types redraw tick p95 (ms), 500 types, "
+                                           "100k held, 5k events/s"),
+                           ("sorted_tick_p95_ms", "the same, sorted by runtime p99")):
+            values = [t[key] for t in types]
+            rows.append((label, spread(values, "{:.1f}"), f"target ≤ 10: {verdict(values, 10)}"))
 
     if not args.no_brokers and "brokers" in only:
         for kind in ("rabbitmq", "redis"):

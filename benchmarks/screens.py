@@ -21,6 +21,20 @@ TASKS = 100_000
 BACKGROUND_EPS = 5_000
 
 
+def background(state: ClusterState, stream) -> tuple[threading.Thread, threading.Event]:
+    """A thread applying BACKGROUND_EPS events/s from ``stream`` into the
+    model while a screen is measured (start it; set the event to stop)."""
+    stop = threading.Event()
+
+    def feed() -> None:
+        while not stop.is_set():
+            started = time.perf_counter()
+            state.apply_many([next(stream) for _ in range(BACKGROUND_EPS // 20)])
+            time.sleep(max(0.0, 0.05 - (time.perf_counter() - started)))
+
+    return threading.Thread(target=feed, daemon=True), stop
+
+
 def p95(values) -> float:
     values = sorted(values)
     return values[int(len(values) * 0.95) - 1] * 1000
@@ -30,16 +44,7 @@ async def measure(tasks: int = TASKS) -> dict:
     state = ClusterState(max_tasks=tasks)
     state.apply_many(events(tasks))
     app = ConsoleApp(sample_target(), Options(), state=state, start_threads=False)
-    stop = threading.Event()
-
-    def background():  # 5,000 events/s into the model while we measure
-        stream = events(10**7, start=1_900_000_000.0)
-        while not stop.is_set():
-            started = time.perf_counter()
-            state.apply_many([next(stream) for _ in range(BACKGROUND_EPS // 20)])
-            time.sleep(max(0.0, 0.05 - (time.perf_counter() - started)))
-
-    feeder = threading.Thread(target=background, daemon=True)
+    feeder, stop = background(state, events(10**7, start=1_900_000_000.0))
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("2")
         await pilot.pause(0.5)

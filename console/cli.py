@@ -44,6 +44,8 @@ class Options:
     export_dir: str | None = None
     record: str | None = None
     record_size: int = 256 * 2**20
+    stuck_floor: float = 60.0
+    stuck_factor: float = 5.0
 
 
 class _Seconds(click.FloatRange):
@@ -111,11 +113,17 @@ def _split_queues(ctx, param, value) -> tuple[str, ...]:
                    "older one), so at most about twice SIZE is kept.")
 @click.option("--export-dir", metavar="DIR", type=click.Path(file_okay=False),
               help="Folder for ctrl+s exports (default: ~/celery-console-exports).")
+@click.option("--stuck-floor", type=_Seconds(min=0), default=60.0, show_default=True,
+              metavar="SECONDS", help="A task STARTED longer than the larger of this and "
+              "--stuck-factor × its type's runtime p99 is flagged stuck.")
+@click.option("--stuck-factor", type=_Seconds(min=0), default=5.0, show_default=True,
+              metavar="K", help="See --stuck-floor.")
 @click.version_option(__version__, "-V", "--version", prog_name="celery-console")
 @click.pass_context
 def cli(ctx, app_name, broker, demo, read_only, max_tasks, enable_events,
         inspect_interval, probe_interval, queues, audit_log, log_file, record,
-        record_size, export_dir, config_path=None, context_name=None):
+        record_size, export_dir, stuck_floor, stuck_factor, config_path=None,
+        context_name=None):
     """An operator console for Celery: live workers, tasks and queues, with
     remote control and purge behind confirmations."""
     celery_app = getattr(ctx.obj, "app", None)  # set by `celery -A proj`
@@ -126,6 +134,7 @@ def cli(ctx, app_name, broker, demo, read_only, max_tasks, enable_events,
     ctx.meta["console.log_file"] = log_file
     ctx.meta["console.config"] = (config_path, context_name)
     ctx.meta["console.export_dir"] = export_dir
+    ctx.meta["console.stuck"] = (stuck_floor, stuck_factor)
     if ctx.invoked_subcommand is not None:
         if demo:
             raise click.UsageError("--demo starts the console; it does not combine with a command.")
@@ -142,7 +151,8 @@ def cli(ctx, app_name, broker, demo, read_only, max_tasks, enable_events,
                       probe_interval=probe_interval, queues=queues, demo=demo,
                       audit_log=audit_log, log_file=log_file, base_read_only=read_only,
                       base_queues=queues, base_audit_log=audit_log, export_dir=export_dir,
-                      record=record, record_size=size)
+                      record=record, record_size=size,
+                      stuck_floor=stuck_floor, stuck_factor=stuck_factor)
     if demo:
         from .demo import DemoCluster
         with DemoCluster() as cluster:
@@ -380,8 +390,10 @@ def status(ctx, as_json, wait, timeout):
     from .core.status import collect_status
 
     target = _target(ctx)
+    floor, factor = ctx.find_root().meta["console.stuck"]
     report = collect_status(target, wait=wait, inspect_timeout=timeout,
-                            extra_queues=ctx.find_root().meta["console.queues"])
+                            extra_queues=ctx.find_root().meta["console.queues"],
+                            stuck_floor=floor, stuck_factor=factor)
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))
     else:

@@ -19,7 +19,9 @@ def render_status(report: dict[str, Any], console: Console | None = None) -> Non
     console.print(Text.assemble(
         ("Broker ", "bold"), literal(report["broker"]),
         ("  Workers online ", "bold"), f"{report['workers_online']}/{len(report['workers'])}",
-        ("  Events ", "bold"), str(report["events"])))
+        ("  Events ", "bold"), str(report["events"]),
+        ("  Stuck ", "bold"), str(report.get("stuck", 0)),
+        ("  Lost ", "bold"), str(report.get("lost", 0))))
     workers = Table(title="Workers", title_justify="left", expand=False)
     for column in ("hostname", "status", "active", "processed", "pool", "queues"):
         workers.add_column(column)
@@ -36,6 +38,7 @@ def render_status(report: dict[str, Any], console: Console | None = None) -> Non
             tasks.add_column(literal(state), justify="right")
         tasks.add_row(*(Text(f"{n:,}") for n in report["tasks"].values()))
         console.print(tasks)
+    _render_triage(report, console)
     queues = Table(title="Queues", title_justify="left")
     for column, justify in (("queue", "left"), ("messages", "right"),
                             ("consumers", "right"), ("known from", "left")):
@@ -72,6 +75,39 @@ def _render_beat(beat: dict[str, Any] | None, console: Console) -> None:
         console.print(table)
     if beat["note"]:
         console.print(literal(f"beat: {beat['note']}", style="yellow"))
+
+
+def _render_triage(report: dict[str, Any], console: Console) -> None:
+    """Task types and the failure groups, briefly (``--json`` has it all)."""
+    types = report.get("task_types") or {}
+    if types:
+        table = Table(title="Task types", title_justify="left")
+        for column in ("task", "succeeded", "failed", "fail %", "runtime p95",
+                       "wait p95", "in flight", "stuck"):
+            table.add_column(column, justify="left" if column == "task" else "right")
+        for name, t in types.items():
+            ratio = t["failure_ratio"]
+            table.add_row(literal(name), _n(t["succeeded"]), _n(t["failed"]),
+                          "" if ratio is None else f"{ratio:.0%}", _seconds(t["runtime"]),
+                          _seconds(t["queue_wait"]), _n(t["in_flight"]), _n(t["stuck"]))
+        console.print(table)
+    groups = report.get("failure_groups") or []
+    if groups:
+        table = Table(title="Failures by cause (newest first)", title_justify="left")
+        for column in ("count", "cause", "tasks"):
+            table.add_column(column, justify="right" if column == "count" else "left")
+        for g in groups[:10]:
+            cause = f"{g['type']}: {g['message']}" if g["type"] and g["message"] \
+                else g["type"] or g["message"]
+            table.add_row(_n(g["count"]), literal(cause, 80), literal(", ".join(g["names"]), 60))
+        console.print(table)
+
+
+def _seconds(latency: dict[str, Any] | None) -> str:
+    if not latency:
+        return ""
+    value = latency["p95"]
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.1f} s"
 
 
 def _n(value: object) -> Text:

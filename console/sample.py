@@ -130,6 +130,7 @@ def sample_state(tasks: int = 240, seed: int = 7, extended: bool = False) -> Clu
                      "processed": 80 + 17 * i,
                      "loadavg": [load, load * 0.8, load * 0.6]})
     at(NOW)
+    _sample_history(state)
     state.set_connection("connected")
     if extended:
         state.connection.since = NOW - WATCHED_FOR
@@ -204,6 +205,73 @@ def _sample_workflow(state: ClusterState, at) -> None:
         (("sent", 0.0), ("received", 0.01), ("started", 0.02), ("retried", 0.03),
          ("sent", 0.04), ("received", 0.5), ("started", 0.51)), start + 0.1,
         retries_at={4: 1, 5: 1})
+# What the model saw in the five minutes before: tasks since evicted, which
+# live on only in the per type figures and the failure groups (Task types,
+# Failures). (name, tasks, runtime median, spread, wait, fail every, causes).
+HISTORY = (
+    ("console.companion.tasks.add", 900, 0.002, 0.4, 0.01, 0, ()),
+    ("console.companion.tasks.send_email", 420, 0.15, 0.5, 0.4, 23, (
+        "ValueError('smtp: 550 mailbox unavailable')",
+        "SMTPServerDisconnected('Connection unexpectedly closed: timed out after {t}s')")),
+    ("console.companion.tasks.render_report", 160, 0.61, 0.3, 2.5, 9, ("TIME_LIMIT",)),
+    ("console.companion.tasks.flaky", 300, 0.01, 0.6, 0.05, 0, ()),
+    ("billing.charge_card", 240, 0.42, 0.35, 0.2, 12, (
+        "CardDeclined('card ending {n} declined for order {n}')",)),
+    ("search.reindex_document", 600, 0.08, 0.8, 6.0, 15, (
+        "TimeoutError('Timeout after {t}s')", "KeyError('{word}')")),
+    ("auth.send_login_code", 520, 0.03, 0.3, 0.02, 0, ()),
+    ("reports.rebuild_all", 40, 38.0, 0.4, 45.0, 0, ()),
+)
+HOSTS = ("alpha@web-1", "beta@web-2", "gamma@batch-1")
+TIME_LIMIT = (
+    "Traceback (most recent call last):\n"
+    '  File "/srv/venv/lib/python3.11/site-packages/billiard/pool.py", line 745, '
+    "in on_hard_timeout\n    raise TimeLimitExceeded(job._timeout)\n"
+    "billiard.exceptions.TimeLimitExceeded: TimeLimitExceeded(90,)\n")
+
+
+def _sample_history(state: ClusterState) -> None:
+    from .core.failures import split_exception
+    from .core.records import TaskRecord
+
+    rng = random.Random(1515)
+    triage = state.triage
+    for t, (name, tasks, median, spread, wait, fail_every, causes) in enumerate(HISTORY):
+        for i in range(tasks):
+            at = NOW - 300.0 + (i + rng.random()) * (290.0 / tasks)
+            task = TaskRecord(f"{t:02x}{i:06x}-7c2e-4d1a-8b3f-{rng.getrandbits(48):012x}")
+            task.name, task.worker = name, HOSTS[i % (3 if median > 1 else 2)]
+            # Busier in the last two minutes: the incident the sample shows.
+            load = 2.5 if at > NOW - 120 and fail_every else 1.0
+            task.sent = at
+            task.received = at + rng.expovariate(1 / (wait * load))
+            task.state = "RECEIVED"
+            triage.task_event(task, "received", name, "RECEIVED", at)
+            task.started = task.received + rng.expovariate(1 / 0.004)
+            task.state = "STARTED"
+            triage.task_event(task, "started", name, "STARTED", at)
+            if fail_every and (i % fail_every == 3 or (load > 1 and i % fail_every == 7)):
+                cause = causes[i % len(causes)]
+                task.state = "FAILURE"
+                if cause == "TIME_LIMIT":
+                    task.exception, task.traceback = "ExceptionWithTraceback()", TIME_LIMIT
+                else:
+                    task.exception = cause.format(t=round(rng.uniform(2, 30), 1),
+                                                  n=rng.randrange(1000, 99999),
+                                                  word=rng.choice(("doc_id", "tenant")))
+                    kind, message = split_exception(task.exception, None)
+                    task.traceback = (f"Traceback (most recent call last):\n  File "
+                                      f"\"/srv/app/{name.split('.')[0]}.py\", line 88, "
+                                      f"in run\n    return self.work()\n{kind}: {message}\n")
+                triage.task_event(task, "failed", name, "FAILURE", at + 1)
+                continue
+            if name.endswith("flaky") and i % 4 == 1:
+                task.exception = f"ConnectionError('upstream reset the connection " \
+                    f"(attempt {1 + i % 3})')"
+                triage.task_event(task, "retried", name, "STARTED", at + 0.5)
+            task.state = "SUCCESS"
+            task.runtime = median * rng.lognormvariate(0, spread)
+            triage.task_event(task, "succeeded", name, "SUCCESS", at + task.runtime)
 
 
 def _sample_inspections(state: ClusterState) -> None:

@@ -11,7 +11,7 @@ import pytest
 from console.sample import sample_app, sample_replay_app
 
 SCREENS = [("1", "workers"), ("2", "tasks"), ("3", "queues"), ("4", "events"),
-           ("5", "log")]
+           ("5", "log"), ("6", "types"), ("7", "failures")]
 
 
 class TestMainScreens:
@@ -294,6 +294,8 @@ class TestWorkflowAndBeat:
     def test_beat_help(self, snap_compare):
         assert snap_compare(sample_app(extended=True), press=["8", "question_mark"],
                             terminal_size=(120, 36))
+
+
 class TestReplay:
     def test_replay_paused_tasks(self, snap_compare):
         # The header reads "replay ×10, paused, at <the recording's time>".
@@ -301,3 +303,28 @@ class TestReplay:
 
     def test_replay_paused_workers_narrow(self, snap_compare):
         assert snap_compare(sample_replay_app(600), terminal_size=(80, 24))
+
+
+def stuck_sample_app():
+    """The sample with a low threshold: its running tasks are stuck."""
+    app = sample_app()
+    app.state.triage.stuck_floor, app.state.triage.stuck_factor = 1.0, 0.0
+    return app
+
+
+class TestTriage:
+    def test_task_types_sorted_by_fail_rate(self, snap_compare):
+        assert snap_compare(sample_app(), press=["6", "s", "s"], terminal_size=(120, 36))
+
+    def test_failure_group(self, snap_compare):
+        assert snap_compare(sample_app(), press=["7", "s", "enter"], terminal_size=(120, 36))
+
+    def test_retries_by_cause(self, snap_compare):
+        assert snap_compare(sample_app(), press=["7", "r"], terminal_size=(120, 36))
+
+    def test_stuck_in_header_tasks_and_worker_detail(self, snap_compare):
+        assert snap_compare(stuck_sample_app(), press=["1", "enter"], terminal_size=(120, 36))
+
+    def test_tasks_is_stuck(self, snap_compare):
+        assert snap_compare(stuck_sample_app(), press=["colon", *"t is:stuck", "enter"],
+                            terminal_size=(120, 36))

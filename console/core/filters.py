@@ -194,7 +194,7 @@ def closest(word: str, choices: Iterable[str]) -> str | None:
 TASK_SPEC = FilterSpec("tasks", (
     Field("state", choices=STATES), Field("name"), Field("worker", ("hostname",)),
     Field("queue", ("routing_key",)), Field("args"), Field("kwargs"), Field("result"),
-    Field("uuid", ("id",)),
+    Field("uuid", ("id",)), Field("is", choices=("stuck", "lost", "failed")),
 ), free=("name", "uuid", "args", "worker"))
 
 WORKER_SPEC = FilterSpec("workers", (
@@ -226,8 +226,16 @@ BEAT_SPEC = FilterSpec("beat", (
     Field("status", choices=("late", "ok", "waiting", "unreadable")),
 ), free=("name", "task"))
 
+# Task types (`6`) and the failure groups (`7`): core/triage.py, core/failures.py.
+TYPE_SPEC = FilterSpec("task types", (Field("name", ("task",)),), free=("name",))
+FAILURE_SPEC = FilterSpec("failure groups", (
+    Field("type", ("exception",)), Field("message"), Field("name", ("task",)),
+    Field("worker", ("hostname",)),
+), free=("type", "message", "name", "worker"))
+
 SPECS = {"tasks": TASK_SPEC, "workers": WORKER_SPEC, "queues": QUEUE_SPEC,
-         "events": EVENT_SPEC, "log": ACTION_SPEC, "beat": BEAT_SPEC}
+         "events": EVENT_SPEC, "log": ACTION_SPEC, "beat": BEAT_SPEC,
+         "types": TYPE_SPEC, "failures": FAILURE_SPEC}
 
 
 def _term_matches(spec: FilterSpec, key: str | None, value: str,
@@ -309,6 +317,9 @@ class TaskFilter:
             elif key == "state":
                 if _low(task.state) not in value.split(","):
                     return False
+            elif key == "is":
+                if not _select_is([task], value):
+                    return False
             elif key == "queue":
                 if value not in _low(task.queue) and value not in _low(task.routing_key):
                     return False
@@ -340,6 +351,8 @@ class TaskFilter:
                 rows = _select_free(rows, value)
             elif key == "state":
                 rows = _select_state(rows, frozenset(value.split(",")))
+            elif key == "is":
+                rows = _select_is(rows, value)
             elif key == "queue":
                 rows = _select_queue(rows, value)
             else:
@@ -460,6 +473,16 @@ def _select_state(rows: list[T], states: frozenset[str]) -> list[T]:
         if (state.lower() if type(state) is str else _low(state)) in states:
             keep(task)
     return out
+
+
+def _select_is(rows: list[T], value: str) -> list[T]:
+    """``is:stuck`` (STARTED past its threshold), ``is:lost`` (its worker
+    went away), ``is:failed`` (FAILURE); a list matches any of them."""
+    wanted = frozenset(value.split(","))
+    stuck, lost, failed = "stuck" in wanted, "lost" in wanted, "failed" in wanted
+    return [t for t in rows
+            if (stuck and getattr(t, "stuck", False)) or (lost and getattr(t, "worker_lost", False))
+            or (failed and t.state == "FAILURE")]
 
 
 def _select_queue(rows: list[T], value: str) -> list[T]:

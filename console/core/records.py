@@ -108,6 +108,8 @@ class TaskRecord:
         # Creation number, in first-seen order: lets a reader of that order
         # find a task by bisection and catch up on changes (core/newest.py).
         "seq",
+        # STARTED longer than its type's threshold (core/triage.py).
+        "stuck",
     )
     uuid: str
     state: str
@@ -115,6 +117,7 @@ class TaskRecord:
     worker: str | None
     client: str | None
     worker_lost: bool
+    stuck: bool
     console_action: str | None
     history: TaskHistory | None
     seq: int
@@ -158,6 +161,7 @@ class TaskRecord:
         self.state = "PENDING"
         self.clock = 0
         self.worker_lost = False
+        self.stuck = False
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}

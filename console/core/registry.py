@@ -33,8 +33,11 @@ class WorkerRegistry:
     def _init_workers(self) -> None:
         self.workers: dict[str, WorkerRecord] = {}
 
-    if TYPE_CHECKING:  # Provided by TaskStore.
+    if TYPE_CHECKING:  # Provided by TaskStore and TriageStore.
         def _flag_lost_tasks(self, hostname: str) -> int:
+            ...
+
+        def sweep_stuck(self, now: float | None = None) -> None:
             ...
 
     # ------------------------------------------------------------------ intake
@@ -117,6 +120,7 @@ class WorkerRegistry:
                 self._flag_lost_tasks(hostname)
             if lost:
                 self.versions.workers += 1
+            self.sweep_stuck(now)
             return lost
 
     # --------------------------------------------------------------- reading

@@ -28,6 +28,7 @@ from .records import STATES, clip
 from .registry import MAX_WORKERS, WorkerRegistry
 from .stores import ActionStore, InspectionStore, QueueStore
 from .taskstore import EVICTION_LOG, TaskStore
+from .triage import DEFAULT_STUCK_FACTOR, DEFAULT_STUCK_FLOOR, Triage, TriageStore
 from .views import ConnectionView, EventTail, HeaderView, IntakeView, Versions
 
 __all__ = ["ClusterState", "ConnectionStatus", "Counters", "DEFAULT_MAX_TASKS",
@@ -105,14 +106,18 @@ class Counters:
 
 
 class ClusterState(TaskStore, WorkerRegistry, InspectionStore, QueueStore, ActionStore,
-                   BeatWatch):
+                   BeatWatch, TriageStore):
     """The model every screen and the headless commands read."""
 
     def __init__(self, max_tasks: int = DEFAULT_MAX_TASKS,
                  max_failures: int | None = None,
                  event_ring: int = DEFAULT_EVENT_RING,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time,
+                 stuck_floor: float = DEFAULT_STUCK_FLOOR,
+                 stuck_factor: float = DEFAULT_STUCK_FACTOR):
         self._init_tasks(max_tasks, max_failures)
+        # Per type figures, failure groups, stuck tasks (core/triage.py).
+        self.triage = Triage(stuck_floor, stuck_factor)
         self.clock = clock
         self.lock = threading.RLock()
         self._init_workers()
@@ -242,6 +247,7 @@ class ClusterState(TaskStore, WorkerRegistry, InspectionStore, QueueStore, Actio
     def header_view(self, now: float) -> HeaderView:
         with self.lock:
             conn = self.connection
+            triage = self.triage_counts(now)
             return HeaderView(
                 connection=ConnectionView(conn.state, conn.since, conn.error,
                                           conn.attempts, conn.last_event_at),
@@ -249,6 +255,7 @@ class ClusterState(TaskStore, WorkerRegistry, InspectionStore, QueueStore, Actio
                 total=len(self.workers),
                 tasks_per_s=self.tasks_per_second(),
                 last_action=self.actions[-1] if self.actions else None,
+                stuck=triage.stuck, lost=triage.lost,
                 intake=self.intake_view(now))
 
     def intake_view(self, now: float) -> IntakeView:

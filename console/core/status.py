@@ -9,6 +9,7 @@ from .beat import BeatView, beat_report, read_schedule
 from .connection import Target, check_broker
 from .monitor import Monitor
 from .state import ClusterState
+from .triage import DEFAULT_STUCK_FACTOR, DEFAULT_STUCK_FLOOR, triage_report
 from .views import pool_name
 
 __all__ = ["collect_status", "summarize", "pool_name"]
@@ -17,11 +18,14 @@ __all__ = ["collect_status", "summarize", "pool_name"]
 def collect_status(target: Target, wait: float = 3.0,
                    inspect_timeout: float = 1.0,
                    extra_queues: tuple[str, ...] = (),
-                   enable_events: bool = True) -> dict[str, Any]:
+                   enable_events: bool = True,
+                   stuck_floor: float = DEFAULT_STUCK_FLOOR,
+                   stuck_factor: float = DEFAULT_STUCK_FACTOR) -> dict[str, Any]:
     """Listen for ``wait`` seconds, run one inspection round and one queue
     probe, and return a JSON-ready summary."""
     check_broker(target)
-    monitor = Monitor(target, enable_events=enable_events,
+    state = ClusterState(stuck_floor=stuck_floor, stuck_factor=stuck_factor)
+    monitor = Monitor(target, state, enable_events=enable_events,
                       inspect_timeout=inspect_timeout,
                       extra_queues=extra_queues)
     monitor.capture.start()
@@ -82,6 +86,8 @@ def summarize(target: Target, state: ClusterState,
         "queues": queues,
         # The beat schedule: last run seen and lateness per entry (core/beat.py).
         "beat": beat_report(beat, now),
+        # Per task type figures, failure groups, stuck and lost (triage.py).
+        **triage_report(state, now),
     }
 
 

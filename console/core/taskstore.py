@@ -24,6 +24,7 @@ from .workflow import MAX_CHILDREN, MAX_NODES, WorkflowView, build_workflow
 
 if TYPE_CHECKING:
     from .rates import RateWindow
+    from .triage import Triage
 
 # Creation numbers of the last evicted tasks, so a first-seen view can catch
 # up by the changes (O(changes)) rather than copy every task held (O(n)). A
@@ -91,6 +92,7 @@ class TaskStore:
     held_by_state: dict[str, int]
     state_rates: dict[str, RateWindow]
     _periodic: dict[str, Any]
+    triage: Triage
 
     def _init_tasks(self, max_tasks: int, max_failures: int | None) -> None:
         if max_tasks < 1:
@@ -211,6 +213,7 @@ class TaskStore:
                      queue_key(task.queue, task.routing_key), None)
         if state in self.state_rates and state == task.state:
             self.state_rates[state].add(now)
+        self.triage.task_event(task, subject, old_name, old_state, now)
         self.versions.tasks += 1
         return subject in EVENT_TO_STATE
 
@@ -275,6 +278,7 @@ class TaskStore:
                 break  # only the kept task is left to evict
             del self._created[task.uuid]
             self._unindex(task)
+            self.triage.evicted(task)
             self._evictions += 1
             self._evicted_seqs.append(task.seq)
             self.held_by_state[task.state] -= 1
@@ -331,6 +335,7 @@ class TaskStore:
             if (task.worker == hostname and not task.worker_lost
                     and task.state not in NOT_HELD_BY_WORKER):
                 task.worker_lost = True
+                self.triage.flagged_lost(task)
                 flagged += 1
         if flagged:
             self.counters.worker_lost += flagged
@@ -538,7 +543,8 @@ def task_view(task: TaskRecord) -> TaskView:
         eta=task.eta, expires=task.expires, parent_id=parent,
         root_id=task.root_id, runtime=task.runtime, terminated=task.terminated,
         signum=task.signum, expired=task.expired, worker_lost=bool(task.worker_lost),
-        timeline=tuple(stamps), console_action=task.console_action)
+        timeline=tuple(stamps), console_action=task.console_action,
+        stuck=bool(task.stuck))
 
 
 def _is_number(value: object) -> bool:

@@ -346,6 +346,9 @@ class HeaderView:
     tasks_per_s: float
     last_action: Any  # the newest Outcome, or None
     intake: IntakeView = IntakeView()
+    # Tasks STARTED past their threshold, and tasks whose worker went away.
+    stuck: int = 0
+    lost: int = 0
 
 
 # ---------------------------------------------------------------------- tasks
@@ -379,6 +382,8 @@ class TaskView:
     # What this console did that no event confirmed yet ("revoke sent",
     # "purged"); None once the worker's own event arrives.
     console_action: str | None = None
+    # STARTED longer than its type's threshold (core/triage.py).
+    stuck: bool = False
 
 
 @dataclass(frozen=True)

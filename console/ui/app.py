@@ -55,6 +55,9 @@ from .screens.tasks import TasksScreen
 from .screens.too_small import TooSmallScreen, too_small
 from .screens.worker_detail import WorkerDetailScreen
 from .screens.workers import WorkersScreen
+from .screens.failure_group import FailureGroupScreen
+from .screens.failures import FailuresScreen
+from .screens.task_types import TaskTypesScreen
 from .widgets.status_header import StatusHeader
 from .widgets.status_line import StatusLine
 
@@ -79,6 +82,7 @@ class ConsoleApp(ContextSwitching, App):
     MODES = {
         "workers": WorkersScreen, "tasks": TasksScreen, "queues": QueuesScreen,
         "events": EventsScreen, "log": ActionLogScreen,
+        "types": TaskTypesScreen, "failures": FailuresScreen,
         "doctor": DoctorScreen,
         "beat": BeatScreen,
     }
@@ -96,6 +100,10 @@ class ConsoleApp(ContextSwitching, App):
                 tooltip="Events screen: live tail of raw events"),
         Binding("5", "show('log')", "Log", show=False, id="screen.log",
                 tooltip="Action log screen"),
+        Binding("6", "show('types')", "Task types", show=False, id="screen.types",
+                tooltip="Task types screen: rates, failures, runtime percentiles per type"),
+        Binding("7", "show('failures')", "Failures", show=False, id="screen.failures",
+                tooltip="Failures screen: failures and retries grouped by cause"),
         Binding("8", "show('beat')", "Beat", show=False, id="screen.beat",
                 tooltip="Beat schedule: periodic tasks, last runs seen, which are late"),
         Binding("9", "show('doctor')", "Doctor", show=False, id="screen.doctor",
@@ -134,7 +142,9 @@ class ConsoleApp(ContextSwitching, App):
             state, clock, start_threads = replay.state, replay.clock, False
         self.clock = clock or time.time
         self.state = state or ClusterState(max_tasks=options.max_tasks,
-                                           clock=self.clock)
+                                           clock=self.clock,
+                                           stuck_floor=options.stuck_floor,
+                                           stuck_factor=options.stuck_factor)
         self.monitor = Monitor(
             target, self.state, enable_events=options.enable_events,
             inspect_interval=options.inspect_interval,
@@ -350,6 +360,9 @@ class ConsoleApp(ContextSwitching, App):
 
     def open_task(self, uuid: str) -> None:
         self.push_screen(TaskDetailScreen(uuid))
+
+    def open_failure_group(self, kind: str, gid: int) -> None:
+        self.push_screen(FailureGroupScreen(kind, gid))
 
     def open_action(self, action: ActionView) -> None:
         self.push_screen(ActionDetailScreen(action))

@@ -29,6 +29,8 @@ SHOTS = (
     ("worker-detail", ["1", "enter"], (120, 36)),
     ("terminate", ["2", "j", "j", "j", "j", "j", "j", "X"], (120, 30)),
     ("action-log", ["5"], (120, 30)),
+    ("task-types", ["6", "s", "s"], (120, 30)),
+    ("failures", ["7"], (120, 30)),
     ("stack", ["2", *"jjjjjjj", "w"], (120, 30)),
     ("doctor", ["9"], (120, 30)),
     # A replay of the shared recorded stream, paused 600 events in.

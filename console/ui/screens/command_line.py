@@ -19,6 +19,8 @@ SCREENS = {
     "queues": "queues", "queue": "queues", "qu": "queues",
     "events": "events", "event": "events", "e": "events",
     "log": "log", "l": "log", "actions": "log", "a": "log",
+    "types": "types", "type": "types", "ty": "types",
+    "failures": "failures", "failure": "failures", "fa": "failures",
     "doctor": "doctor", "dr": "doctor",
     "beat": "beat", "schedule": "beat", "periodic": "beat",
 }
@@ -43,7 +45,8 @@ def parse_command(text: str) -> tuple[str, str]:
         return "context", rest.strip()
     if word not in SCREENS:
         raise ValueError(f"unknown command {word!r}: try workers (w), tasks (t), "
-                         "queues (qu), events (e), log (l) or quit (q)")
+                         "queues (qu), events (e), log (l), types (ty), failures (fa) "
+                         "or quit (q)")
     mode, rest = SCREENS[word], rest.strip()
     if word == "task" and rest and " " not in rest and ":" not in rest:
         # `:task UUID` looks one task up (held or not); `:tasks TEXT` filters.

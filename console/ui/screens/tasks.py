@@ -51,6 +51,8 @@ def _state(task) -> tuple[str, str]:
     action = task.console_action
     if action is not None:
         return action, "bold magenta"
+    if task.stuck:  # STARTED past its type's threshold (core/triage.py)
+        return "stuck", "bold yellow"
     return task.state, STATE_STYLES.get(task.state, "")
 
 
@@ -86,7 +88,8 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
     WATCHES = (Topic.TASKS,)
     BINDINGS = [
         Binding("slash", "filter", "Filter", key_display="/", id="tasks.filter",
-                tooltip="Filter: text, state:, name:, worker:, queue:, args:, kwargs:, result:"),
+                tooltip="Filter: text, state:, name:, worker:, queue:, args:, kwargs:, result:, "
+                "is:stuck,lost,failed"),
         Binding("s", "sort", "Sort", id="tasks.sort", tooltip="Sort by the next column"),
         Binding("S", "reverse", "Reverse", show=False, id="tasks.reverse",
                 tooltip="Reverse the order"),
@@ -106,7 +109,9 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
         "then it stays on that task (the title says which) until g, G or another screen.",
         "state: Celery's, from the task's events; 'revoke sent' or 'purged' (magenta) "
         "is what this console did, shown until a worker's own event arrives; "
-        "'lost:' in worker means its worker went offline mid-task.",
+        "'lost:' in worker means its worker went offline mid-task; 'stuck' (yellow) is "
+        "STARTED longer than max(--stuck-floor, --stuck-factor × its type's runtime p99). "
+        "is:stuck, is:lost, is:failed filter them.",
         "Freeze (f) keeps each row as drawn and counts the newer tasks; f again follows.",
     )
 

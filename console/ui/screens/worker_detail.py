@@ -23,8 +23,8 @@ from ..exporting import detail_export, object_fields
 from ..keys.workers import WORKER_BINDINGS, WORKER_MUTATING, WorkerKeys
 
 MAX_LISTED = 50  # per task list; the heading gives the full count
-SECTIONS = ("summary", "pool", "inside", "queues", "totals", "active", "reserved", "scheduled",
-            "revoked", "registered", "conf")
+SECTIONS = ("summary", "stuck", "pool", "inside", "queues", "totals", "active", "reserved",
+            "scheduled", "revoked", "registered", "conf")
 
 
 def section_title(title: str, entry: InspectionEntry | None, now: float) -> Text:
@@ -105,6 +105,7 @@ class WorkerDetailScreen(WorkerKeys, DetailScreen):
         kinds = worker.inspections if worker is not None else {}
         self._extension = worker.extension if worker is not None else None
         self._show("summary", self._summary(worker, now))
+        self._show_stuck(now)
         self._show("pool", self._pool(kinds.get("stats"), now))
         self._show("inside", self._inside(kinds.get("stats"), now))
         self._show("queues", self._queues(kinds.get("active_queues"), now))
@@ -114,6 +115,23 @@ class WorkerDetailScreen(WorkerKeys, DetailScreen):
         self._show("revoked", self._revoked(kinds.get("revoked"), now))
         self._show("registered", self._registered(kinds.get("registered"), now))
         self._show("conf", self._conf(kinds.get("conf"), now))
+
+    def _show_stuck(self, now: float) -> None:
+        """Its tasks STARTED past their type's threshold; shown only when
+        there are some (core/triage.py)."""
+        stuck = [s for s in self.app.state.stuck_views(now, worker=self.hostname)
+                 if self.keep(row_parts(s.name, s.uuid))]
+        section = self.query_one("#stuck", Static)
+        section.display = bool(stuck)
+        if not stuck:
+            return
+        title = Text(f"Stuck: {len(stuck)} task{'s' if len(stuck) != 1 else ''} running "
+                     "past their threshold", style="bold yellow")
+        table = _table("id", "task", "running for", "threshold")
+        for item in stuck[:MAX_LISTED]:
+            table.add_row(literal(item.uuid, 36), literal(short_name(item.name, 40)),
+                          Text(ago(item.running_for)), Text(ago(item.threshold)))
+        section.update(Group(title, table))
 
     def _show(self, section: str, renderable) -> None:
         self.query_one(f"#{section}", Static).update(renderable)

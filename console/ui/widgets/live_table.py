@@ -324,7 +324,7 @@ class LiveTable(Widget, can_focus=True):
         length = cell_len(marker)
         cell_styles = self._cell_styles
         for (text, cell_style), cell_width in zip(cells, widths, strict=False):
-            if text.isascii() and text.isprintable():
+            if (text.isascii() and text.isprintable()) or not text.strip(_ONE_CELL):
                 # One cell per character: what rich's cell_len/set_cell_size
                 # find the slow way, done by slicing.
                 if len(text) <= cell_width:
@@ -349,6 +349,10 @@ class LiveTable(Widget, can_focus=True):
 
 
 _SEPARATOR_CELLS = cell_len(SEPARATOR)
+# Printable ASCII and the few other characters the tables draw (sparklines,
+# dashes, µs), each one cell wide: a cell made only of these is padded by
+# slicing, not by rich's cell_len/set_cell_size.
+_ONE_CELL = "".join(map(chr, range(32, 127))) + "▁▂▃▄▅▆▇█—…µ"
 
 
 @lru_cache(maxsize=256)

@@ -76,6 +76,12 @@ class StatusHeader(Static):
                 text.append("⏺ rec failing", style="bold red")
             else:
                 text.append("⏺ rec", style="bold red")
+        if view.stuck:
+            text.append(" │ ", style="dim")
+            text.append(f"{view.stuck:,} stuck", style="bold yellow")
+        if view.lost:
+            text.append(" │ ", style="dim")
+            text.append(f"{view.lost:,} lost", style="bold red")
         if read_only:
             text.append(" │ ", style="dim")
             text.append("🔒 read-only", style="bold yellow")
