@@ -102,3 +102,19 @@ def test_a_rebinding_that_takes_another_bindings_key_is_refused(tmp_path):
     assert check_keymap(config_with(tmp_path, '[keymap]\n"tasks.revoke" = "r"\n'
                                               '"tasks.rerun" = "x"\n'))
     assert check_keymap(config_with(tmp_path, '[keymap]\n"tasks.revoke" = "c"\n'))
+
+
+def test_the_keymap_doc_lists_every_binding_id():
+    """docs/keymap.md is where a user finds the ids [keymap] takes: it lists
+    every binding the console has, with its default key, and no id that
+    does not exist."""
+    import re
+    from pathlib import Path
+
+    from console.ui.keymap import binding_ids
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "keymap.md").read_text()
+    listed = dict(re.findall(r"^\| `([a-z_.]+)` \| `([^`]+)` \|", doc, re.M))
+    ids = binding_ids()
+    assert sorted(listed) == sorted(ids)
+    assert all(listed[i] == ids[i].key for i in ids)

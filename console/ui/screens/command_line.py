@@ -36,7 +36,8 @@ def parse_command(text: str) -> tuple[str, str]:
     Raises ValueError with a message a person can act on."""
     text = text.strip().lstrip(":").strip()
     if not text:
-        raise ValueError("type a screen name: workers, tasks, queues, events, log")
+        raise ValueError("type a screen name: workers, tasks, queues, events, log, types, "
+                         "failures, beat, doctor")
     word, _, rest = text.partition(" ")
     word = word.lower()
     if word in QUIT_WORDS:
@@ -45,8 +46,8 @@ def parse_command(text: str) -> tuple[str, str]:
         return "context", rest.strip()
     if word not in SCREENS:
         raise ValueError(f"unknown command {word!r}: try workers (w), tasks (t), "
-                         "queues (qu), events (e), log (l), types (ty), failures (fa) "
-                         "or quit (q)")
+                         "queues (qu), events (e), log (l), types (ty), failures (fa), "
+                         "beat, doctor (dr), ctx NAME or quit (q)")
     mode, rest = SCREENS[word], rest.strip()
     if word == "task" and rest and " " not in rest and ":" not in rest:
         # `:task UUID` looks one task up (held or not); `:tasks TEXT` filters.

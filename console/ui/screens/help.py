@@ -25,7 +25,8 @@ NAVIGATION = (
     ("escape", "back / close / clear the filter"),
     ("/", "filter: words ANDed, field:value narrows (→ completes); a field or "
           "value that does not exist is an error, never an empty table"),
-    (":", "command line: :tasks FILTER, :workers, :qu(eues), :events, :log, :q quits"),
+    (":", "command line: :tasks FILTER, :task UUID, :workers, :qu(eues), :events, :log, "
+          ":types, :failures, :beat, :doctor, :ctx NAME, :q quits"),
     ("ctrl+p", "command palette: every action here, and those of the other screens"),
 )
 
