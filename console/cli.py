@@ -322,7 +322,9 @@ def replay(ctx, files, speed, paused):
                       export_dir=root.meta["console.export_dir"])
     target = replay_target()
     _setup_logging(options.log_file, target)
-    player = Replayer(recording, speed=chosen, max_tasks=options.max_tasks)
+    stuck_floor, stuck_factor = root.meta["console.stuck"]
+    player = Replayer(recording, speed=chosen, max_tasks=options.max_tasks,
+                      stuck_floor=stuck_floor, stuck_factor=stuck_factor)
     player.paused = paused
     from .ui.app import ConsoleApp
 

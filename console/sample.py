@@ -263,7 +263,7 @@ def _sample_history(state: ClusterState) -> None:
                     task.traceback = (f"Traceback (most recent call last):\n  File "
                                       f"\"/srv/app/{name.split('.')[0]}.py\", line 88, "
                                       f"in run\n    return self.work()\n{kind}: {message}\n")
-                triage.task_event(task, "failed", name, "FAILURE", at + 1)
+                triage.record_failure(triage.types[name], task, at + 1)
                 continue
             if name.endswith("flaky") and i % 4 == 1:
                 task.exception = f"ConnectionError('upstream reset the connection " \

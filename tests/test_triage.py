@@ -370,3 +370,23 @@ def test_is_filter_refuses_unknown_values():
 
     with pytest.raises(FilterError, match="stuck"):
         TaskFilter.parse("is:stuk")
+
+
+def test_a_task_failed_twice_is_one_failure_and_extra_workers_count_once():
+    """Celery reports a hard time limit with two task-failed events: one
+    failure, in the group and the type. Workers past the first few are
+    counted once each, however often they fail."""
+    clock = Clock()
+    state = ClusterState(clock=clock)
+    for i in range(50):
+        clock.now = 1_000.0 + i
+        for event in failed(f"t{i}", "crunch", "ExceptionWithTraceback()",
+                            worker=f"w{i % 10}@h"):
+            state.apply(event)
+        state.apply({"type": "task-failed", "uuid": f"t{i}", "timestamp": 3.0,
+                     "hostname": f"w{i % 10}@h", "exception": "ExceptionWithTraceback()"})
+    [group] = state.failure_group_views()
+    assert group.count == 50
+    assert len(group.workers) + group.more_workers == 10
+    [crunch] = [t for t in state.task_type_views(clock.now) if t.name == "crunch"]
+    assert crunch.failed == 50

@@ -161,7 +161,7 @@ def schedule_text(sched: Any) -> str:
 def duration(seconds: float) -> str:
     """``10s``, ``2.5s``, ``5m``, ``1h 30m``, ``2d``."""
     if seconds < 60:
-        return f"{seconds:g}s"
+        return f"{round(seconds, 1):g}s"
     minutes, secs = divmod(int(round(seconds)), 60)
     if minutes < 60:
         return f"{minutes}m" + (f" {secs}s" if secs else "")

@@ -102,9 +102,12 @@ class FailureGroupView:
         return self.exc_type or self.message or "(no exception reported)"
 
 
+EXTRA_LIMIT = 1024
+
+
 class _Group:
     __slots__ = ("gid", "exc_type", "message", "count", "first_seen", "last_seen",
-                 "names", "more_names", "workers", "more_workers", "example",
+                 "names", "extra_names", "workers", "extra_workers", "example",
                  "example_exception", "example_traceback", "recent")
 
     def __init__(self, gid: int, exc_type: str, message: str, now: float):
@@ -114,9 +117,11 @@ class _Group:
         self.count = 0
         self.first_seen = self.last_seen = now
         self.names: list[str] = []
-        self.more_names = 0
         self.workers: list[str] = []
-        self.more_workers = 0
+        # Distinct names and workers past the first few, each counted once
+        # (a set, bounded: past EXTRA_LIMIT the count says "at least").
+        self.extra_names: set[str] = set()
+        self.extra_workers: set[str] = set()
         self.example = ""
         self.example_exception: object = None
         self.example_traceback: object = None
@@ -157,14 +162,14 @@ class GroupTable:
         if isinstance(name, str) and name not in group.names:
             if len(group.names) < GROUP_NAMES:
                 group.names.append(name)
-            else:
-                group.more_names += 1
+            elif len(group.extra_names) < EXTRA_LIMIT:
+                group.extra_names.add(name)
         worker = task.worker
         if worker and worker not in group.workers:
             if len(group.workers) < GROUP_WORKERS:
                 group.workers.append(worker)
-            else:
-                group.more_workers += 1
+            elif len(group.extra_workers) < EXTRA_LIMIT:
+                group.extra_workers.add(worker)
         group.example = task.uuid
         group.example_exception = task.exception
         group.example_traceback = task.traceback
@@ -187,8 +192,8 @@ class GroupTable:
         return FailureGroupView(
             gid=g.gid, kind=self.kind, exc_type=g.exc_type, message=g.message,
             count=g.count, first_seen=g.first_seen, last_seen=g.last_seen,
-            names=tuple(g.names), more_names=g.more_names, workers=tuple(g.workers),
-            more_workers=g.more_workers, example=g.example,
+            names=tuple(g.names), more_names=len(g.extra_names), workers=tuple(g.workers),
+            more_workers=len(g.extra_workers), example=g.example,
             example_exception=g.example_exception, example_traceback=g.example_traceback,
             recent=tuple(reversed(g.recent)))
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .state import ClusterState
+from .triage import DEFAULT_STUCK_FACTOR, DEFAULT_STUCK_FLOOR
 
 log = logging.getLogger(__name__)
 
@@ -183,11 +184,14 @@ class Replayer:
     """Plays a ``Recording`` into ``state`` from a daemon thread."""
 
     def __init__(self, recording: Recording, *, speed: float | None = 1.0,
-                 max_tasks: int = 100_000, clock: ReplayClock | None = None):
+                 max_tasks: int = 100_000, clock: ReplayClock | None = None,
+                 stuck_floor: float = DEFAULT_STUCK_FLOOR,
+                 stuck_factor: float = DEFAULT_STUCK_FACTOR):
         self.recording = recording
         self.clock = clock or ReplayClock()
         self.clock.speed = speed
-        self.state = ClusterState(max_tasks=max_tasks, clock=self.clock)
+        self.state = ClusterState(max_tasks=max_tasks, clock=self.clock,
+                                  stuck_floor=stuck_floor, stuck_factor=stuck_factor)
         self._events = iter(recording)
         self._next: Any = None
         self._has_next = False

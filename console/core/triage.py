@@ -204,6 +204,13 @@ class Triage:
             stats = self.types[name] = TypeStats(name, len(self.types))
         return stats
 
+    def record_failure(self, stats: TypeStats, task: TaskRecord, now: float) -> None:
+        """One failure of ``task``: its type's figures and its cause's group."""
+        stats.failed_total += 1
+        stats.failed.add(now / RATE_BUCKET)
+        stats.last_failure_at = now
+        self.failures.add(task, now)
+
     def task_event(self, task: TaskRecord, subject: str, old_name: object,
                    old_state: str, now: float) -> None:
         name, state = task.name, task.state
@@ -254,11 +261,10 @@ class Triage:
                         and started >= received:
                     stats.delay.add(started - received)  # came after its started
         elif subject == "failed":
-            if state == "FAILURE":
-                stats.failed_total += 1
-                stats.failed.add(now / RATE_BUCKET)
-                stats.last_failure_at = now
-                self.failures.add(task, now)
+            # Celery sends task-failed twice for a hard time limit: a task
+            # already FAILURE is one failure, not two.
+            if state == "FAILURE" and old_state != "FAILURE":
+                self.record_failure(stats, task, now)
         elif subject == "retried":
             stats.retried_total += 1
             self.retries.add(task, now)

@@ -109,7 +109,8 @@ class ConsoleApp(ContextSwitching, App):
         Binding("9", "show('doctor')", "Doctor", show=False, id="screen.doctor",
                 tooltip="Doctor: what in the workers' settings will hurt, with evidence"),
         Binding("colon", "command_line", "Command", key_display=":", id="command_line",
-                tooltip="Command line: :workers :tasks state:FAILURE :queues :events :log"),
+                tooltip="Command line: :workers :tasks state:FAILURE :task UUID :queues "
+                ":events :log :types :failures :beat :doctor :ctx NAME"),
         Binding("question_mark", "help", "Help", key_display="?", id="help",
                 tooltip="Help: every key of this screen"),
         Binding("ctrl+r", "refresh_now", "Refresh", id="refresh",
@@ -451,10 +452,12 @@ class ConsoleApp(ContextSwitching, App):
 
     def read_stacks(self, hostname: str, task_id: str | None) -> list[StackReport]:
         """A worker's stacks from its companion extension (off the UI thread)."""
+        self._no_broker_in_replay()
         return read_stacks(self.target, [hostname], task_id=task_id, timeout=3.0)
 
     def read_doctor(self) -> Diagnosis:
         """Ask the workers and diagnose (off the UI thread)."""
+        self._no_broker_in_replay()
         return examine(self.target, self.state, self.state.workers_online() or None,
                        timeout=1.0, now=self.now())
 

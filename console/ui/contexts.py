@@ -25,6 +25,7 @@ from ..core.contexts import Opened, open_context
 from ..core.logs import also_scrub
 from ..core.monitor import Monitor
 from ..core.state import ClusterState
+from ..core.triage import DEFAULT_STUCK_FACTOR, DEFAULT_STUCK_FLOOR
 from ..core.uistate import UiState
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,9 @@ class ContextSwitching:
                 self.call_from_thread(self.notify, f"context {name}: {type(exc).__name__}: "
                                       f"{self.target.scrub(exc)}", severity="error")
                 return
+            # The recording (--record) goes on in the new context: the old
+            # Monitor must not close the file the command line opened.
+            self.monitor.recorder = None
             self.monitor.stop(timeout=1.0)
             self.call_from_thread(self._attach_context, opened)
 
@@ -126,7 +130,10 @@ class ContextSwitching:
         options = self.options
         self.context_states[self.context_name] = self.state
         state = self.context_states.get(opened.name) or ClusterState(
-            max_tasks=options.max_tasks, clock=self.clock)
+            max_tasks=options.max_tasks, clock=self.clock,
+            # --stuck-floor/--stuck-factor hold for every context's model.
+            stuck_floor=getattr(options, "stuck_floor", DEFAULT_STUCK_FLOOR),
+            stuck_factor=getattr(options, "stuck_factor", DEFAULT_STUCK_FACTOR))
         target = opened.target
         also_scrub(target.broker_url)
         self.target, self.state = target, state
@@ -135,7 +142,8 @@ class ContextSwitching:
         self.monitor = Monitor(
             target, state, enable_events=options.enable_events,
             inspect_interval=options.inspect_interval,
-            probe_interval=options.probe_interval, extra_queues=opened.queues)
+            probe_interval=options.probe_interval, extra_queues=opened.queues,
+            recorder=getattr(self, "recorder", None))
         self.actions = Actions(target, state, AuditLog(opened.audit_log, target.broker_url),
                                read_only=opened.read_only)
         await self._rebuild_screens(opened.name or "")

@@ -59,6 +59,25 @@ class StatusHeader(Static):
         else:
             since = ago(now - connection.since)
             text.append(f"○ disconnected — retrying ({since})", style="bold red")
+        # The flags an operator must not miss come before the figures, so a
+        # narrow terminal's ellipsis never cuts them: read-only, recording,
+        # intake lag, stuck and lost tasks.
+        if read_only:
+            text.append(" │ ", style="dim")
+            text.append("🔒 read-only", style="bold yellow")
+        if recording is not None:
+            text.append(" │ ", style="dim")
+            if recording.errors:
+                text.append("⏺ rec failing", style="bold red")
+            else:
+                text.append("⏺ rec", style="bold red")
+        self._intake(text, view)
+        if view.stuck:
+            text.append(" │ ", style="dim")
+            text.append(f"{view.stuck:,} stuck", style="bold yellow")
+        if view.lost:
+            text.append(" │ ", style="dim")
+            text.append(f"{view.lost:,} lost", style="bold red")
         text.append(" │ ", style="dim")
         if events_on:
             text.append("events on", style="green")
@@ -69,22 +88,6 @@ class StatusHeader(Static):
                     style="bold" if online else "yellow")
         text.append(" │ ", style="dim")
         text.append(f"{view.tasks_per_s:.1f} tasks/s")
-        self._intake(text, view)
-        if recording is not None:
-            text.append(" │ ", style="dim")
-            if recording.errors:
-                text.append("⏺ rec failing", style="bold red")
-            else:
-                text.append("⏺ rec", style="bold red")
-        if view.stuck:
-            text.append(" │ ", style="dim")
-            text.append(f"{view.stuck:,} stuck", style="bold yellow")
-        if view.lost:
-            text.append(" │ ", style="dim")
-            text.append(f"{view.lost:,} lost", style="bold red")
-        if read_only:
-            text.append(" │ ", style="dim")
-            text.append("🔒 read-only", style="bold yellow")
         self.update(text)
 
     @staticmethod
