@@ -197,8 +197,9 @@ def build_config(environ: Mapping[str, str] | None = None) -> dict:
             "CONSOLE_RESULT_EXTENDED", "1") != "0",
         # A task that hangs must not hold its process for ever (the doctor
         # reports a cluster without limits); the longest companion task
-        # takes a minute.
-        "task_soft_time_limit": 600,
+        # takes a minute. A hard limit only: with a default soft limit set,
+        # a hard limit the console sets lower than it (`t`, soft empty) was
+        # never applied by the pool (tests/test_actions.py).
         "task_time_limit": 900,
         **conf_overrides(environ),
     }
