@@ -224,7 +224,9 @@ async def test_ctx_switches_between_rabbitmq_and_redis_in_a_running_console(
             assert console.state is rabbit_state and console.actions.read_only
             assert await until(pilot, lambda: rabbit_host in _screen_text(console), 15)
             assert password not in _screen_text(console)
-            assert console.monitor.started
+            # The monitor starts once the screens are rebuilt, a moment after
+            # they first show the context.
+            assert await until(pilot, lambda: console.monitor.started, 15)
     assert wait_until(lambda: broker_depth(rabbitmq_broker, companion_app(rabbitmq_broker), "backlog") == 5, 5)
     assert password not in (tmp_path / "rabbit-audit.jsonl").read_text()
 
