@@ -98,13 +98,15 @@ def test_a_real_beat_shows_last_runs_then_late_once_stopped(real_broker, tmp_pat
                 reported = {e["name"]: e for e in beat_report["entries"]}
                 assert reported["ping-every-2s"]["last_seen"] is not None
                 assert reported["ping-every-2s"]["late"] is False
-                assert reported["digest-every-minute"]["late"] is None  # not judged yet
+                # Not late: not judged yet, or judged ok when a minute began
+                # during the test and beat sent its run.
+                assert reported["digest-every-minute"]["late"] in (None, False)
                 assert beat_report["readable"] is True
             finally:
                 stop_process_group(process)
                 beat.__exit__(None, None, None)
             # Beat stopped: each fast entry goes late after two intervals.
             assert wait_until(lambda: all(entries()[n].late for n in fast), 30), entries()
-            assert entries()["digest-every-minute"].late is None
+            assert entries()["digest-every-minute"].late in (None, False)
         finally:
             capture.stop()
