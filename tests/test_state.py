@@ -135,3 +135,20 @@ def test_a_new_task_never_evicts_itself():
     assert state.held_by_state["STARTED"] == 1
     assert all(v >= 0 for v in state.held_by_state.values())
     assert sum(state.held_by_state.values()) == 1
+
+
+def test_a_new_task_record_has_every_slot_set():
+    """TaskRecord.__init__ names its slots one by one (faster than a loop
+    over __slots__): a slot added and not set there would raise on first
+    read."""
+    from console.core.records import TaskRecord
+
+    task = TaskRecord("an-id")
+    values = task.as_dict()
+    assert set(values) == set(TaskRecord.__slots__)
+    assert values["uuid"] == "an-id" and values["state"] == "PENDING"
+    assert values["clock"] == 0 and values["worker_lost"] is False
+    assert values["stuck"] is False
+    others = {k: v for k, v in values.items()
+              if k not in ("uuid", "state", "clock", "worker_lost", "stuck")}
+    assert others == dict.fromkeys(others)

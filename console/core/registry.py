@@ -80,7 +80,10 @@ class WorkerRegistry:
         return subject in ("online", "heartbeat", "offline")
 
     def _heartbeat(self, worker: WorkerRecord, now: float) -> None:
-        if not worker.alive(now):
+        # worker.alive(now), inlined: this runs for every task event.
+        last = worker.last_heartbeat
+        if last is None or not now < last + float(
+                worker.freq or 60.0) * HEARTBEAT_EXPIRE_FACTOR:
             worker.online_since = now
             worker.offline_since = None
         worker.heartbeats.append(now)

@@ -11,13 +11,13 @@ import heapq
 import re
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from .records import (
     EVENT_TO_STATE, MAX_TRACEBACK_CHARS, READY_STATES, RECEIVED_MERGE_FIELDS,
-    TASK_EVENT_FIELDS, TIMELINE, TaskHistory, TaskRecord, WorkerRecord, clip, rank,
+    RANK, TASK_EVENT_FIELDS, TIMELINE, TaskHistory, TaskRecord, WorkerRecord, clip, rank,
 )
 from .views import TaskView, Versions
 from .workflow import MAX_CHILDREN, MAX_NODES, WorkflowView, build_workflow
@@ -179,7 +179,7 @@ class TaskStore:
                 # not a payload (it is shown and used as a counter key).
                 state = "UNKNOWN"
         if (state != "RETRY" and task.state != "RETRY"
-                and rank(state) > rank(task.state)):
+                and _rank(state, _UNKNOWN) > _rank(task.state, _UNKNOWN)):
             # This event logically happened before the current state: keep
             # the state, take its fields (only some, for RECEIVED), as Celery.
             if state == "RECEIVED":
@@ -218,10 +218,13 @@ class TaskStore:
         return subject in EVENT_TO_STATE
 
     @staticmethod
-    def _copy_fields(task: TaskRecord, event: dict[str, Any], names: Iterable[str]) -> None:
-        for key in names:
-            if key in event:
-                value = event[key]
+    def _copy_fields(task: TaskRecord, event: dict[str, Any],
+                     names: Container[str]) -> None:
+        # Over the event's keys (about a dozen) with a hash lookup each,
+        # not over the twenty names with a lookup in the event each: a
+        # tenth of the intake's time was this loop.
+        for key, value in event.items():
+            if key in names:
                 kind = type(value)
                 if (kind is float or kind is int or value is None
                         or kind is str and len(value) <= 512):
@@ -490,6 +493,8 @@ class TaskStore:
 
 
 _RESENT = frozenset({"sent", "received"})
+_rank = RANK
+_UNKNOWN = rank(None)
 
 
 def _reindex(index: FieldIndex, task: TaskRecord, old: object, new: object,
