@@ -152,3 +152,25 @@ def test_a_new_task_record_has_every_slot_set():
     others = {k: v for k, v in values.items()
               if k not in ("uuid", "state", "clock", "worker_lost", "stuck")}
     assert others == dict.fromkeys(others)
+
+
+def test_the_event_ring_keeps_only_short_scalar_fields_of_an_unusual_event():
+    """A usual Celery event is kept in the ring as it came; one with a key
+    Celery never sends, a long or non-scalar value, or no arrival stamp is
+    copied down to the ring's fields, clipped, stamped."""
+    state = ClusterState(clock=lambda: 5.0)
+    usual = {"type": "task-received", "uuid": "a", "hostname": "w@h", "name": "t",
+             "args": "(1,)", "timestamp": 1.0, "local_received": 2.0, "pid": 7}
+    state.apply(usual)
+    assert state.events[-1] == usual
+    odd = {"type": "task-received", "uuid": "b", "hostname": "w@h", "name": "t",
+           "timestamp": 1.0, "local_received": 2.0, "x" * 10_000: "y" * 10_000}
+    state.apply(odd)
+    assert set(state.events[-1]) == {"type", "uuid", "hostname", "name", "timestamp",
+                                     "local_received"}
+    state.apply({"type": "task-started", "uuid": "b", "hostname": "w@h",
+                 "timestamp": 1.0, "args": ["a", "list"]})
+    entry = state.events[-1]
+    assert entry["args"] == "['a', 'list']" and entry["local_received"] == 5.0
+    tail = state.event_tail(0, 10)
+    assert [e["uuid"] for e in tail.entries] == ["a", "b", "b"]
