@@ -50,6 +50,8 @@ RECEIVED_MERGE_FIELDS = frozenset({
 # argsrepr/resultrepr to 1 KiB; the limit protects us from other producers.
 MAX_VALUE_CHARS = 4096
 MAX_TRACEBACK_CHARS = 16384
+# Values in the raw-event ring (ClusterState.events) are clipped to this.
+RING_VALUE_CHARS = 256
 
 # Task fields copied from an event, and whether they are free text to clip.
 TASK_EVENT_FIELDS = {

@@ -24,7 +24,7 @@ from typing import Any
 
 from .beat import BeatWatch
 from .rates import RateWindow
-from .records import STATES, clip
+from .records import RING_VALUE_CHARS, STATES, clip
 from .registry import MAX_WORKERS, WorkerRegistry
 from .stores import ActionStore, InspectionStore, QueueStore
 from .taskstore import EVICTION_LOG, TaskStore
@@ -50,7 +50,7 @@ _RING_FIELDS = frozenset({
     "state", "exception", "result", "runtime", "retries", "args", "kwargs",
     "active", "processed", "signum", "terminated", "queue", "routing_key",
 })
-_RING_VALUE_CHARS = 256
+_RING_VALUE_CHARS = RING_VALUE_CHARS
 # The keys of Celery's own task and worker events: an event with these and
 # short scalar values is kept in the ring whole (see _ring_entry).
 _CELERY_KEYS = _RING_FIELDS | {
@@ -193,31 +193,30 @@ class ClusterState(TaskStore, WorkerRegistry, InspectionStore, QueueStore, Actio
         self.events_rate.add(now)
         self.connection.last_event_at = now
         group, _, subject = type_.partition("-")
+        plain = False
         if group == "task":
+            self.event_plain = False
             handled = self._task_event(subject, event, now)
+            # Its values were all checked short scalars on the way in.
+            plain = self.event_plain
         elif group == "worker":
             handled = self._worker_event(subject, event, now)
         else:
             handled = False
         if not handled:
             counters.unknown += 1
-        self.events.append(self._ring_entry(event, now))
+        if plain and event.keys() <= _CELERY_KEYS and "local_received" in event:
+            # The usual event (Celery's own keys, short scalar values,
+            # stamped on arrival) is kept in the ring as it came: the model
+            # is its last reader, and a copy was a seventh of the intake.
+            self.events.append(event)
+        else:
+            self.events.append(self._ring_entry(event, now))
         self.versions.events += 1
 
     @staticmethod
     def _ring_entry(event: dict[str, Any], now: float) -> dict[str, Any]:
-        # The usual event (Celery's own keys, short scalar values, stamped on
-        # arrival) is kept as it is: the model is its last reader, and
-        # building a copy was a seventh of the intake's time. Anything else
-        # is copied down to the ring's fields, clipped.
-        if event.keys() <= _CELERY_KEYS and "local_received" in event:
-            for value in event.values():
-                kind = type(value)
-                if not (kind is float or kind is int or value is None
-                        or kind is str and len(value) <= _RING_VALUE_CHARS):
-                    break
-            else:
-                return event
+        """The event copied down to the ring's fields, clipped, stamped."""
         entry = {}
         # Over the event's keys, a set lookup each (see _copy_fields).
         for key, value in event.items():
