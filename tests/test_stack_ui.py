@@ -152,3 +152,46 @@ async def test_stack_text_is_data_not_markup():
         screen = await stack_screen(pilot)
         assert "[bold red]boom[/]" in screen.plain
         assert "\x1b" not in screen.plain and "\u202e" not in screen.plain
+
+
+async def test_brackets_choose_one_process_of_the_worker():
+    """On worker detail's stacks, ] and [ show one process at a time (the
+    title names it and how many answered), then every process again; a
+    re-read keeps the chosen one."""
+    app = counting_app()
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_worker("alpha@web-1")
+        await pilot.pause()
+        await pilot.press("w")
+        screen = await stack_screen(pilot)
+        pids = screen.pids()
+        assert len(pids) == 5 and pids[0] == 4100
+        await pilot.press("right_square_bracket")
+        assert screen.pid == 4100
+        assert "main process 4100" in screen.plain and "child process" not in screen.plain
+        title = rendered(screen.query_one("#stack-title", Static))
+        assert "Stack of process 4100 (1 of 5; [ ] choose) of alpha@web-1" in title
+        await pilot.press("right_square_bracket")
+        child = pids[1]
+        assert screen.pid == child and screen.plain.count("child process") == 1
+        assert f"child process {child}" in screen.plain and "main process" not in screen.plain
+        await pilot.press("ctrl+r")
+        assert await pilot_until(pilot, lambda: len(app.asked) == 2 and not screen.reading, 10)
+        assert screen.pid == child and screen.plain.count("child process") == 1
+        await pilot.press("left_square_bracket", "left_square_bracket")
+        assert screen.pid is None
+        assert screen.plain.count("child process") == 4 and "main process 4100" in screen.plain
+        await pilot.press("left_square_bracket")
+        assert screen.pid == pids[-1]
+
+
+async def test_brackets_on_one_process_say_so():
+    app = counting_app()
+    async with app.run_test(size=SIZE) as pilot:
+        task = running_on(app, "alpha@web-1")[0]
+        await go_to_task(pilot, task.uuid)
+        await pilot.press("w")
+        screen = await stack_screen(pilot)
+        await pilot.press("right_square_bracket")
+        assert screen.pid is None
+        assert "one process answered" in app._note[0].plain

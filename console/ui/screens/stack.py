@@ -6,6 +6,7 @@ never on a timer. Stacks are cluster text: drawn literally."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -49,6 +50,12 @@ class StackScreen(ReadsOffThread, FramedScreen):
         Binding("escape", "back", "Back", id="stack.back", tooltip="Back"),
         Binding("ctrl+r", "reread", "Read again", id="stack.reread",
                 tooltip="Ask the worker for its stacks again (they change nothing there)"),
+        Binding("right_square_bracket", "next_process", "Next process", show=False,
+                key_display="]", id="stack.next_process",
+                tooltip="Show one process: the next one (after the last, every process)"),
+        Binding("left_square_bracket", "previous_process", "Previous process", show=False,
+                key_display="[", id="stack.previous_process",
+                tooltip="Show one process: the previous one (before the first, every process)"),
     ]
     DEFAULT_CSS = """
     StackScreen #stack-title { padding: 0 1; height: auto; }
@@ -61,6 +68,9 @@ class StackScreen(ReadsOffThread, FramedScreen):
         self.task_id = task_id
         self.reports: list[StackReport] | None = None
         self.read_at: float | None = None
+        # The one process shown ([ and ]), by pid; None: every process. Kept
+        # across ctrl+r, so a re-read shows the same process again.
+        self.pid: int | None = None
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="stack-title")
@@ -87,9 +97,46 @@ class StackScreen(ReadsOffThread, FramedScreen):
             self.hostname, installed=True, at=time.time(), task_id=self.task_id, error=error)]
         self.read_at = self.reports[0].at if self.reports else self.app.now()
 
+    def pids(self) -> list[int]:
+        """The processes the last reading answered for, in its order."""
+        return [p.pid for r in self.reports or () for p in r.processes if p.pid is not None]
+
+    def shown(self) -> list[StackReport]:
+        """The reports as drawn: one process's, when one is chosen."""
+        reports = self.reports or []
+        if self.pid is None:
+            return reports
+        return [replace(r, processes=tuple(p for p in r.processes if p.pid == self.pid))
+                for r in reports]
+
+    def _step(self, by: int) -> None:
+        pids = self.pids()
+        if len(pids) < 2:
+            self.app.say("one process answered: it is the one shown" if pids
+                         else "no process to choose")
+            return
+        choices: list[int | None] = [None, *pids]
+        at = choices.index(self.pid) if self.pid in choices else 0
+        self.pid = choices[(at + by) % len(choices)]
+        self.draw()
+
+    def action_next_process(self) -> None:
+        self._step(1)
+
+    def action_previous_process(self) -> None:
+        self._step(-1)
+
     def draw(self) -> None:
-        what = (Text.assemble("Stack of task ", literal(self.task_id, 40, style="bold"),
-                              " on ") if self.task_id else Text("Stacks of every process of "))
+        pids = self.pids()
+        if self.pid is not None and self.pid in pids:
+            what = Text.assemble(f"Stack of process {self.pid} "
+                                 f"({pids.index(self.pid) + 1} of {len(pids)}; [ ] choose) of ")
+        elif self.pid is not None:
+            what = Text(f"Process {self.pid} did not answer this time ([ ] choose) on ",
+                        style="bold yellow")
+        else:
+            what = (Text.assemble("Stack of task ", literal(self.task_id, 40, style="bold"),
+                                  " on ") if self.task_id else Text("Stacks of every process of "))
         what.append_text(literal(self.hostname, 60, style="bold"))
         if self.reading:
             what.append("  — asking the worker…", style="dim")
@@ -101,9 +148,9 @@ class StackScreen(ReadsOffThread, FramedScreen):
         if self.reports is None:
             body.update(Text("…", style="dim"))
         else:
-            body.update(render_reports(self.reports))
+            body.update(render_reports(self.shown()))
 
     @property
     def plain(self) -> str:
         """What the body shows, as text (for tests)."""
-        return one_line(render_reports(self.reports or []).plain.replace("\n", " | "))
+        return one_line(render_reports(self.shown()).plain.replace("\n", " | "))
