@@ -244,3 +244,25 @@ async def test_w_in_the_console_on_a_real_worker_read_only(redis_broker, tmp_pat
             finally:
                 app.control.revoke(stuck.id, terminate=True)
             await pilot.press("q")
+
+
+def test_solo_pool_answers_between_tasks_and_says_why_not_during_one(real_broker, tmp_path):
+    """The solo pool runs tasks on the thread that answers remote control:
+    idle, its stack is read in-process; while a task runs it cannot answer,
+    and the report says why rather than only 'no reply'."""
+    app = companion_app(real_broker)
+    target = _target(real_broker)
+    with running_worker(real_broker, tmp_path, queues="default", pool="solo") as host:
+        [idle] = read_stacks(target, [host], timeout=3.0)
+        assert idle.installed and idle.pool == "solo" and not idle.error
+        [process] = idle.processes
+        assert process.role == "main" and process.pid is not None and process.threads
+        stuck = app.send_task(T + "stuck_here", args=[6], queue="default")
+        try:
+            assert wait_until(lambda: app.AsyncResult(stuck.id).state == "STARTED",
+                              timeout=20, interval=0.2)
+            [busy] = read_stacks(target, [host], timeout=1.5)
+            assert busy.error and "no reply" in busy.error
+            assert "solo pool" in busy.error, busy.error
+        finally:
+            app.control.revoke([stuck.id])

@@ -192,6 +192,12 @@ def parse_stacks(hostname: str, reply: object, task_id: str | None = None,
                        task_missing=reply.get("task_missing") is True)
 
 
+# Why a worker may not answer a stack request. The solo pool runs each task
+# on the thread that answers remote control: it answers between tasks only.
+NO_REPLY_WHY = (": the worker is gone or busy; a solo pool answers only between tasks, "
+                "the threads or prefork pool also while they run")
+
+
 def read_stacks(target: Target, hostnames: list[str] | None = None,
                 task_id: str | None = None, pids: list[int] | None = None,
                 timeout: float = 3.0) -> list[StackReport]:
@@ -218,7 +224,7 @@ def read_stacks(target: Target, hostnames: list[str] | None = None,
     for host in hostnames or ():
         if host not in merged:
             reports.append(StackReport(host, installed=True, at=now, task_id=task_id,
-                                       error=f"no reply within {timeout:g} s"))
+                                       error=f"no reply within {timeout:g} s{NO_REPLY_WHY}"))
     return reports
 
 
