@@ -145,7 +145,9 @@ class ClusterState(TaskStore, WorkerRegistry, InspectionStore, QueueStore, Actio
 
     # ------------------------------------------------------------------ intake
     def apply(self, event: object) -> None:
-        """Apply one event. Never raises: bad events are counted and skipped."""
+        """Apply one event. Never raises: bad events are counted and skipped.
+        The model takes the event dict: it may keep it as it is in its ring,
+        so the caller must not change it afterwards."""
         with self.lock:
             try:
                 self._apply(event)
