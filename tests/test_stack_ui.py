@@ -195,3 +195,24 @@ async def test_brackets_on_one_process_say_so():
         await pilot.press("right_square_bracket")
         assert screen.pid is None
         assert "one process answered" in app._note[0].plain
+
+
+def test_status_json_names_the_extension_and_its_processes():
+    """`console status --json` carries what the extension reports: per
+    worker installed or not, versions, fingerprint, and per process RSS,
+    CPU and tasks run."""
+    import json
+
+    from console.core.status import summarize
+    from console.sample import sample_target
+
+    app = sample_app()
+    report = json.loads(json.dumps(summarize(sample_target(), app.state)))
+    workers = {w["hostname"]: w for w in report["workers"]}
+    alpha = workers["alpha@web-1"]["extension"]
+    assert alpha["installed"] and alpha["fingerprint"].startswith("a99034b9a916")
+    assert alpha["versions"]["kombu"] == "5.7.0"
+    child = next(p for p in alpha["processes"] if p["pid"] == 5103)
+    assert child["role"] == "child" and child["tasks_run"] == 101
+    assert round(child["rss"] / 2**20, 1) == 130.4 and child["cpu"] == 22.25
+    assert workers["beta@web-2"]["extension"] == {"installed": False}

@@ -7,6 +7,7 @@ from typing import Any
 
 from .beat import BeatView, beat_report, read_schedule
 from .connection import Target, check_broker
+from .insight import extension_of
 from .monitor import Monitor
 from .state import ClusterState
 from .triage import DEFAULT_STUCK_FACTOR, DEFAULT_STUCK_FLOOR, triage_report
@@ -66,6 +67,9 @@ def summarize(target: Target, state: ClusterState,
             "heartbeat_age": (round(now - view.last_heartbeat, 1)
                               if view.last_heartbeat else None),
             "replied": answered,
+            # The companion extension's view inside the worker (insight.py);
+            # None when the worker's stats did not answer.
+            "extension": _extension(stats) if stats is not None else None,
         })
     tasks = {s: n for s, n in state.held_counts().items() if n}
     queues = [{"name": q.name, "messages": q.messages, "consumers": q.consumers,
@@ -89,6 +93,16 @@ def summarize(target: Target, state: ClusterState,
         # Per task type figures, failure groups, stuck and lost (triage.py).
         **triage_report(state, now),
     }
+
+
+def _extension(stats: object) -> dict[str, Any]:
+    found = extension_of(stats)
+    if found is None:
+        return {"installed": False}
+    return {"installed": True, "version": found.version, "pool": found.pool,
+            "versions": dict(found.versions), "fingerprint": found.fingerprint,
+            "processes": [{"pid": p.pid, "role": p.role, "rss": p.rss, "cpu": p.cpu,
+                           "tasks_run": p.tasks_run} for p in found.processes]}
 
 
 def _total(stats: object) -> int | None:
