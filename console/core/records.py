@@ -18,8 +18,9 @@ PRECEDENCE = (
     "RECEIVED", "REJECTED", "RETRY", "PENDING",
 )
 _PRECEDENCE_INDEX = {state: i for i, state in enumerate(PRECEDENCE)}
-_UNKNOWN_RANK = _PRECEDENCE_INDEX[None]
-# rank() as a bound method, for the per-event path (no Python call).
+UNKNOWN_RANK = _PRECEDENCE_INDEX[None]
+# rank(state) is RANK(state, UNKNOWN_RANK): the per-event path calls the
+# bound method, with no Python call in between.
 RANK = _PRECEDENCE_INDEX.get
 
 EVENT_TO_STATE = {
@@ -77,7 +78,7 @@ HEARTBEAT_EXPIRE_FACTOR = 2.0
 
 
 def rank(state: str | None) -> int:
-    return _PRECEDENCE_INDEX.get(state, _UNKNOWN_RANK)
+    return RANK(state, UNKNOWN_RANK)
 
 
 def clip(value: object, limit: int = MAX_VALUE_CHARS) -> str | int | float | None:

@@ -50,13 +50,12 @@ _RING_FIELDS = frozenset({
     "state", "exception", "result", "runtime", "retries", "args", "kwargs",
     "active", "processed", "signum", "terminated", "queue", "routing_key",
 })
-_RING_VALUE_CHARS = RING_VALUE_CHARS
 # The keys of Celery's own task and worker events: an event with these and
 # short scalar values is kept in the ring whole (see _ring_entry).
 _CELERY_KEYS = _RING_FIELDS | {
     "utcoffset", "pid", "clock", "eta", "expires", "parent_id", "root_id",
     "exchange", "traceback", "expired", "requeue", "freq", "sw_ident", "sw_ver",
-    "sw_sys", "reason", "retries",
+    "sw_sys", "reason",
 }
 _MAX_TYPE_CHARS = 64
 # An intake reading older than this is not shown (nothing arrives: nothing
@@ -227,8 +226,8 @@ class ClusterState(TaskStore, WorkerRegistry, InspectionStore, QueueStore, Actio
                 # clip() keeps these as they are; calling it for every
                 # field was a tenth of the intake's time.
                 if not (kind is float or kind is int or value is None
-                        or kind is str and len(value) <= _RING_VALUE_CHARS):
-                    value = clip(value, _RING_VALUE_CHARS)
+                        or kind is str and len(value) <= RING_VALUE_CHARS):
+                    value = clip(value, RING_VALUE_CHARS)
                 entry[key] = value
         if "local_received" not in entry:
             entry["local_received"] = now

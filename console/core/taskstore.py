@@ -16,8 +16,9 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from .records import (
-    EVENT_TO_STATE, MAX_TRACEBACK_CHARS, RING_VALUE_CHARS, READY_STATES, RECEIVED_MERGE_FIELDS,
-    RANK, TASK_EVENT_FIELDS, TIMELINE, TaskHistory, TaskRecord, WorkerRecord, clip, rank,
+    EVENT_TO_STATE, MAX_TRACEBACK_CHARS, RANK, READY_STATES, RECEIVED_MERGE_FIELDS,
+    RING_VALUE_CHARS, TASK_EVENT_FIELDS, TIMELINE, UNKNOWN_RANK, TaskHistory, TaskRecord,
+    WorkerRecord, clip,
 )
 from .views import TaskView, Versions
 from .workflow import MAX_CHILDREN, MAX_NODES, WorkflowView, build_workflow
@@ -181,7 +182,7 @@ class TaskStore:
                 # not a payload (it is shown and used as a counter key).
                 state = "UNKNOWN"
         if (state != "RETRY" and task.state != "RETRY"
-                and _rank(state, _UNKNOWN) > _rank(task.state, _UNKNOWN)):
+                and RANK(state, UNKNOWN_RANK) > RANK(task.state, UNKNOWN_RANK)):
             # This event logically happened before the current state: keep
             # the state, take its fields (only some, for RECEIVED), as Celery.
             if state == "RECEIVED":
@@ -507,8 +508,6 @@ class TaskStore:
 
 
 _RESENT = frozenset({"sent", "received"})
-_rank = RANK
-_UNKNOWN = rank(None)
 
 
 def _reindex(index: FieldIndex, task: TaskRecord, old: object, new: object,
