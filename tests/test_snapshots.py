@@ -7,8 +7,17 @@ and look at the report before committing.
 from __future__ import annotations
 
 import pytest
+from textual.widgets import Input
 
 from console.sample import sample_app, sample_replay_app
+
+
+@pytest.fixture(autouse=True)
+def _steady_cursor(monkeypatch):
+    """A focused text box's cursor blinks on a 0.5 s timer that restarts at
+    each key: on a loaded machine the picture could be taken after it hid.
+    Here it stays shown while the box has focus (blur still hides it)."""
+    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
 
 SCREENS = [("1", "workers"), ("2", "tasks"), ("3", "queues"), ("4", "events"),
            ("5", "log"), ("6", "types"), ("7", "failures")]
