@@ -2,14 +2,16 @@
 prefork worker on N fast tasks (``add``) with the extension loaded and
 without it, runs interleaved, median of ``--repeat``.
 
-`python -m benchmarks.extension [--tasks 5000] [--repeat 3] [--concurrency 2]`
-prints a table and, last, one JSON line.
+`python -m benchmarks.extension [--tasks 5000] [--repeat 3] [--concurrency 2]
+[--no-control]` prints a table and, last, one JSON line.
 
-Both workers run at once, each on its own queue, with results ignored (the
-file store's writes would dominate) and everything else as the companion
-configures it (task events on). Each run: the worker's consumer is
+Each run measures, one after another and each alone, a new worker without
+the extension, one with it, and (unless ``--no-control``) a second one
+without it: the A/A control, which shows what the harness resolves. Results
+are ignored (the file store's writes would dominate); everything else is as
+the companion configures it (task events on). Each run: the worker's consumer is
 cancelled, its queue filled with N ``add`` tasks, the consumer added back,
-and the clock runs until the worker's own ``stats`` count N more tasks done.
+and the clock runs until the N-th task-succeeded event from that worker.
 Uses Redis (db ``CONSOLE_TEST_REDIS_DB``, default 9), flushed after.
 """
 
@@ -23,7 +25,8 @@ import sys
 import tempfile
 import threading
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -118,62 +121,92 @@ def hook_cost(calls: int = 200_000) -> float:
         task_postrun.disconnect(dispatch_uid="bench")
 
 
+@contextmanager
+def _fresh_worker(env: BrokerEnv, logs: Path, n: int, seed: int,
+                  concurrency: int) -> Iterator[tuple[str, str]]:
+    """A new worker for one measurement, alone on the machine while it runs.
+
+    A worker process keeps what it drew at start for its whole life (its
+    hash seed, where its memory lies): kept across runs, that made two
+    identical workers differ by about 5% for a whole session. A new worker
+    each time turns that into noise the median averages out; the modes of
+    one run share a hash seed; no idle worker runs beside the one measured."""
+    queue = f"bench-ext-{n}"
+    seeded = BrokerEnv(env.kind, env.url,
+                       extra_env={**env.extra_env, "PYTHONHASHSEED": str(seed)})
+    with running_worker(seeded, logs, queues=queue, name=f"bench{n}",
+                        concurrency=concurrency) as host:
+        yield host, queue
+
+
+def _table(title: str, unit: str, values: dict[str, list[float]], base: str) -> list[str]:
+    medians = {mode: statistics.median(v) for mode, v in values.items()}
+    lines = [f"| {title} | {unit} (min–max) | vs {base} |", "|---|---|---|"]
+    for mode, v in values.items():
+        change = "" if mode == base else f"{(medians[mode] / medians[base] - 1) * 100:+.1f}%"
+        lines.append(f"| {mode} | {medians[mode]:,.0f} ({min(v):,.0f}–{max(v):,.0f}) "
+                     f"| {change} |")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.extension")
     parser.add_argument("--tasks", type=int, default=5_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--no-control", action="store_true",
+                        help="leave out the A/A control (a second worker without "
+                             "the extension, which shows what the harness resolves)")
     args = parser.parse_args()
     base = redis_env()
     conf = json.dumps({"task_ignore_result": True})
+    without = {"CONSOLE_CONF": conf, "CONSOLE_COMPANION_EXTENSION": "0"}
     modes = {
+        "without": BrokerEnv("redis", base.url, extra_env=without),
         "with the extension": BrokerEnv("redis", base.url, extra_env={"CONSOLE_CONF": conf}),
-        "without": BrokerEnv("redis", base.url, extra_env={
-            "CONSOLE_CONF": conf, "CONSOLE_COMPANION_EXTENSION": "0"}),
     }
+    if not args.no_control:
+        modes["without, again (A/A control)"] = BrokerEnv("redis", base.url,
+                                                          extra_env=dict(without))
     seconds: dict[str, list[float]] = {mode: [] for mode in modes}
     cpu: dict[str, list[float]] = {mode: [] for mode in modes}
     app = companion_app(base)
     try:
-        with ExitStack() as stack, tempfile.TemporaryDirectory() as logs:
-            hosts = {}
-            for n, (mode, env) in enumerate(modes.items()):
-                queue = f"bench-ext-{n}"
-                hosts[mode] = (stack.enter_context(running_worker(
-                    env, Path(logs), queues=queue, name=f"bench{n}",
-                    concurrency=args.concurrency)), queue)
+        with tempfile.TemporaryDirectory() as logs:
             for r in range(args.repeat):
-                order = list(modes) if r % 2 == 0 else list(reversed(modes))
+                # Each run its own workers, and the order turned each run.
+                order = list(modes)[r % len(modes):] + list(modes)[:r % len(modes)]
                 for mode in order:
-                    host, queue = hosts[mode]
-                    elapsed, used = one_run(app, host, queue, args.tasks)
+                    n = list(modes).index(mode)
+                    with _fresh_worker(modes[mode], Path(logs), n, seed=r + 1,
+                                       concurrency=args.concurrency) as (host, queue):
+                        elapsed, used = one_run(app, host, queue, args.tasks)
                     seconds[mode].append(elapsed)
                     cpu[mode].append(used / args.tasks * 1e6)
-                    print(f"run {r + 1} {mode}: {elapsed:.2f} s, {cpu[mode][-1]:.0f} µs CPU "
-                          "a task", file=sys.stderr)
+                    print(f"run {r + 1} {mode}: {elapsed:.2f} s, "
+                          f"{cpu[mode][-1]:.0f} µs CPU a task", file=sys.stderr)
     finally:
         base.close()
     rates = {mode: [args.tasks / s for s in values] for mode, values in seconds.items()}
-    medians = {mode: statistics.median(values) for mode, values in rates.items()}
-    change = (medians["with the extension"] / medians["without"] - 1) * 100
-    print(f"| worker (prefork ×{args.concurrency}), {args.tasks:,} `add` tasks | tasks/s, "
-          f"median of {args.repeat} (min–max) |")
-    print("|---|---|")
-    for mode, values in rates.items():
-        print(f"| {mode} | {medians[mode]:,.0f} ({min(values):,.0f}–{max(values):,.0f}) |")
-    print(f"| change | {change:+.1f}% |")
-    per_cpu = {mode: statistics.median(values) for mode, values in cpu.items()}
-    cpu_change = (per_cpu["with the extension"] / per_cpu["without"] - 1) * 100
-    print("\n| CPU of the worker's processes per task | µs, median (min–max) |")
-    print("|---|---|")
-    for mode, values in cpu.items():
-        print(f"| {mode} | {per_cpu[mode]:,.0f} ({min(values):,.0f}–{max(values):,.0f}) |")
-    print(f"| change | {cpu_change:+.1f}% |")
+    print("\n".join(_table(f"worker (prefork ×{args.concurrency}), {args.tasks:,} `add` tasks",
+                           f"tasks/s, median of {args.repeat}", rates, "without")))
+    print()
+    print("\n".join(_table("CPU of the worker's processes per task",
+                           f"µs, median of {args.repeat}", cpu, "without")))
     per_task = hook_cost()
     print(f"\nper-task cost while not asked (the task_postrun counter): {per_task:.2f} µs")
+
+    def change(values: dict[str, list[float]], mode: str) -> float | None:
+        if mode not in values:
+            return None
+        return round((statistics.median(values[mode]) / statistics.median(values["without"])
+                      - 1) * 100, 2)
+
     print(json.dumps({"tasks": args.tasks, "seconds": seconds, "tasks_per_s": rates,
-                      "change_percent": round(change, 2), "hook_us": round(per_task, 3),
-                      "cpu_us_per_task": cpu, "cpu_change_percent": round(cpu_change, 2)}))
+                      "change_percent": change(rates, "with the extension"),
+                      "control_change_percent": change(rates, "without, again (A/A control)"),
+                      "hook_us": round(per_task, 3), "cpu_us_per_task": cpu,
+                      "cpu_change_percent": change(cpu, "with the extension")}))
 
 
 if __name__ == "__main__":
