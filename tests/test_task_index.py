@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from console.core.filters import FilterError, TaskFilter
+from console.core.filters import FilterError, Selection, TaskFilter
 from console.core.newest import NewestFirst
 from console.core.state import ClusterState
 from console.core.taskstore import INDEXED, OTHER, index_key, queue_key
@@ -67,9 +67,9 @@ def check_index(state: ClusterState) -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(events, max_size=40), st.lists(words, min_size=1, max_size=2),
-       st.integers(3, 12), st.integers(1, 6))
+       st.integers(3, 12), st.integers(1, 6), st.integers(1, 5))
 def test_indexed_select_keeps_exactly_what_matches_keeps(stream, chosen_words, cap,
-                                                         members):
+                                                         members, step):
     state = ClusterState(max_tasks=cap, max_failures=2)
     for index in state._index.values():  # some keys counted only
         index.limit = members
@@ -85,6 +85,12 @@ def test_indexed_select_keeps_exactly_what_matches_keeps(stream, chosen_words, c
     expected = [t for t in rows if chosen.matches(t)]
     assert chosen.select(rows, index=state) == expected
     assert chosen.select(rows) == expected
+    # Made a piece at a time, the pass keeps the same rows in the same order.
+    selection = Selection(chosen, rows, index=state)
+    while not selection.step(step):
+        assert selection.found == expected[:len(selection.found)]
+        assert 0 <= selection.progress < 1
+    assert selection.found == expected and selection.progress == 1
 
 
 def many(n: int, state: ClusterState) -> None:
@@ -133,3 +139,25 @@ def test_two_wide_terms_in_one_pass_keep_what_matches_keeps():
     for text in ("name:add worker:w1", "worker:W0 name:A.", "name:x state:received"):
         chosen = TaskFilter.parse(text)
         assert chosen.select(rows, index=state) == [t for t in rows if chosen.matches(t)]
+
+
+def test_a_wide_pass_in_steps_is_the_whole_select_and_a_narrow_one_is_done_at_once(
+        monkeypatch):
+    monkeypatch.setattr("console.core.taskstore.MEMBERS_ALWAYS", 100)
+    state = ClusterState(max_tasks=1_000)
+    many(1_000, state)
+    rows = NewestFirst(state).update()
+    narrow = Selection(TaskFilter.parse("name:rare"), rows, index=state)
+    assert narrow.done and narrow.step(1)  # the index gave it: nothing to test
+    assert narrow.found == [t for t in rows if t.name == "tasks.rare"]
+    for text in ("state:success", "name:common worker:w1", "common", "state:success w2"):
+        chosen = TaskFilter.parse(text)
+        selection = Selection(chosen, rows, index=state)
+        steps = 0
+        while not selection.step(64):
+            steps += 1
+        assert steps == 1_000 // 64, text  # every row tested, 64 at a time
+        assert selection.found == chosen.select(rows, index=state), text
+        assert Selection(chosen, rows, index=state).finish() == selection.found
+    # No task can match: known from the index, nothing to test.
+    assert Selection(TaskFilter.parse("queue:x w2"), rows, index=state).done

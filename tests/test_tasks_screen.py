@@ -375,3 +375,41 @@ async def test_filters_take_custom_states_held_and_never_crash_on_a_backslash():
         await pilot.press("slash", "ctrl+u", *"a\\ b", "enter")  # shlex cannot read it
         await pilot.pause()
         assert app.is_running and "cannot read filter" in filter_help(app)
+
+
+async def test_a_wide_filter_shows_its_first_rows_at_once_and_the_rest_between_keys(
+        monkeypatch):
+    # 240 tasks tested 16 at a time: as a million are, 65,536 at a time.
+    monkeypatch.setattr("console.ui.screens.tasks.SELECTION_STEP", 16)
+    app = sample_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = await open_tasks(pilot)
+        screen = app.screen
+        everything = list(table.rows)
+        # Free text (a test of every row) matching a quarter of them.
+        expected = [t for t in everything if "flaky" in t.name]
+        assert len(expected) == 60
+        screen.apply_filter("flaky")
+        # The first piece is on screen, and the title says it is a part.
+        assert screen._selection is not None
+        assert table.rows == expected[:len(table.rows)]
+        assert re.search(r"\d+ tasks? so far \(filtering: 7%\)", title(app))
+        # Nothing moves under a dialog: the pass waits for it to close.
+        app.action_help()
+        shown = len(table.rows)
+        for _ in range(5):
+            await pilot.pause()
+        assert screen._selection is not None and len(table.rows) == shown
+        await pilot.press("escape")
+        for _ in range(40):
+            if screen._selection is None:
+                break
+            await pilot.pause()
+        assert table.rows == expected and "filtering" not in title(app)
+        assert f"{len(expected)} tasks" in title(app)
+        # What reads or acts on the rows gets the whole result, not a part.
+        screen.apply_filter("state:success")  # 210 of 240: tested row by row
+        assert screen._selection is not None
+        exported = screen.export_view()
+        assert screen._selection is None and len(exported.rows) == 210
+        assert table.rows == [t for t in everything if t.state == "SUCCESS"]

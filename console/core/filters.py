@@ -16,14 +16,17 @@ nothing. Quote a word to search for it as text (``"status:failure"``).
 from __future__ import annotations
 
 import difflib
+from bisect import bisect_left
 import re
 import shlex
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import compress
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from .newest import TaskRows
+from .newest import TaskRows, _descending
 from .records import STATES
 from .views import OutcomeStatus, WorkerState
 
@@ -341,9 +344,20 @@ class TaskFilter:
         quarter of the rows, and a term matching more is one exact-key test
         per row; every term is then checked as without an index, on the few
         rows left, so the result is the same."""
-        if index is not None and isinstance(tasks, list) and _newest_first(tasks):
-            return self._select_indexed(tasks, index)
-        return self._select_terms(list(tasks), self.terms)
+        rows = tasks if isinstance(tasks, list) else list(tasks)
+        plan = self.plan(rows, index)
+        return plan if isinstance(plan, list) else plan(rows)
+
+    def plan(self, rows: list[T], index: TaskIndex | None = None) -> (
+            list[T] | Callable[[list[T]], list[T]]):
+        """How ``select`` answers for ``rows``: the result itself, when the
+        indexes give it at once, or a scan to run over the rows, which
+        gives the same result run over consecutive pieces of them and
+        joined (every term tests one row at a time): see ``Selection``."""
+        if index is not None and _newest_first(rows):
+            return self._plan_indexed(rows, index)
+        terms = self.terms
+        return lambda chunk: self._select_terms(list(chunk), terms)
 
     def _select_terms(self, rows: list[T], terms: Iterable[Term]) -> list[T]:
         for key, value in terms:
@@ -359,42 +373,105 @@ class TaskFilter:
                 rows = _select_field(rows, key, value)
         return rows
 
-
-    def _select_indexed(self, rows: list[T], index: TaskIndex) -> list[T]:
+    def _plan_indexed(self, rows: list[T], index: TaskIndex) -> (
+            list[T] | Callable[[list[T]], list[T]]):
         plans = []
         for term in self.terms:
             match = _index_match(*term)
             if match is not None and term[0] is not None:
                 count, other, listed, keys = index.index_sizes(term[0], match)
                 plans.append((count, other, listed, keys, term[0], term))
+        terms = self.terms
         if not plans:
-            return self._select_terms(list(rows), self.terms)
+            return lambda chunk: self._select_terms(list(chunk), terms)
         plans.sort(key=lambda plan: plan[0])
         if not plans[0][0] or not rows:
             return []
         indexed = [plan[5] for plan in plans]
-        rest = [t for t in self.terms if t not in indexed]
+        rest = [t for t in terms if t not in indexed]
         for count, other, listed, keys, name, term in plans:
             if listed and count * 4 <= len(rows):
                 found = index.index_tasks(name, keys)
                 if found is None:  # grew past its members since: scan
                     continue
-                newest = rows[0].seq  # type: ignore[attr-defined]
-                found = [t for t in found if t.seq <= newest]
+                # Tasks first seen after these rows were taken are not in
+                # them: the found are newest first, so those lead.
+                newest = -rows[0].seq  # type: ignore[attr-defined]
+                found = found[bisect_left(found, newest, key=_descending):]
                 # The found are exactly this term's matches, but for values
                 # that are not text (checked by the term's own loop).
-                return self._select_terms(found, [t for t in self.terms
-                                                  if t != term or other])
+                return self._select_terms(found, [t for t in terms if t != term or other])
             break
         if any(plan[1] for plan in plans):  # values that are not text
-            return self._select_terms(list(rows), self.terms)
+            return lambda chunk: self._select_terms(list(chunk), terms)
         # Wide terms: one exact-key test per row, the narrowest first (two
         # passes measured faster than one testing both: 19.6 against 29.3 ms
         # over 200k rows).
-        kept: list[T] = rows
-        for _, _, _, keys, name, _ in plans:
-            kept = _select_keys(kept, name, frozenset(keys))
-        return self._select_terms(kept, rest)
+        wide = [(name, frozenset(keys)) for _, _, _, keys, name, _ in plans]
+
+        def scan(chunk: list[T]) -> list[T]:
+            kept = chunk
+            for name, keys in wide:
+                kept = _select_keys(kept, name, keys)
+            return self._select_terms(kept, rest)
+        return scan
+
+
+class Selection:
+    """A filter's pass over a snapshot of rows, made a piece at a time.
+
+    Over a million tasks a wide filter tests every row (60–120 ms for index
+    keys, about 300 ms for free text): in one go that would hold the UI
+    thread, keys included, for all of it. ``step`` tests the next ``rows``
+    rows and appends their matches to ``found``, in order, so the first
+    screenful can be shown after the first step and the rest added between
+    key presses; the result, once ``done``, is ``select``'s. When the
+    indexes answer at once (a narrow term) it is done from the start.
+    """
+
+    def __init__(self, row_filter: TaskFilter, rows: list[Any],
+                 index: TaskIndex | None = None) -> None:
+        plan = row_filter.plan(rows, index)
+        self.found: list[Any] = TaskRows() if _newest_first(rows) else []
+        self.total = len(rows)
+        if isinstance(plan, list):
+            self.found.extend(plan)
+            self._rows: list[Any] = []
+            self._scan: Callable[[list[Any]], list[Any]] | None = None
+        else:
+            # Its own copy: the caller's list may change between two steps
+            # (the Tasks screen's changes in place at each update).
+            self._rows = list(rows)
+            self._scan = plan
+        self._position = 0
+        self.seconds = 0.0  # spent in steps so far
+        self.longest = 0.0  # the longest step: how long the UI thread was held
+
+    @property
+    def done(self) -> bool:
+        return self._position >= len(self._rows)
+
+    @property
+    def progress(self) -> float:
+        """The share of the rows tested, 0 to 1."""
+        return 1.0 if self.done else self._position / len(self._rows)
+
+    def step(self, rows: int) -> bool:
+        """Test up to ``rows`` more rows; True once every row is tested."""
+        if self._scan is not None and not self.done:
+            started = time.perf_counter()
+            end = self._position + max(1, rows)
+            self.found.extend(self._scan(self._rows[self._position:end]))
+            self._position = min(end, len(self._rows))
+            took = time.perf_counter() - started
+            self.seconds += took
+            self.longest = max(self.longest, took)
+        return self.done
+
+    def finish(self) -> list[Any]:
+        """Every row tested now; the whole result."""
+        self.step(len(self._rows))
+        return self.found
 
 
 class TaskIndex(Protocol):
@@ -423,13 +500,26 @@ def _index_match(key: str | None, value: str) -> Callable[[Any], bool] | None:
     return None
 
 
+_QUEUE_KEY = attrgetter("queue", "routing_key")
+
+
 def _select_keys(rows: list[T], field: str, keys: frozenset[Any]) -> list[T]:
     """The rows whose indexed value is one of ``keys``: one hash lookup per
-    row, no lowercasing."""
-    if field == "queue":
-        return [t for t in rows if (t.queue, t.routing_key) in keys]
-    get = attrgetter(field)
-    return [t for t in rows if get(t) in keys]
+    row, no lowercasing, and no bytecode per row: ``compress`` over a
+    ``map`` runs the whole pass in C, about twice as fast as the same test
+    in a comprehension (a million rows: 61 against 28 ms)."""
+    get = _QUEUE_KEY if field == "queue" else attrgetter(field)
+    try:
+        return list(compress(rows, map(keys.__contains__, map(get, rows))))
+    except TypeError:  # a value that cannot be hashed (not text): test each
+        return [t for t in rows if _hashable_in(get(t), keys)]
+
+
+def _hashable_in(value: object, keys: frozenset[Any]) -> bool:
+    try:
+        return value in keys
+    except TypeError:
+        return False
 
 
 def _low(value: object) -> str:

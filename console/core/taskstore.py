@@ -13,6 +13,7 @@ import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Container, Iterable
 from itertools import islice
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from .records import (
@@ -341,7 +342,7 @@ class TaskStore:
                     if entry[1] is None:
                         return None
                     out.extend(entry[1])
-        out.sort(key=_descending)
+        out.sort(key=_SEQ, reverse=True)  # a key in C: twice as fast
         return out
 
     def _flag_lost_tasks(self, hostname: str) -> int:
@@ -538,8 +539,7 @@ def _reindex(index: FieldIndex, task: TaskRecord, old: object, new: object,
     return entry[0] if value is not None and new is not OTHER else value
 
 
-def _descending(task: TaskRecord) -> int:
-    return -task.seq
+_SEQ = attrgetter("seq")
 
 
 def task_view(task: TaskRecord) -> TaskView:

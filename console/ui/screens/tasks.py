@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
-from ...core.filters import TASK_SPEC, TaskFilter
+from ...core.filters import TASK_SPEC, Selection, TaskFilter
 from ...core.newest import NewestFirst, Reversed
 from ...core.records import STATES, rank
 from ...core.views import TaskView, Topic
@@ -28,6 +28,10 @@ FULL_REBUILD_SECONDS = 1.0
 # ... and never more than this share of the UI thread's time: sorting a
 # million tasks takes about a second, every 10 s at most then.
 FULL_REBUILD_SHARE = 0.1
+# A filter in the first-seen order tests this many rows at a time (a wide
+# term over a million tasks: a step of a few ms, about 20 for free text), the
+# rest between key presses; the first screenful shows after the first step.
+SELECTION_STEP = 65_536
 
 
 def _number(value) -> float:
@@ -126,6 +130,11 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
         self._rebuild_every = FULL_REBUILD_SECONDS
         self._params_changed = True
         self._newest: NewestFirst | None = None
+        # A filter's pass still under way (see _rebuild), and whether its
+        # rows so far are the ones on screen.
+        self._selection: Selection | None = None
+        self._selection_shown = False
+        self._selection_scheduled = False
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="task-counts")
@@ -155,21 +164,41 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
     def _rows(self):
         plain = not self.row_filter and self.sort_index is None
         if plain:
+            self._selection = None
             rows = self._newest_first()
             return rows if self.descending else Reversed(rows)
+        if not self._params_changed and self._selection is not None:
+            self._schedule(self._selection)  # paused under a dialog: go on
+            self._seen = None
+            return self.table.rows
         if not self._params_changed and \
                 time.monotonic() - self._last_full < self._rebuild_every:
             self._seen = None  # not rebuilt yet: make the next tick try again
             return self.table.rows
-        self._params_changed = False
+        changed, self._params_changed = self._params_changed, False
         self._last_full = started = time.monotonic()
-        rows = self._rebuild()
+        rows = self._rebuild(shown=changed)
         self._rebuild_every = max(FULL_REBUILD_SECONDS,
                                   (time.monotonic() - started) / FULL_REBUILD_SHARE)
         return rows
 
-    def _rebuild(self):
+    def _rebuild(self, shown: bool = True):
         rows = self._newest_first()
+        if self.row_filter and self.sort_index is None and self.descending:
+            # The first-seen order needs no sort: the filter's pass is made a
+            # step at a time.
+            selection = Selection(self.row_filter, rows, index=self.model)
+            self._selection = None
+            if selection.step(SELECTION_STEP):
+                return selection.found
+            # A new filter shows its rows as they are found; a refresh of the
+            # same one keeps the rows on screen until the new ones are all
+            # found.
+            self._selection, self._selection_shown = selection, shown
+            self._selection_scheduled = False
+            self._schedule(selection)
+            return selection.found if shown else self.table.rows
+        self._selection = None
         # Always a new list from here: the kept one must not be reordered.
         rows = (self.row_filter.select(rows, index=self.model) if self.row_filter
                 else list(rows))
@@ -178,6 +207,40 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
         elif not self.descending:
             rows.reverse()
         return rows
+
+    def _schedule(self, selection: Selection) -> None:
+        if not self._selection_scheduled:
+            self._selection_scheduled = True
+            # After the messages already queued (keys among them).
+            self.call_later(self._continue_selection, selection)
+
+    def _continue_selection(self, selection: Selection) -> None:
+        if selection is not self._selection:
+            return  # another filter, sort or order since
+        self._selection_scheduled = False
+        if not self.is_active:
+            return  # nothing moves under a dialog: the next tick goes on
+        done = selection.step(SELECTION_STEP)
+        if done:
+            self._selection = None
+            self._last_full = time.monotonic()
+            self._rebuild_every = max(FULL_REBUILD_SECONDS,
+                                      selection.seconds / FULL_REBUILD_SHARE)
+        else:
+            self._schedule(selection)
+        if self.frozen:
+            return  # the rows drawn stay; following again rebuilds
+        if done or self._selection_shown:
+            self.table.set_rows(selection.found)
+            self._draw_title()
+
+    def _finish_selection(self) -> None:
+        """The whole result now, before anything reads or acts on it."""
+        selection, self._selection = self._selection, None
+        if selection is not None:
+            selection.finish()
+            if not self.frozen:
+                self.table.set_rows(selection.found)
 
     def _draw_counts(self) -> None:
         held = self.model.held_counts()
@@ -198,9 +261,14 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
                 line.append(f" {newer:,} newer ", style="bold cyan")
         self.filter_title(line)
         line.append(f" {plural(len(table.rows), 'task')}", style="bold")
+        filtering = self._selection is not None and self._selection_shown
+        if filtering:
+            assert self._selection is not None
+            line.append(f" so far (filtering: {self._selection.progress:.0%})", style="yellow")
         if self.marks:
             line.append(f"  marked: {len(self.marks)}", style="bold")
-            hidden = len(self.marks - {t.uuid for t in table.rows}) if self.row_filter else 0
+            hidden = (len(self.marks - {t.uuid for t in table.rows})
+                      if self.row_filter and not filtering else 0)
             if hidden:
                 line.append(f" ({hidden} hidden by the filter)", style="yellow")
         column = "first seen" if self.sort_index is None else SORTABLE[self.sort_index].label
@@ -252,6 +320,7 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
         self._changed()
 
     def action_freeze(self) -> None:
+        self._finish_selection()  # what is frozen is the whole result
         self.frozen = not self.frozen
         if self.frozen:
             self._frozen_seen = self.model.tasks_created()
@@ -291,6 +360,7 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
 
     def export_view(self) -> ExportTable:
         """The rows as shown: filter, sort and order, frozen copies when frozen."""
+        self._finish_selection()
         table = self.table
         frozen = table.frozen
         records = [frozen.get(r.uuid, r) for r in table.rows] if frozen is not None \
@@ -313,6 +383,7 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
         if not self.marks:
             record = self.table.cursor_record
             return self.model.task_views([record.uuid] if record is not None else []), 0
+        self._finish_selection()  # "hidden by the filter" counts every row
         held = self.model.task_views(sorted(self.marks))
         visible = {t.uuid for t in self.table.rows} if self.row_filter else None
         hidden = sum(1 for t in held if t.uuid not in visible) if visible is not None else 0
