@@ -161,3 +161,20 @@ def test_a_wide_pass_in_steps_is_the_whole_select_and_a_narrow_one_is_done_at_on
         assert Selection(chosen, rows, index=state).finish() == selection.found
     # No task can match: known from the index, nothing to test.
     assert Selection(TaskFilter.parse("queue:x w2"), rows, index=state).done
+
+
+def test_a_pass_in_steps_keeps_a_row_whose_value_was_first_seen_after_it_began(
+        monkeypatch):
+    monkeypatch.setattr("console.core.taskstore.MEMBERS_ALWAYS", 100)
+    state = ClusterState(max_tasks=1_000)
+    many(1_000, state)
+    rows = NewestFirst(state).update()
+    chosen = TaskFilter.parse("worker:w")  # every task: tested row by row
+    selection = Selection(chosen, rows, index=state)
+    selection.step(64)
+    last = rows[-1]  # not tested yet; it moves to a worker never seen before
+    state.apply({"type": "task-started", "uuid": last.uuid, "hostname": "w7@h",
+                 "timestamp": 9e9})
+    assert last.worker == "w7@h" and chosen.matches(last)
+    assert selection.finish()[-1] is last
+    assert selection.found == [t for t in rows if chosen.matches(t)]

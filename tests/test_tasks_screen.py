@@ -407,9 +407,29 @@ async def test_a_wide_filter_shows_its_first_rows_at_once_and_the_rest_between_k
             await pilot.pause()
         assert table.rows == expected and "filtering" not in title(app)
         assert f"{len(expected)} tasks" in title(app)
-        # What reads or acts on the rows gets the whole result, not a part.
+        # What reads or acts on the rows gets the whole result, not a part,
+        # and the title says so at once.
         screen.apply_filter("state:success")  # 210 of 240: tested row by row
         assert screen._selection is not None
         exported = screen.export_view()
         assert screen._selection is None and len(exported.rows) == 210
         assert table.rows == [t for t in everything if t.state == "SUCCESS"]
+        assert "210 tasks" in title(app) and "filtering" not in title(app)
+        # The last row, chosen before the pass ended, is the true last one.
+        screen.apply_filter("flaky")
+        table.action_last()
+        assert screen._selection is not None and table.cursor_record is not expected[-1]
+        assert screen.cursor_id() == ("task id", expected[-1].uuid)
+        assert table.cursor_record is expected[-1]
+        # A refresh behind complete rows is dropped by a freeze: what is
+        # frozen is what was drawn.
+        drawn = table.rows
+        screen._rebuild_every = 0
+        screen.tick(app.now(), force=True)  # the refresh: built behind
+        assert screen._selection is not None and not screen._selection_shown
+        assert table.rows is drawn
+        screen.action_freeze()  # `f` before the next step
+        assert screen.frozen and screen._selection is None and table.rows is drawn
+        for _ in range(3):
+            await pilot.pause()
+        assert table.rows is drawn

@@ -134,7 +134,8 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
         # rows so far are the ones on screen.
         self._selection: Selection | None = None
         self._selection_shown = False
-        self._selection_scheduled = False
+        self._scheduled_for: Selection | None = None
+        self._applied: TaskFilter | None = None
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="task-counts")
@@ -195,7 +196,6 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
             # same one keeps the rows on screen until the new ones are all
             # found.
             self._selection, self._selection_shown = selection, shown
-            self._selection_scheduled = False
             self._schedule(selection)
             return selection.found if shown else self.table.rows
         self._selection = None
@@ -209,38 +209,44 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
         return rows
 
     def _schedule(self, selection: Selection) -> None:
-        if not self._selection_scheduled:
-            self._selection_scheduled = True
+        if self._scheduled_for is not selection:
+            self._scheduled_for = selection
             # After the messages already queued (keys among them).
             self.call_later(self._continue_selection, selection)
 
     def _continue_selection(self, selection: Selection) -> None:
+        if self._scheduled_for is selection:
+            self._scheduled_for = None
         if selection is not self._selection:
             return  # another filter, sort or order since
-        self._selection_scheduled = False
         if not self.is_active:
             return  # nothing moves under a dialog: the next tick goes on
         done = selection.step(SELECTION_STEP)
         if done:
-            self._selection = None
-            self._last_full = time.monotonic()
-            self._rebuild_every = max(FULL_REBUILD_SECONDS,
-                                      selection.seconds / FULL_REBUILD_SHARE)
+            self._selection_done(selection)
         else:
             self._schedule(selection)
-        if self.frozen:
-            return  # the rows drawn stay; following again rebuilds
+        # (Freeze finishes or drops a pass first: never frozen here.)
         if done or self._selection_shown:
             self.table.set_rows(selection.found)
             self._draw_title()
 
+    def _selection_done(self, selection: Selection) -> None:
+        self._selection = None
+        self._last_full = time.monotonic()
+        self._rebuild_every = max(FULL_REBUILD_SECONDS,
+                                  selection.seconds / FULL_REBUILD_SHARE)
+
     def _finish_selection(self) -> None:
-        """The whole result now, before anything reads or acts on it."""
-        selection, self._selection = self._selection, None
+        """The whole result on screen now, before anything reads or acts on
+        the rows or the cursor's row (a last row, a pinned task not reached
+        yet, marks hidden by the filter)."""
+        selection = self._selection
         if selection is not None:
             selection.finish()
-            if not self.frozen:
-                self.table.set_rows(selection.found)
+            self._selection_done(selection)
+            self.table.set_rows(selection.found)
+            self._draw_title()
 
     def _draw_counts(self) -> None:
         held = self.model.held_counts()
@@ -301,6 +307,10 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
         return {"state": list(self.model.held_counts())}
 
     def filter_changed(self) -> None:
+        if self.row_filter == self._applied:
+            self._draw_title()  # a refused text, or the same filter again
+            return
+        self._applied = self.row_filter
         self._changed()
 
     def filter_focus(self) -> None:
@@ -320,7 +330,11 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
         self._changed()
 
     def action_freeze(self) -> None:
-        self._finish_selection()  # what is frozen is the whole result
+        # What is frozen is what is drawn, whole: a pass still showing its
+        # rows is finished; a refresh behind complete rows is dropped.
+        if self._selection is not None and not self._selection_shown:
+            self._selection = None
+        self._finish_selection()
         self.frozen = not self.frozen
         if self.frozen:
             self._frozen_seen = self.model.tasks_created()
@@ -339,6 +353,7 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
         self._draw_title()
 
     def action_open(self) -> None:
+        self._finish_selection()
         record = self.table.cursor_record
         if record is not None:
             # Back from the detail, the keys act on the task just read.
@@ -354,6 +369,7 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
         self.table.follow_first()
 
     def stack_task(self) -> TaskView | None:
+        self._finish_selection()
         record = self.table.cursor_record  # the cursor's, whatever is marked
         views = self.model.task_views([record.uuid]) if record is not None else []
         return views[0] if views else None
@@ -372,6 +388,7 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
         return ExportTable("tasks", TASK_COLUMNS, task_rows(records), about)
 
     def cursor_id(self) -> tuple[str, str] | None:
+        self._finish_selection()
         record = self.table.cursor_record
         if record is None or self.table.pinned_gone:
             return None
@@ -380,10 +397,10 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
     def selected_tasks(self) -> tuple[list[TaskView], int]:
         """The marked tasks still held (or the cursor's), as copies taken
         now, and how many of them the filter hides."""
+        self._finish_selection()  # the cursor's row, or every row the marks hide in
         if not self.marks:
             record = self.table.cursor_record
             return self.model.task_views([record.uuid] if record is not None else []), 0
-        self._finish_selection()  # "hidden by the filter" counts every row
         held = self.model.task_views(sorted(self.marks))
         visible = {t.uuid for t in self.table.rows} if self.row_filter else None
         hidden = sum(1 for t in held if t.uuid not in visible) if visible is not None else 0
