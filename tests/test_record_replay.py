@@ -233,6 +233,10 @@ def test_a_recording_cut_by_sigkill_replays_up_to_its_last_whole_line(
         screen = wait_for_screen(tmux_session, r"⏺ rec", 30)
         assert "connected" in screen or "connecting" in screen
         pid = int(tmux("display-message", "-p", "-t", tmux_session, "#{pane_pid}"))
+        # The capture is subscribed once the worker's heartbeat is recorded:
+        # on Redis an event published before that is gone for every reader.
+        assert wait_until(lambda: path.exists() and "worker-heartbeat" in path.read_text(
+            errors="replace"), 60)
         ids = [app.send_task(T + "add", args=(i, 1), queue="default").id for i in range(20)]
 
         def recorded_all() -> bool:

@@ -125,6 +125,9 @@ def acts(real_broker, tmp_path):
 
 
 # --------------------------------------------------------------------- flood
+# 50,500 messages published, read back whole twice and moved on a real broker:
+# about a minute alone, over the 180 s default on a loaded 2-core machine.
+@pytest.mark.timeout(480)
 def test_the_flood_goes_and_everything_else_stays_byte_for_byte(real_broker, acts,
                                                                 tmp_path):
     actions, app = acts
