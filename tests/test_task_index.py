@@ -141,12 +141,17 @@ def test_two_wide_terms_in_one_pass_keep_what_matches_keeps():
         assert chosen.select(rows, index=state) == [t for t in rows if chosen.matches(t)]
 
 
-def test_a_wide_pass_in_steps_is_the_whole_select_and_a_narrow_one_is_done_at_once(
-        monkeypatch):
+def thousand_held(monkeypatch) -> tuple[ClusterState, list]:
+    """1,000 tasks held, keys over 100 tasks counted only (tested row by row)."""
     monkeypatch.setattr("console.core.taskstore.MEMBERS_ALWAYS", 100)
     state = ClusterState(max_tasks=1_000)
     many(1_000, state)
-    rows = NewestFirst(state).update()
+    return state, NewestFirst(state).update()
+
+
+def test_a_wide_pass_in_steps_is_the_whole_select_and_a_narrow_one_is_done_at_once(
+        monkeypatch):
+    state, rows = thousand_held(monkeypatch)
     narrow = Selection(TaskFilter.parse("name:rare"), rows, index=state)
     assert narrow.done and narrow.step(1)  # the index gave it: nothing to test
     assert narrow.found == [t for t in rows if t.name == "tasks.rare"]
@@ -165,10 +170,7 @@ def test_a_wide_pass_in_steps_is_the_whole_select_and_a_narrow_one_is_done_at_on
 
 def test_a_pass_in_steps_keeps_a_row_whose_value_was_first_seen_after_it_began(
         monkeypatch):
-    monkeypatch.setattr("console.core.taskstore.MEMBERS_ALWAYS", 100)
-    state = ClusterState(max_tasks=1_000)
-    many(1_000, state)
-    rows = NewestFirst(state).update()
+    state, rows = thousand_held(monkeypatch)
     chosen = TaskFilter.parse("worker:w")  # every task: tested row by row
     selection = Selection(chosen, rows, index=state)
     selection.step(64)
