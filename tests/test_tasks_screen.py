@@ -433,3 +433,40 @@ async def test_a_wide_filter_shows_its_first_rows_at_once_and_the_rest_between_k
         for _ in range(3):
             await pilot.pause()
         assert table.rows is drawn
+
+
+async def test_a_sort_shows_its_first_rows_at_once_and_the_rest_between_keys(monkeypatch):
+    # 240 tasks sorted 16 at a time, the first 5 found first: as a million
+    # are, 65,536 at a time and a thousand first.
+    monkeypatch.setattr("console.ui.screens.tasks.SELECTION_STEP", 16)
+    monkeypatch.setattr("console.core.sorting.HEAD", 5)
+    app = sample_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = await open_tasks(pilot)
+        screen = app.screen
+        everything = list(table.rows)
+        expected = sorted(everything, key=lambda t: t.uuid, reverse=True)
+        screen.action_sort()  # `s`: by id, descending
+        # The first rows of the order are on screen, and the title says so.
+        assert screen._selection is not None
+        assert table.rows == expected[:5]
+        assert re.search(r"first 5 of 240 tasks \(sorting: \d+%\)", title(app))
+        # Nothing moves under a dialog.
+        app.action_help()
+        for _ in range(5):
+            await pilot.pause()
+        assert screen._selection is not None and table.rows == expected[:5]
+        await pilot.press("escape")
+        for _ in range(60):
+            if screen._selection is None:
+                break
+            await pilot.pause()
+        assert table.rows == expected and "sorting" not in title(app)
+        assert "240 tasks" in title(app) and "sort: uuid ↓" in title(app)
+        # A filter runs first, then its result is sorted; an export waits
+        # for the whole of both.
+        screen.apply_filter("flaky")
+        assert screen._selection is not None
+        exported = screen.export_view()
+        assert screen._selection is None and len(exported.rows) == 60
+        assert table.rows == [t for t in expected if "flaky" in t.name]

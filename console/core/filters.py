@@ -456,6 +456,10 @@ class Selection:
     def done(self) -> bool:
         return self._position >= len(self._rows)
 
+    stage = "filtering"
+    #: Rows shown when done: not known before (the title says "so far").
+    total = None
+
     @property
     def progress(self) -> float:
         """The share of the rows tested, 0 to 1."""

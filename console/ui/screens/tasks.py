@@ -12,6 +12,7 @@ from textual.widgets import Static
 
 from ...core.filters import TASK_SPEC, Selection, TaskFilter
 from ...core.newest import NewestFirst, Reversed
+from ...core.sorting import SortPass
 from ...core.records import STATES, rank
 from ...core.views import TaskView, Topic
 from ..format import STATE_STYLES, clock_time, one_line, plural, short_name
@@ -35,7 +36,13 @@ SELECTION_STEP = 65_536
 
 
 def _number(value) -> float:
-    return float(value) if isinstance(value, (int, float)) else float("-inf")
+    # A NaN (JSON from Python may carry one) would make the order undefined.
+    if isinstance(value, (int, float)) and value == value:
+        try:
+            return float(value)
+        except OverflowError:  # an integer past a float's range, from an event
+            return float("inf") if value > 0 else float("-inf")
+    return float("-inf")
 
 
 def _text(value) -> str:
@@ -132,9 +139,9 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
         self._newest: NewestFirst | None = None
         # A filter's pass still under way (see _rebuild), and whether its
         # rows so far are the ones on screen.
-        self._selection: Selection | None = None
+        self._selection: Selection | SortPass | None = None
         self._selection_shown = False
-        self._scheduled_for: Selection | None = None
+        self._scheduled_for: Selection | SortPass | None = None
         self._applied: TaskFilter | None = None
 
     def compose_body(self) -> ComposeResult:
@@ -185,36 +192,40 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
 
     def _rebuild(self, shown: bool = True):
         rows = self._newest_first()
-        if self.row_filter and self.sort_index is None and self.descending:
-            # The first-seen order needs no sort: the filter's pass is made a
-            # step at a time.
-            selection = Selection(self.row_filter, rows, index=self.model)
-            self._selection = None
-            if selection.step(SELECTION_STEP):
-                return selection.found
-            # A new filter shows its rows as they are found; a refresh of the
-            # same one keeps the rows on screen until the new ones are all
-            # found.
-            self._selection, self._selection_shown = selection, shown
-            self._schedule(selection)
-            return selection.found if shown else self.table.rows
         self._selection = None
-        # Always a new list from here: the kept one must not be reordered.
-        rows = (self.row_filter.select(rows, index=self.model) if self.row_filter
-                else list(rows))
-        if self.sort_index is not None:
-            rows.sort(key=SORTABLE[self.sort_index].sort_key, reverse=self.descending)
-        elif not self.descending:
+        if self.sort_index is None and not self.descending:
+            # Oldest first: the filter's result (a new list) turned round.
+            rows = (self.row_filter.select(rows, index=self.model) if self.row_filter
+                    else list(rows))
             rows.reverse()
-        return rows
+            return rows
+        # A filter's pass, a sort's, or the one after the other: made a step
+        # at a time (the first rows at once, the rest between keys).
+        work: Selection | SortPass | None = (
+            Selection(self.row_filter, rows, index=self.model) if self.row_filter else None)
+        if self.sort_index is not None:
+            work = SortPass(rows if work is None else work,
+                            key=SORTABLE[self.sort_index].sort_key, reverse=self.descending)
+        if work is None:
+            return list(rows)
+        if work.step(SELECTION_STEP):
+            return work.found
+        # A new filter or sort shows its rows as they are found; a refresh of
+        # the same one keeps the rows on screen until the new ones are all
+        # found.
+        self._selection, self._selection_shown = work, shown
+        self._schedule(work)
+        return work.found if shown else self.table.rows
 
-    def _schedule(self, selection: Selection) -> None:
+    def _schedule(self, selection: Selection | SortPass) -> None:
         if self._scheduled_for is not selection:
             self._scheduled_for = selection
-            # After the messages already queued (keys among them).
-            self.call_later(self._continue_selection, selection)
+            # After the messages already queued (keys among them) and once
+            # the screen has been painted: what the last step found is seen
+            # before the next one holds the thread.
+            self.call_after_refresh(self._continue_selection, selection)
 
-    def _continue_selection(self, selection: Selection) -> None:
+    def _continue_selection(self, selection: Selection | SortPass) -> None:
         if self._scheduled_for is selection:
             self._scheduled_for = None
         if selection is not self._selection:
@@ -231,7 +242,7 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
             self.table.set_rows(selection.found)
             self._draw_title()
 
-    def _selection_done(self, selection: Selection) -> None:
+    def _selection_done(self, selection: Selection | SortPass) -> None:
         self._selection = None
         self._last_full = time.monotonic()
         self._rebuild_every = max(FULL_REBUILD_SECONDS,
@@ -266,11 +277,16 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
             if newer:
                 line.append(f" {newer:,} newer ", style="bold cyan")
         self.filter_title(line)
-        line.append(f" {plural(len(table.rows), 'task')}", style="bold")
-        filtering = self._selection is not None and self._selection_shown
-        if filtering:
-            assert self._selection is not None
-            line.append(f" so far (filtering: {self._selection.progress:.0%})", style="yellow")
+        work = self._selection if self._selection_shown else None
+        filtering = work is not None
+        total = work.total if work is not None else None
+        if work is not None and total is not None:  # sorting: its first rows
+            line.append(f" first {len(table.rows):,} of {plural(total, 'task')}", style="bold")
+        else:
+            line.append(f" {plural(len(table.rows), 'task')}", style="bold")
+        if work is not None:
+            line.append(f"{'' if total is not None else ' so far'} "
+                        f"({work.stage}: {work.progress:.0%})", style="yellow")
         if self.marks:
             line.append(f"  marked: {len(self.marks)}", style="bold")
             hidden = (len(self.marks - {t.uuid for t in table.rows})
