@@ -90,8 +90,10 @@ async def test_remove_a_group_opens_on_cancel_and_needs_the_typed_count():
         box.value = ""
         await pilot.press(*"47156")
         assert dialog.query_one("#confirm", Button).disabled
-        await pilot.press("enter")  # a wrong count: Enter does nothing
+        await pilot.press("enter")  # a wrong count: Enter does nothing, and says why
         assert isinstance(app.screen, SurgeryDialog)
+        said = " ".join(rendered(dialog.query_one("#surgery-require")).split())
+        assert "'47156' is not the count: type 47157" in said
         box.value = "47157"
         await pilot.pause()
         assert not dialog.query_one("#confirm", Button).disabled
@@ -204,3 +206,21 @@ async def test_hostile_messages_are_shown_literally():
         assert isinstance(app.screen, MessageDetailScreen)
         assert "[@click=app.quit]" in rendered(app.screen.query_one("#message-info"))
         assert app.is_running
+
+
+async def test_enter_before_the_count_is_read_says_so_and_does_nothing(monkeypatch):
+    # A broker slow to count: the count never arrives in this test.
+    monkeypatch.setattr(SurgeryDialog, "_load", lambda self: None)
+    app = sample_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        calls = recorded(app)
+        await open_emails(pilot)
+        await pilot.press("p")
+        dialog = app.screen
+        assert isinstance(dialog, SurgeryDialog)
+        await pilot.press(*"47157", "enter")
+        assert isinstance(app.screen, SurgeryDialog) and calls == []
+        assert dialog.selection is None
+        said = " ".join(rendered(dialog.query_one("#surgery-require")).split())
+        assert "still counting on the broker: Enter does nothing" in said
+

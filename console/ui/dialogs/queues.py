@@ -224,8 +224,27 @@ class SurgeryDialog(ModalScreen["dict[str, Any] | None"]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        if event.input.id == "surgery-typed" and self._check(event.value):
+        if event.input.id != "surgery-typed":
+            return
+        if self._check(event.value):
             self._accept()
+            return
+        # Enter did nothing: say why, rather than nothing at all.
+        self.app.bell()
+        label = self.query_one("#surgery-require", Label)
+        if self.selection is None:
+            label.update(Text("still counting on the broker: Enter does nothing until "
+                              "the count is read; type it then", style="bold yellow"))
+        elif self.require is None:
+            return  # nothing to do, or the queue cannot be read: already said
+        elif self.destination is not None and not one_line(self.query_one(
+                "#surgery-destination", Input).value).strip():
+            label.update(Text("name the queue to move them to first", style="bold yellow"))
+        else:
+            label.update(Text.assemble(
+                literal(repr(one_line(event.value, 20)), style="bold"), " is not the count: type ",
+                (self.require, "bold"), " (the number of messages) to enable ",
+                (self.confirm_label, "bold"), ":", style="yellow"))
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "confirm" and not event.button.disabled:
