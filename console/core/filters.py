@@ -26,7 +26,7 @@ from itertools import compress
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from .newest import TaskRows, _descending
+from .newest import TaskRows, descending_seq
 from .records import STATES
 from .views import OutcomeStatus, WorkerState
 
@@ -399,7 +399,7 @@ class TaskFilter:
                 # Tasks first seen after these rows were taken are not in
                 # them: the found are newest first, so those lead.
                 newest = -rows[0].seq  # type: ignore[attr-defined]
-                found = found[bisect_left(found, newest, key=_descending):]
+                found = found[bisect_left(found, newest, key=descending_seq):]
                 # The found are exactly this term's matches, but for values
                 # that are not text (checked by the term's own loop).
                 return self._select_terms(found, [t for t in terms if t != term or other])

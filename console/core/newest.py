@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def _descending(task: TaskRecord) -> int:
+def descending_seq(task: TaskRecord) -> int:
     return -task.seq
 
 
@@ -34,7 +34,7 @@ class TaskRows(list[TaskRecord]):
     def index(self, task: TaskRecord, *args: SupportsIndex) -> int:
         if args or not isinstance(getattr(task, "seq", None), int):
             return super().index(task, *args)
-        i = bisect_left(self, -task.seq, key=_descending)
+        i = bisect_left(self, -task.seq, key=descending_seq)
         if i < len(self) and self[i] is task:
             return i
         raise ValueError(f"{task!r} is not in the list")
@@ -76,7 +76,7 @@ class NewestFirst:
         drop = {seq for seq in seqs if seq <= rows[0].seq}
         if not drop:
             return
-        start = bisect_left(rows, -max(drop), key=_descending)
+        start = bisect_left(rows, -max(drop), key=descending_seq)
         rows[start:] = [t for t in rows[start:] if t.seq not in drop]
 
 
