@@ -94,6 +94,9 @@ async def test_remove_a_group_opens_on_cancel_and_needs_the_typed_count():
         assert isinstance(app.screen, SurgeryDialog)
         said = " ".join(rendered(dialog.query_one("#surgery-require")).split())
         assert "'47156' is not the count: type 47157" in said
+        await pilot.press("backspace")  # changed: the reason no longer holds
+        said = " ".join(rendered(dialog.query_one("#surgery-require")).split())
+        assert "is not the count" not in said and "Type 47157" in said
         box.value = "47157"
         await pilot.pause()
         assert not dialog.query_one("#confirm", Button).disabled

@@ -78,8 +78,8 @@ def test_a_filter_runs_first_a_step_at_a_time_then_its_result_is_sorted():
         tasks.append(task)
     chosen = TaskFilter.parse("name:add")
     sort = SortPass(Selection(chosen, tasks), attrgetter("uuid"), True, head=5)
-    assert sort.stage == "filtering" and sort.total is None
-    while sort.stage == "filtering":
+    assert sort.stage == "filtering, then sorting" and sort.total is None
+    while sort.stage != "sorting":
         assert not sort.found  # nothing sorted to show yet
         assert not sort.step(40)
     # The step that ends the filter shows the sort's first rows too.

@@ -457,6 +457,7 @@ class Selection:
         return self._position >= len(self._rows)
 
     stage = "filtering"
+    long_step_next = False
     #: Rows shown when done: not known before (the title says "so far").
     total = None
 

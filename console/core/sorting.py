@@ -52,7 +52,9 @@ class _Pass(Protocol):
 
 class SortPass:
     def __init__(self, rows: Any, key: Callable[[Any], Any] | None, reverse: bool,
-                 head: int | None = None) -> None:
+                 head: int | None = None, first_rows: bool = True) -> None:
+        # ``first_rows=False``: a refresh nobody sees until it is done (the
+        # rows on screen stay): straight to the whole sort.
         # ``rows`` is a list (copied: the caller's may change between two
         # steps) or a filter's pass whose result is sorted once it is done.
         self._source: _Pass | None = None if isinstance(rows, list) else rows
@@ -60,7 +62,7 @@ class SortPass:
         self._key = key if key is not None else _itself  # as list.sort's
         self._reverse = reverse
         self._head = max(1, HEAD if head is None else head)
-        self._started = False
+        self._started = not first_rows
         self.found: list[Any] = []
         self.done = False
         self.seconds = 0.0
@@ -68,7 +70,12 @@ class SortPass:
 
     @property
     def stage(self) -> str:
-        return "filtering" if self._source is not None else "sorting"
+        return "filtering, then sorting" if self._source is not None else "sorting"
+
+    @property
+    def long_step_next(self) -> bool:
+        """The first rows are found and the next step is the whole sort."""
+        return self._started and self._source is None and not self.done
 
     @property
     def total(self) -> int | None:

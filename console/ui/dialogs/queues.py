@@ -111,6 +111,7 @@ class SurgeryDialog(ModalScreen["dict[str, Any] | None"]):
         self.require: str | None = None
         self.selection: Selection | None = None
         self.held_matching: int = 0
+        self._refused = False  # the label says why Enter did nothing
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -188,10 +189,14 @@ class SurgeryDialog(ModalScreen["dict[str, Any] | None"]):
                 Text(f"nothing matches: nothing to be {self.verb}", style="bold"))
             return
         self.require = str(selection.matched)
-        self.query_one("#surgery-require", Label).update(Text.assemble(
-            "Type ", (self.require, "bold"), " (the number of messages) to enable ",
-            (self.confirm_label, "bold"), ":"))
+        self._ask_for_count()
         self._check(self.query_one("#surgery-typed", Input).value)
+
+    def _ask_for_count(self) -> None:
+        self._refused = False
+        self.query_one("#surgery-require", Label).update(Text.assemble(
+            "Type ", (self.require or "", "bold"), " (the number of messages) to enable ",
+            (self.confirm_label, "bold"), ":"))
 
     def on_key(self, event: events.Key) -> None:
         """Keys never reach the screen below: a printable key typed away
@@ -221,6 +226,8 @@ class SurgeryDialog(ModalScreen["dict[str, Any] | None"]):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self._check(self.query_one("#surgery-typed", Input).value)
+        if self._refused and self.require is not None:
+            self._ask_for_count()  # what Enter said no longer holds
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -231,6 +238,7 @@ class SurgeryDialog(ModalScreen["dict[str, Any] | None"]):
             return
         # Enter did nothing: say why, rather than nothing at all.
         self.app.bell()
+        self._refused = True
         label = self.query_one("#surgery-require", Label)
         if self.selection is None:
             label.update(Text("still counting on the broker: Enter does nothing until "

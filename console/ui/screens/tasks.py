@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 from operator import attrgetter
 
 from rich.text import Text
@@ -33,6 +34,10 @@ FULL_REBUILD_SHARE = 0.1
 # term over a million tasks: a step of a few ms, about 20 for free text), the
 # rest between key presses; the first screenful shows after the first step.
 SELECTION_STEP = 65_536
+# A step not run this long after it was asked for is asked for again.
+STEP_RETRY = 1.0
+# How long the first rows of a sort are left to be painted before the sort.
+LONG_STEP_PAUSE = 0.05
 
 
 def _number(value) -> float:
@@ -142,6 +147,8 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
         self._selection: Selection | SortPass | None = None
         self._selection_shown = False
         self._scheduled_for: Selection | SortPass | None = None
+        self._scheduled_at = 0.0
+        self._step_token = 0
         self._applied: TaskFilter | None = None
 
     def compose_body(self) -> ComposeResult:
@@ -205,7 +212,8 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
             Selection(self.row_filter, rows, index=self.model) if self.row_filter else None)
         if self.sort_index is not None:
             work = SortPass(rows if work is None else work,
-                            key=SORTABLE[self.sort_index].sort_key, reverse=self.descending)
+                            key=SORTABLE[self.sort_index].sort_key, reverse=self.descending,
+                            first_rows=shown)
         if work is None:
             return list(rows)
         if work.step(SELECTION_STEP):
@@ -218,16 +226,33 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
         return work.found if shown else self.table.rows
 
     def _schedule(self, selection: Selection | SortPass) -> None:
+        now = time.monotonic()
+        # Asked again by each tick while the pass waits: a step that has not
+        # run for a while is posted again (a callback handed to a dialog that
+        # closed at once is dropped with it); a step run twice is harmless.
+        if self._scheduled_for is selection and now - self._scheduled_at < STEP_RETRY:
+            return
         if self._scheduled_for is not selection:
-            self._scheduled_for = selection
+            self._step_token += 1  # a new request: earlier posts are void
+        # (Posted again, the same request: whichever post runs first steps,
+        # the rest find its token void; never two chains of steps.)
+        self._scheduled_for, self._scheduled_at = selection, now
+        step = partial(self._continue_selection, selection, self._step_token)
+        if selection.long_step_next:
+            # The whole sort, after its first rows: a pause of a few frames
+            # first, so they are painted and written to the terminal (the
+            # sort in C holds the GIL, and the writer thread needs it).
+            self.set_timer(LONG_STEP_PAUSE, step)
+        else:
             # After the messages already queued (keys among them) and once
             # the screen has been painted: what the last step found is seen
             # before the next one holds the thread.
-            self.call_after_refresh(self._continue_selection, selection)
+            self.call_after_refresh(step)
 
-    def _continue_selection(self, selection: Selection | SortPass) -> None:
-        if self._scheduled_for is selection:
-            self._scheduled_for = None
+    def _continue_selection(self, selection: Selection | SortPass, token: int) -> None:
+        if token != self._step_token or self._scheduled_for is not selection:
+            return  # void: a newer request, or this one ran already
+        self._scheduled_for = None
         if selection is not self._selection:
             return  # another filter, sort or order since
         if not self.is_active:
@@ -280,12 +305,14 @@ class TasksScreen(TaskKeys, Filtered[TaskFilter], ConsoleScreen):
         work = self._selection if self._selection_shown else None
         filtering = work is not None
         total = work.total if work is not None else None
-        if work is not None and total is not None:  # sorting: its first rows
+        if isinstance(work, SortPass) and total is None:
+            pass  # filtering before the sort: nothing to show yet, nor a count
+        elif work is not None and total is not None:  # sorting: its first rows
             line.append(f" first {len(table.rows):,} of {plural(total, 'task')}", style="bold")
         else:
             line.append(f" {plural(len(table.rows), 'task')}", style="bold")
         if work is not None:
-            line.append(f"{'' if total is not None else ' so far'} "
+            line.append(f"{' so far' if isinstance(work, Selection) else ''} "
                         f"({work.stage}: {work.progress:.0%})", style="yellow")
         if self.marks:
             line.append(f"  marked: {len(self.marks)}", style="bold")
