@@ -37,7 +37,7 @@ SELECTION_STEP = 65_536
 # A step not run this long after it was asked for is asked for again.
 STEP_RETRY = 1.0
 # How long the first rows of a sort are left to be painted before the sort.
-LONG_STEP_PAUSE = 0.05
+LONG_STEP_PAUSE = 0.1
 
 
 def _number(value) -> float:
