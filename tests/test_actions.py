@@ -39,8 +39,19 @@ def cluster(real_broker, tmp_path):
     capture.stop()
 
 
-def stats(app, host) -> dict:
-    return (app.control.inspect(destination=[host], timeout=3).stats() or {})[host]
+def processes(app, host) -> list[int] | None:
+    """The worker's pool processes from `inspect stats`, or None when it did
+    not answer within the round (busy forking a child, on a loaded machine):
+    a predicate waiting on it tries again."""
+    reply = (app.control.inspect(destination=[host], timeout=3).stats() or {}).get(host)
+    return None if reply is None else reply["pool"]["processes"]
+
+
+def answered_processes(app, host) -> list[int]:
+    found: list[list[int]] = []
+    assert wait_until(lambda: found.append(processes(app, host)) or found[-1] is not None,
+                      15), f"{host} did not answer inspect stats in 15 s"
+    return found[-1]
 
 
 def test_revoked_countdown_task_never_starts(cluster):
@@ -59,13 +70,13 @@ def test_revoked_countdown_task_never_starts(cluster):
 
 def test_terminate_stops_a_running_task_and_replaces_its_process(cluster):
     app, state, actions, host, _ = cluster
-    before = set(stats(app, host)["pool"]["processes"])
+    before = set(answered_processes(app, host))
     running = app.send_task(TASKS + "long_running", (60,), queue="slow")
     assert wait_until(lambda: state.task(running.id) and state.task(running.id).state == "STARTED", 15)
     outcome = actions.revoke([running.id], terminate=True, signal="SIGTERM")
     assert outcome.status == "ok", outcome.summary
     assert wait_until(lambda: state.task(running.id).state == "REVOKED", 15)
-    assert wait_until(lambda: set(stats(app, host)["pool"]["processes"]) != before, 15)
+    assert wait_until(lambda: set(processes(app, host) or before) != before, 15)
 
 
 def test_rate_limit_shows_on_the_worker_and_slows_the_task(cluster):
@@ -109,11 +120,11 @@ def test_time_limit_makes_an_overlong_task_fail(cluster):
 
 def test_pool_grow_and_shrink_change_the_process_count(cluster):
     app, state, actions, host, _ = cluster
-    assert len(stats(app, host)["pool"]["processes"]) == 2
+    assert len(answered_processes(app, host)) == 2
     assert actions.pool_grow(1, destination=[host]).status == "ok"
-    assert wait_until(lambda: len(stats(app, host)["pool"]["processes"]) == 3, 15)
+    assert wait_until(lambda: len(processes(app, host) or ()) == 3, 15)
     assert actions.pool_shrink(2, destination=[host]).status == "ok"
-    assert wait_until(lambda: len(stats(app, host)["pool"]["processes"]) == 1, 15)
+    assert wait_until(lambda: len(processes(app, host) or ()) == 1, 15)
 
 
 def test_add_and_cancel_consumer_change_active_queues(cluster):
