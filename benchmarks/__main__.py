@@ -183,9 +183,10 @@ def main() -> None:
 
     if not args.no_brokers and "e2e" in only:
         for kind in ("rabbitmq", "redis"):
-            print(f"{kind}: end to end, lists of 24 at 60k events/s …", file=sys.stderr)
+            print(f"{kind}: end to end, lists of 24 at {E2E_PACE:,} events/s …",
+                  file=sys.stderr)
             rows.append(end_to_end_row(kind, 24, "lists of 24 as workers send, 3 producers "
-                                       "paced to 60,000 events/s", n, rate=E2E_TARGET))
+                                       f"paced to {E2E_PACE:,} events/s", n, rate=E2E_PACE))
             print(f"{kind}: end to end, one event per message …", file=sys.stderr)
             rows.append(end_to_end_row(kind, 1, "one event per message, 3 producers", n))
             capacity = {}
@@ -283,6 +284,9 @@ def surgery_rows(kind: str, n: int) -> list[tuple[str, str, str]]:
 # Published events/s the end-to-end target asks for, and the steps of the
 # ceiling search (each one run while the previous kept lag ≤ 1 s).
 E2E_TARGET = 60_000
+# Paced a little above the target: the rate is counted from the first
+# publish to the last, so pacing to exactly 60,000 reads 59,9xx.
+E2E_PACE = 62_000
 E2E_STEPS = (10_000, 20_000, 40_000, 60_000, 80_000, 100_000)
 
 
@@ -309,14 +313,15 @@ def end_to_end_row(kind: str, batch: int, shape: str, n: int,
     lost = sum(r["lost_before_us"] for r in runs)
     met = not incomplete and verdict(lags, 1.0) == "met" and dropped == 0
     published = [r["publish_eps"] for r in runs]
-    rate_met = not rate or statistics.median(published) >= rate * 0.98
+    rate_met = not rate or statistics.median(published) >= min(rate, E2E_TARGET)
     result = spread(lags, "{:.3f}") + (f"; {incomplete} runs never caught up" if incomplete else "")
     compared = (f"{runs[0]['producers']} producers published "
                 f"{spread(published, '{:,.0f}')} events/s, the console "
                 f"applied {spread([r['apply_eps'] for r in runs], '{:,.0f}')}/s; delivered "
                 f"{delivered:,}, applied {applied:,}: {dropped:,} dropped by us, {lost:,} lost "
                 f"before us; target lag ≤ 1 s and 0 dropped: {'met' if met else 'NOT met'}"
-                + ("" if rate_met else f" (but the producers did not reach {rate:,.0f}/s)"))
+                + ("" if rate_met else
+                   f" (but the producers did not reach {min(rate, E2E_TARGET):,.0f}/s)"))
     return (f"end to end, {shape}: last publish → last applied (s): {kind}", result, compared)
 
 
