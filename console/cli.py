@@ -279,6 +279,9 @@ def _run_tui(target: Target, options: Options) -> None:
                                 broker_url=target.broker_url).open()
         except RecordError as exc:
             raise ConsoleError(str(exc), EX_SOFTWARE) from None
+    from .core.heap import HEAP
+
+    HEAP.install()
     try:
         ConsoleApp(target, options, recorder=recorder).run()
     finally:
@@ -326,8 +329,10 @@ def replay(ctx, files, speed, paused):
     player = Replayer(recording, speed=chosen, max_tasks=options.max_tasks,
                       stuck_floor=stuck_floor, stuck_factor=stuck_factor)
     player.paused = paused
+    from .core.heap import HEAP
     from .ui.app import ConsoleApp
 
+    HEAP.install()
     ConsoleApp(target, options, replay=player).run()
 
 

@@ -23,6 +23,7 @@ from ..core.insight import StackReport, read_stacks
 from ..core.lookup import Lookup, lookup
 from ..core.messages import Peek, Selection, parse_match
 from ..core.export import write_export
+from ..core.heap import HEAP
 from ..core.monitor import Monitor
 from ..core.record import Recorder
 from ..core.replay import Replayer
@@ -154,6 +155,9 @@ class ConsoleApp(ContextSwitching, App):
         self.recorder = recorder
         self.start_threads = start_threads
         self._note: tuple[Text, float] | None = None
+        # When the operator last pressed a key or clicked: the heap sweep
+        # waits for a moment no key waits on (core/heap.py).
+        self._last_input = time.monotonic()
         self._bad_told = False
         self._too_small: TooSmallScreen | None = None
         self.actions = Actions(target, self.state,
@@ -209,6 +213,11 @@ class ConsoleApp(ContextSwitching, App):
         # Nothing moves under a dialog: the operator confirms what they saw.
         if isinstance(screen, ConsoleScreen) and not isinstance(screen, ModalScreen):
             screen.tick(self.now())
+            # Only a mode's own screen up: nothing short-lived to freeze.
+            if len(self.screen_stack) == 1:
+                HEAP.settle()
+        if HEAP.sweep_due(time.monotonic() - self._last_input):
+            HEAP.sweep()
 
     def update_header(self) -> None:
         now = self.now()
@@ -243,6 +252,8 @@ class ConsoleApp(ContextSwitching, App):
         self.update_header()
 
     async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, (events.Key, events.MouseDown, events.Paste)):
+            self._last_input = time.monotonic()
         # A paste is text from the clipboard, often copied from the cluster:
         # made terminal-safe once here, for every Input (the palette's too).
         if isinstance(event, events.Paste) and not event.is_forwarded:
