@@ -1,4 +1,4 @@
-"""`python -m benchmarks [--only intake,screens,types,million,brokers,surgery,e2e,startup]
+"""`python -m benchmarks [--only intake,screens,types,million,heap,brokers,surgery,e2e,startup]
 [--no-brokers]`: every case, each repeated (median of 3, min–max shown), the
 peers measured in the same run, one table. A full run writes the table to
 benchmarks/RESULTS.md as well."""
@@ -18,7 +18,8 @@ from . import startup
 from .models import MODELS
 
 HERE = Path(__file__).resolve().parent
-CASES = ("intake", "screens", "types", "million", "brokers", "surgery", "e2e", "startup")
+CASES = ("intake", "screens", "types", "million", "heap", "brokers", "surgery", "e2e",
+         "startup")
 MILLION = 1_000_000
 
 
@@ -177,6 +178,9 @@ def main() -> None:
                          "fixed-timeout round (Flower, celery inspect): "
                          f"{spread(fixed, '{:,.0f}')}"))
 
+    if "heap" in only:
+        rows.extend(heap_rows(n))
+
     if not args.no_brokers and "surgery" in only:
         for kind in ("rabbitmq", "redis"):
             rows.extend(surgery_rows(kind, n))
@@ -219,6 +223,38 @@ def main() -> None:
         old = results.read_text() if results.exists() else ""
         notes = old[old.index("\n## "):] if "\n## " in old else ""
         results.write_text(table + "\n" + notes)
+
+
+def heap_rows(n: int) -> list[tuple[str, str, str]]:
+    """The garbage collector's longest pause while 1M tasks fill the model
+    and while 500k more stream through it, with the console's heap policy
+    and without (core/heap.py)."""
+    runs: dict[str, list[dict]] = {"off": [], "on": []}
+    for _ in range(n):  # interleaved: a slower minute hits both alike
+        for policy in runs:
+            print(f"heap: 1,000,000 tasks, policy {policy} …", file=sys.stderr)
+            runs[policy].append(child("benchmarks.heap", "--policy", policy, timeout=1800))
+    def longest(policy: str, phase: str) -> list[float]:
+        return [r["pauses"].get(phase, {}).get("max_ms", 0.0) for r in runs[policy]]
+
+    def full(policy: str, phase: str) -> list[float]:
+        return [r["pauses"].get(phase, {}).get("gen2", {}).get("count", 0)
+                for r in runs[policy]]
+
+    rows = []
+    for phase, label in (("fill", "while 1,000,000 tasks fill the model"),
+                         ("churn", "while 500,000 more stream through it")):
+        rows.append((f"longest garbage-collector pause {label} (ms): heap policy on",
+                     spread(longest("on", phase), "{:,.0f}"),
+                     f"without: {spread(longest('off', phase), '{:,.0f}')}; full "
+                     f"collections {spread(full('on', phase), '{:,.0f}')} with, "
+                     f"{spread(full('off', phase), '{:,.0f}')} without"))
+    rows.append(("the policy's whole-heap sweep, 1M held, run when the operator is idle "
+                 "(ms)", spread([r["sweep_ms"] for r in runs["on"]], "{:,.0f}"),
+                 "at most once an hour; process RSS with the policy "
+                 f"{spread([r['rss_mib'] for r in runs['on']], '{:,.0f}')} MiB, without "
+                 f"{spread([r['rss_mib'] for r in runs['off']], '{:,.0f}')}"))
+    return rows
 
 
 def surgery_rows(kind: str, n: int) -> list[tuple[str, str, str]]:
