@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import json
+import time
 import weakref
 from pathlib import Path
 
@@ -30,6 +31,8 @@ def policy():
     now = [1000.0]
     heap = HeapPolicy(sweep_seconds=60.0, idle_seconds=5.0, clock=lambda: now[0])
     heap.now = now  # type: ignore[attr-defined]
+    heap.calm = [True]  # type: ignore[attr-defined]
+    heap.quiet = lambda: heap.calm[0]  # type: ignore[attr-defined]
     heap.install()
     try:
         yield heap
@@ -71,14 +74,10 @@ def test_the_model_makes_no_reference_cycles():
 
 def test_after_a_full_collection_the_survivors_are_frozen(policy):
     alive = Node()
-    assert not policy.settle()  # no full collection yet: nothing to freeze
-    gc.collect(1)  # nor after a young one
-    assert not policy.settle() and gc.get_freeze_count() == 0
+    gc.collect(1)  # a young collection freezes nothing
+    assert gc.get_freeze_count() == 0 and policy.freezes == 0
     gc.collect()
-    assert gc.get_freeze_count() == 0  # the collector only notes it ...
-    assert policy.settle()  # ... the app's tick freezes
-    assert gc.get_freeze_count() > 0 and policy.freezes == 1
-    assert not policy.settle()  # once a full collection
+    assert gc.get_freeze_count() > 0 and policy.freezes == 1 and policy.unswept
     # The collector still runs over what came since:
     fresh = Node()
     ref = weakref.ref(fresh)
@@ -87,36 +86,38 @@ def test_after_a_full_collection_the_survivors_are_frozen(policy):
     del alive
 
 
+def test_nothing_is_frozen_while_a_dialog_is_up(policy):
+    policy.calm[0] = False
+    gc.collect()
+    assert gc.get_freeze_count() == 0 and policy.freezes == 0 and not policy.unswept
+    policy.quiet = lambda: 1 / 0  # an app shutting down: counted as not quiet
+    gc.collect()
+    assert gc.get_freeze_count() == 0
+
+
 def test_a_cycle_frozen_while_alive_is_reclaimed_by_the_sweep(policy):
     kept = Node()
     ref = weakref.ref(kept)
-    gc.collect()
-    policy.settle()  # kept is frozen with everything else alive
+    gc.collect()  # kept is frozen with everything else alive
     del kept
     gc.collect()
     assert ref() is not None, "a frozen cycle is not collected: the sweep is what frees it"
     seconds = policy.sweep()
     assert ref() is None
     assert seconds >= 0 and policy.sweeps == 1
-    assert gc.get_freeze_count() == 0
-    assert policy.settle() and gc.get_freeze_count() > 0  # frozen again
-
-
-def test_a_cycle_dropped_since_the_full_collection_is_not_frozen(policy):
-    gc.collect()
-    dropped = Node()
-    ref = weakref.ref(dropped)
-    del dropped
-    assert policy.settle()
-    assert ref() is None  # the young collection before the freeze took it
+    # What survived the sweep is frozen again, and that is not a reason to
+    # sweep again: it was alive.
+    assert gc.get_freeze_count() > 0 and not policy.unswept
 
 
 def test_the_sweep_waits_for_an_idle_moment_and_not_forever(policy):
     now = policy.now
+    policy.calm[0] = False
+    gc.collect()
     now[0] += 1000
     assert not policy.sweep_due(idle_for=3600)  # nothing frozen: nothing to sweep
+    policy.calm[0] = True
     gc.collect()
-    policy.settle()
     now[0] -= 1000
     assert not policy.sweep_due(idle_for=3600)  # too soon
     now[0] += 61
@@ -125,59 +126,54 @@ def test_the_sweep_waits_for_an_idle_moment_and_not_forever(policy):
     now[0] += 60
     assert policy.sweep_due(idle_for=0.0)  # twice the period: whatever they do
     policy.sweep()
-    assert not policy.sweep_due(idle_for=3600)
-    policy.settle()  # what the sweep kept, frozen again: not new
     now[0] += 1000
-    assert not policy.sweep_due(idle_for=3600)
-    gc.collect()
-    policy.settle()  # a freeze after a full collection of its own: due again
+    assert not policy.sweep_due(idle_for=3600)  # only what the sweep kept is frozen
+    gc.collect()  # a full collection of its own, frozen: due again
     assert policy.sweep_due(idle_for=3600)
     policy.uninstall()
     now[0] += 1000
     assert not policy.sweep_due(idle_for=3600)  # not installed: never
 
 
-async def test_the_console_freezes_and_sweeps_on_its_tick(monkeypatch, policy):
-    """The app's wiring: its tick freezes only with a mode's own screen up,
-    sweeps when the policy says so, and a key pressed puts the sweep off."""
+async def test_the_console_is_quiet_only_with_its_own_screens_and_sweeps_when_idle(
+        monkeypatch, policy):
+    """The app's wiring: it is quiet only with no detail or dialog in any
+    mode, its tick sweeps when the policy says so, and a key pressed puts
+    the sweep off."""
     import console.ui.app as app_module
     from console.sample import sample_app
     from console.ui.screens.help import HelpScreen
     from console.ui.screens.task_detail import TaskDetailScreen
+    from console.ui.screens.workers import WorkersScreen
 
     monkeypatch.setattr(app_module, "HEAP", policy)
     app = sample_app()
     async with app.run_test(size=(120, 36)) as pilot:
+        assert policy.quiet == app._quiet and app._quiet()
         await pilot.press("2", "enter")  # a task's detail, pushed
         await pilot.pause()
         assert isinstance(app.screen, TaskDetailScreen)
-        # From here: whatever the app's own ticks froze while it started
-        # is given back, and a full collection is noted.
-        gc.unfreeze()
-        policy.freezes = 0
-        gc.collect()
-        app.tick()
-        assert policy.freezes == 0 and gc.get_freeze_count() == 0
+        assert not app._quiet()
         await pilot.press("question_mark")  # a dialog over it
         await pilot.pause()
-        assert isinstance(app.screen, HelpScreen)
-        app.tick()
-        assert policy.freezes == 0
-        await pilot.press("escape", "escape")
+        assert isinstance(app.screen, HelpScreen) and not app._quiet()
+        await pilot.press("escape", "1")  # the detail stays, in the Tasks mode
         await pilot.pause()
-        app.tick()
-        assert policy.freezes == 1 and gc.get_freeze_count() > 0
-        policy.unswept = True  # whatever the app's own ticks did meanwhile
+        assert isinstance(app.screen, WorkersScreen)
+        assert not app._quiet()
+        frozen = gc.get_freeze_count()
+        gc.collect()
+        assert gc.get_freeze_count() == frozen  # nothing frozen meanwhile
+        await pilot.press("2", "escape")
+        await pilot.pause()
+        assert app._quiet()
+        gc.collect()
+        assert gc.get_freeze_count() > 0
 
-        policy.now[0] += 61  # a period has passed
-        app._last_input -= 30  # nobody typed for 30 s
+        app._last_input = time.monotonic()
+        policy.now[0] += 61  # a period has passed, something frozen since
         app.tick()
-        assert policy.sweeps == 1
-        policy.now[0] += 61
-        policy.unswept = True  # something frozen since (the rule is tested above)
-        await pilot.press("2")  # the operator is at the keys
-        app.tick()
-        assert policy.sweeps == 1
+        assert policy.sweeps == 0  # the operator pressed a key just now
         app._last_input -= 30
         app.tick()
-        assert policy.sweeps == 2
+        assert policy.sweeps == 1

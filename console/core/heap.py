@@ -11,21 +11,26 @@ none comes.
 
 The model makes no reference cycles (a task leaves the store and is freed
 by its reference count at once; test_heap checks it), so a full collection
-finds nothing among the records. So after each full collection, at the
-app's next tick, the policy moves every object alive to the permanent
-generation (``gc.freeze``, a list splice): the next full collection visits
-only what came since, and young and middle collections are untouched.
+finds nothing among the records. So right after each full collection, from
+the collector's own callback, the policy moves every object alive to the
+permanent generation (``gc.freeze``, a list splice): the next full
+collection visits only what came since, and young and middle collections
+are untouched. Right after a full collection nothing dead is left to
+freeze: whatever was garbage, a closed dialog included, has just been
+freed.
 
-What a frozen object cannot do is be collected as part of a cycle: widgets
-are (a parent and its children name each other), so a dialog frozen while
-open would stay in memory once closed. The freeze therefore waits for a
-tick with only the console's own screens up (no dialog, no detail screen
-pushed), after a young collection; and at most every ``sweep_seconds``,
-once the operator has not typed for ``idle_seconds``, if anything was
-frozen since the last sweep, everything is unfrozen and collected in one
-full collection, which bounds whatever was frozen by mistake (the one long
-pause left, at a moment no key waits on it; a full model adds nothing, so
-it sweeps nothing).
+What a frozen object cannot do is be collected as part of a cycle once it
+is dropped: widgets are cycles (a parent and its children name each other),
+so a dialog frozen while open would stay in memory once closed. The app
+therefore says whether only its own screens are up (``quiet``: no dialog
+and no detail pushed in any mode, asked at the moment of the collection),
+and a full collection at any other moment freezes nothing. Whatever is frozen by
+mistake (a toast, a widget a screen drops later) is bounded by the sweep:
+at most every ``sweep_seconds``, once the operator has not pressed a key,
+clicked or scrolled for ``idle_seconds``, if anything was frozen since the
+last sweep, everything is unfrozen and collected in one full collection
+(the one long pause left, at a moment no key waits on it; forced at twice
+the period). A full model adds nothing, so there it sweeps nothing.
 
 Installed by the ``console`` command only: a process that makes many
 consoles (the tests) would keep every finished one's widgets frozen.
@@ -53,12 +58,14 @@ class HeapPolicy:
         self.idle_seconds = idle_seconds
         self.clock = clock
         self.installed = False
-        # A full collection ran since the last freeze.
-        self.collected = False
-        # Something was frozen since the last sweep (not counting the
-        # freeze that follows the sweep's own collection).
+        # Set by the app: whether only its own long-lived screens are up.
+        # Asked from the collector's callback, with the GIL held
+        # throughout, so what it reads cannot change under it.
+        self.quiet: Callable[[], bool] = lambda: False
+        # Something was frozen since the last sweep, other than what the
+        # sweep's own collection kept.
         self.unswept = False
-        self._swept = False
+        self._sweeping = False
         self.freezes = 0
         self.sweeps = 0
         self.last_sweep = clock()
@@ -78,25 +85,21 @@ class HeapPolicy:
             gc.unfreeze()
 
     def _after_collection(self, phase: str, info: dict[str, Any]) -> None:
-        # Called by the collector, in whichever thread it ran: only noted.
-        if phase == "stop" and info.get("generation") == 2:
-            self.collected = True
-
-    def settle(self) -> bool:
-        """Freeze what is alive, if a full collection ran since the last
-        freeze; called when nothing short-lived is on the screen. A young
-        collection first, so a cycle dropped since is not frozen."""
-        if not (self.installed and self.collected):
-            return False
-        self.collected = False
-        gc.collect(1)
-        gc.freeze()
-        self.freezes += 1
-        if self._swept:
-            self._swept = False
-        else:
-            self.unswept = True
-        return True
+        # Called by the collector once it is done, in whichever thread it
+        # ran (the capture's, mostly), with the GIL held: the generations
+        # are consistent and hold only what survived.
+        if phase != "stop" or info.get("generation") != 2:
+            return
+        try:
+            quiet = self.quiet()
+        except Exception:  # an app shutting down: not quiet
+            log.debug("heap: the quiet check failed", exc_info=True)
+            quiet = False
+        if quiet:
+            gc.freeze()
+            self.freezes += 1
+            if not self._sweeping:
+                self.unswept = True
 
     def sweep_due(self, idle_for: float) -> bool:
         """Whether to sweep now, the operator idle for ``idle_for`` seconds:
@@ -110,19 +113,24 @@ class HeapPolicy:
 
     def sweep(self) -> float:
         """One full collection over everything, frozen or not; returns its
-        seconds. What survives is frozen again at the next ``settle``."""
+        seconds. What survives it is frozen again at once if the app is
+        quiet (it is alive), at the next quiet full collection if not."""
         start = time.perf_counter()
         gc.unfreeze()
-        found = gc.collect()
+        self._sweeping = True
+        try:
+            found = gc.collect()
+        finally:
+            self._sweeping = False
         self.last_sweep_seconds = seconds = time.perf_counter() - start
         self.last_sweep = self.clock()
         self.sweeps += 1
-        self.unswept, self._swept = False, True
+        self.unswept = False
         log.debug("heap sweep: %d unreachable objects, %.3f s, %d frozen after",
                   found, seconds, gc.get_freeze_count())
         return seconds
 
 
-# The console process's one policy: cli installs it, the app's tick settles
-# and sweeps.
+# The console process's one policy: cli installs it, the app says when it
+# is quiet and sweeps on its tick.
 HEAP = HeapPolicy()
