@@ -5,9 +5,9 @@ policy (console/core/heap.py).
 `python -m benchmarks.heap [--tasks N] [--more M] [--policy on|off]` prints
 JSON: every collection timed by a ``gc.callbacks`` hook (the time the GIL
 was held by the collector: the capture and the screen both stopped), by
-phase and generation: how many, the total and the longest; with the policy,
-the young collections its freezes start are counted with the rest, and the
-one whole-heap sweep it does when the operator is idle is timed too.
+phase and generation: how many, the total and the longest; with the policy
+(the console quiet: no dialog up), the one whole-heap sweep it does when the
+operator is idle is timed too.
 """
 
 from __future__ import annotations
@@ -57,18 +57,14 @@ def run(tasks: int, more: int, policy: bool) -> dict:
     heap = HeapPolicy()
     if policy:
         heap.install()
+        heap.quiet = lambda: True  # as the console with no dialog up
     state = ClusterState(max_tasks=tasks)
 
     def feed(stream) -> float:
-        # As in the console: the capture applies, and once a second the
-        # app's tick lets the policy freeze what a full collection left.
-        apply, settle, clock = state.apply, heap.settle, time.perf_counter
-        start = tick = clock()
-        for n, event in enumerate(stream):
+        apply, clock = state.apply, time.perf_counter
+        start = clock()
+        for event in stream:
             apply(event)
-            if not n & 4095 and clock() - tick >= 1.0:
-                settle()
-                tick = clock()
         return clock() - start
 
     fill_s = feed(events(tasks))
