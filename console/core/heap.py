@@ -2,7 +2,7 @@
 
 Every held task is a slotted object, and CPython's cyclic collector tracks
 every such object. A full collection visits all of them with the GIL held:
-0.7 s at a million tasks, in which neither the capture nor the screen
+0.75 s at a million tasks, in which neither the capture nor the screen
 moves. CPython starts one when the objects promoted to its oldest
 generation since the last exceed a quarter of those that survived it: while
 the model fills, every few hundred thousand tasks, each longer than the
