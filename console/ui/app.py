@@ -155,8 +155,8 @@ class ConsoleApp(ContextSwitching, App):
         self.recorder = recorder
         self.start_threads = start_threads
         self._note: tuple[Text, float] | None = None
-        # When the operator last pressed a key or clicked: the heap sweep
-        # waits for a moment no key waits on (core/heap.py).
+        # When the operator last pressed a key, clicked, scrolled or pasted:
+        # the heap sweep waits for a moment no key waits on (core/heap.py).
         self._last_input = time.monotonic()
         self._bad_told = False
         self._too_small: TooSmallScreen | None = None
