@@ -234,6 +234,7 @@ def heap_rows(n: int) -> list[tuple[str, str, str]]:
         for policy in runs:
             print(f"heap: 1,000,000 tasks, policy {policy} …", file=sys.stderr)
             runs[policy].append(child("benchmarks.heap", "--policy", policy, timeout=1800))
+
     def longest(policy: str, phase: str) -> list[float]:
         return [r["pauses"].get(phase, {}).get("max_ms", 0.0) for r in runs[policy]]
 

@@ -147,10 +147,10 @@ def produce_templated(url: str, exchange: str, index: int, start_at: float,
         end = first + seconds
         n = 0
         events: list[dict] = []
+        now = time.time
         while last < end:
             task_id = f"{prefix}{n:012x}"
             n += 1
-            now = time.time
             events.append(dict(received, uuid=task_id, root_id=task_id, clock=forward(),
                                timestamp=now()))
             events.append(dict(started, uuid=task_id, clock=forward(), timestamp=now()))

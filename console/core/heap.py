@@ -69,7 +69,6 @@ class HeapPolicy:
         self.freezes = 0
         self.sweeps = 0
         self.last_sweep = clock()
-        self.last_sweep_seconds = 0.0
 
     def install(self) -> None:
         if not self.installed:
@@ -122,7 +121,7 @@ class HeapPolicy:
             found = gc.collect()
         finally:
             self._sweeping = False
-        self.last_sweep_seconds = seconds = time.perf_counter() - start
+        seconds = time.perf_counter() - start
         self.last_sweep = self.clock()
         self.sweeps += 1
         self.unswept = False
